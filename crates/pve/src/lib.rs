@@ -1,0 +1,1 @@
+//! Proxmox VE formats (to be written by the simulator work).
