@@ -1,0 +1,211 @@
+//! Ordering guests. This module knows only IDs and edges: "A needs B" when A is cloned from B
+//! or lists B in `dependencies`. Everything is deterministic: ties break by ascending ID.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use crate::id::GuestId;
+
+/// Directed graph of "needs" edges between guests.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    /// `needs[a]` = guests `a` needs (must exist before `a`).
+    needs: BTreeMap<GuestId, BTreeSet<GuestId>>,
+}
+
+/// A cycle, listed from its smallest ID and closed (`950 -> 953 -> 950`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cycle(pub Vec<GuestId>);
+
+impl std::fmt::Display for Cycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|i| i.to_string()).collect();
+        f.write_str(&parts.join(" -> "))
+    }
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add_node(&mut self, id: GuestId) {
+        self.needs.entry(id).or_default();
+    }
+
+    /// Records that `from` needs `to`.
+    pub fn add_edge(&mut self, from: GuestId, to: GuestId) {
+        self.add_node(to);
+        self.needs.entry(from).or_default().insert(to);
+    }
+
+    pub fn contains(&self, id: GuestId) -> bool {
+        self.needs.contains_key(&id)
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = GuestId> + '_ {
+        self.needs.keys().copied()
+    }
+
+    /// What `id` needs directly.
+    pub fn needs(&self, id: GuestId) -> impl Iterator<Item = GuestId> + '_ {
+        self.needs.get(&id).into_iter().flatten().copied()
+    }
+
+    /// `targets` and everything they need, transitively.
+    pub fn closure(&self, targets: &[GuestId]) -> BTreeSet<GuestId> {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<GuestId> = targets.to_vec();
+        while let Some(id) = todo.pop() {
+            if seen.insert(id) {
+                todo.extend(self.needs(id));
+            }
+        }
+        seen
+    }
+
+    /// The subgraph induced by `keep`.
+    pub fn restrict(&self, keep: &BTreeSet<GuestId>) -> Graph {
+        let needs = keep
+            .iter()
+            .map(|&id| {
+                let deps = self.needs(id).filter(|d| keep.contains(d)).collect();
+                (id, deps)
+            })
+            .collect();
+        Graph { needs }
+    }
+
+    /// Every guest after everything it needs; among ready guests the smallest ID first.
+    /// Fails with every cycle when there is one.
+    pub fn toposort(&self) -> Result<Vec<GuestId>, Vec<Cycle>> {
+        let mut missing: BTreeMap<GuestId, usize> =
+            self.needs.iter().map(|(&id, d)| (id, d.len())).collect();
+        let mut dependents: BTreeMap<GuestId, Vec<GuestId>> = BTreeMap::new();
+        for (&id, deps) in &self.needs {
+            for &d in deps {
+                dependents.entry(d).or_default().push(id);
+            }
+        }
+        let mut ready: BinaryHeap<Reverse<GuestId>> = missing
+            .iter()
+            .filter(|(_, &n)| n == 0)
+            .map(|(&id, _)| Reverse(id))
+            .collect();
+        let mut order = Vec::with_capacity(self.needs.len());
+        while let Some(Reverse(id)) = ready.pop() {
+            order.push(id);
+            for &dep in dependents.get(&id).into_iter().flatten() {
+                if let Some(n) = missing.get_mut(&dep) {
+                    *n -= 1;
+                    if *n == 0 {
+                        ready.push(Reverse(dep));
+                    }
+                }
+            }
+        }
+        if order.len() == self.needs.len() {
+            Ok(order)
+        } else {
+            Err(self.cycles())
+        }
+    }
+
+    /// One concrete cycle per strongly connected component that has one.
+    pub fn cycles(&self) -> Vec<Cycle> {
+        let ids: Vec<GuestId> = self.needs.keys().copied().collect();
+        let index: BTreeMap<GuestId, usize> =
+            ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        let adjacency: Vec<Vec<usize>> = ids
+            .iter()
+            .map(|id| {
+                self.needs(*id)
+                    .filter_map(|d| index.get(&d).copied())
+                    .collect()
+            })
+            .collect();
+        let graph = toposort_scc::IndexGraph::from_adjacency_list(&adjacency);
+        let mut out = Vec::new();
+        for scc in graph.scc() {
+            let members: BTreeSet<GuestId> = scc.iter().map(|&i| ids[i]).collect();
+            let Some(&start) = members.iter().next() else {
+                continue;
+            };
+            let self_loop = self.needs(start).any(|d| d == start);
+            if members.len() > 1 || self_loop {
+                if let Some(c) = self.cycle_through(start, &members) {
+                    out.push(c);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// A shortest path from `start` back to itself inside `members` (breadth first).
+    fn cycle_through(&self, start: GuestId, members: &BTreeSet<GuestId>) -> Option<Cycle> {
+        let mut prev: BTreeMap<GuestId, GuestId> = BTreeMap::new();
+        let mut queue = std::collections::VecDeque::from([start]);
+        while let Some(n) = queue.pop_front() {
+            for next in self.needs(n).filter(|d| members.contains(d)) {
+                if next == start {
+                    let mut path = vec![start];
+                    let mut cur = n;
+                    while cur != start {
+                        path.push(cur);
+                        cur = prev[&cur];
+                    }
+                    path[1..].reverse();
+                    path.push(start);
+                    return Some(Cycle(path));
+                }
+                if let std::collections::btree_map::Entry::Vacant(e) = prev.entry(next) {
+                    e.insert(n);
+                    queue.push_back(next);
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(edges: &[(u64, u64)]) -> Graph {
+        let mut g = Graph::new();
+        for &(a, b) in edges {
+            g.add_edge(GuestId(a), GuestId(b));
+        }
+        g
+    }
+
+    #[test]
+    fn toposort_puts_needs_first_and_breaks_ties_by_id() {
+        let order = g(&[(950, 920), (920, 901), (901, 900), (953, 900), (950, 953)])
+            .toposort()
+            .unwrap();
+        let ids: Vec<u64> = order.iter().map(|i| i.0).collect();
+        assert_eq!(ids, vec![900, 901, 920, 953, 950]);
+    }
+
+    #[test]
+    fn two_node_cycle_is_named() {
+        let cycles = g(&[(950, 953), (953, 950)]).cycles();
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].to_string(), "950 -> 953 -> 950");
+    }
+
+    #[test]
+    fn long_cycle_is_named_in_order() {
+        let cycles = g(&[(101, 102), (102, 103), (103, 104), (104, 101), (200, 101)]).cycles();
+        assert_eq!(cycles[0].to_string(), "101 -> 102 -> 103 -> 104 -> 101");
+        assert!(g(&[(101, 102), (102, 101)]).toposort().is_err());
+    }
+
+    #[test]
+    fn self_loop_is_a_cycle() {
+        assert_eq!(g(&[(300, 300)]).cycles()[0].to_string(), "300 -> 300");
+    }
+}

@@ -1,0 +1,323 @@
+//! `phoenix_hypervisor_config.json`: the host, where the other two files are, and Phoenix's own
+//! run settings (`orchestration`).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::TestSuites;
+
+/// The whole hypervisor file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct HypervisorFile {
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<HostUser>,
+    pub core_paths: CorePaths,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<HostNetwork>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerImages>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nfs: Option<Nfs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samba: Option<Samba>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zfs: Option<Zfs>,
+    /// Role name to Proxmox storage ID (`fastdata_iso: fastData-shared-iso`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub proxmox_storage_ids: BTreeMap<String, String>,
+    /// Where Proxmox mounts storages (`/mnt/pve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_point_base: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxmox_defaults: Option<ProxmoxDefaults>,
+    /// Host test suites, run by `hypervisor-manager test`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<TestSuites>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nvidia_driver: Option<NvidiaDriver>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<Behavior>,
+    /// Host folders bind-mounted into containers, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shared_volumes: BTreeMap<String, SharedEntry>,
+    /// The host firewall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<HostFirewall>,
+    /// Ordered host set-up steps; a default sequence when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_sequence: Option<Vec<String>>,
+    /// Phoenix's own run settings.
+    #[serde(default)]
+    pub orchestration: Orchestration,
+}
+
+/// The administrative user created on the host.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct HostUser {
+    pub username: String,
+    /// A secret: never printed. `NOT_SET` leaves the password alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sudo_access: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_public_key: Option<String>,
+}
+
+/// Where things are. A relative path resolves against the hypervisor config's folder.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct CorePaths {
+    pub lxc_config_file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_config_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lxc_config_schema_file: Option<String>,
+    /// A secret file: its content is never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hf_token_file: Option<String>,
+    /// A secret file: its content is never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_token_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_images_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hypervisor_marker_dir: Option<String>,
+    /// File recording completed host set-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hypervisor_marker: Option<String>,
+    /// Folder with `lxc_setup/`, `vm_features/`, `hypervisor_setup/`, `health_checks/`, `tests/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scripts_dir: Option<String>,
+    /// Cloud images imported by the VM manager; downloaded once, never deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_cache_dir: Option<String>,
+    /// Cloud-init templates (`user-data.template.yml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_init_dir: Option<String>,
+    /// Proxmox cluster config folder (`/etc/pve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pve_config_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct HostNetwork {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_registry_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portainer_server_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portainer_server_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portainer_agent_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interfaces: Option<HostInterface>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_subnet: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nfs_server: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct HostInterface {
+    pub name: String,
+    pub address: String,
+    pub gateway: String,
+    pub dns_nameservers: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DockerImages {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portainer_server_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portainer_agent_image: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Nfs {
+    #[serde(default)]
+    pub exports: Vec<NfsExport>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct NfsExport {
+    pub path: String,
+    #[serde(default)]
+    pub clients: Vec<String>,
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Samba {
+    pub user: String,
+    #[serde(default)]
+    pub shares: Vec<SambaShare>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct SambaShare {
+    pub name: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<String>,
+    #[serde(default)]
+    pub valid_users: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Zfs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arc_max_gb: Option<u64>,
+    #[serde(default)]
+    pub pools: Vec<ZfsPool>,
+    #[serde(default)]
+    pub datasets: Vec<ZfsDataset>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ZfsPool {
+    pub name: String,
+    /// `single`, `mirror`, `raidz1`, `raidz2`, `raidz3`.
+    pub raid_level: String,
+    pub disks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ZfsDataset {
+    pub name: String,
+    pub pool: String,
+    /// `key=value,key=value` ZFS properties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<String>,
+    /// `zfspool` or `dir`: how the dataset is registered as a Proxmox storage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxmox_storage_type: Option<String>,
+    /// Proxmox content types, comma separated (`images,rootdir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxmox_content_type: Option<String>,
+}
+
+impl ZfsDataset {
+    /// The Proxmox storage ID the set-up registers this dataset as (`quickOS-lxc-disks`).
+    pub fn storage_id(&self) -> String {
+        format!("{}-{}", self.pool, self.name)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ProxmoxDefaults {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zfs_lxc_pool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lxc: Option<LxcDefaults>,
+}
+
+/// Defaults for containers that leave a value out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct LxcDefaults {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    /// `ip/prefix,gateway,dns`, legacy form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_config: Option<String>,
+    /// `pct --features` string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nesting: Option<u8>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct NvidiaDriver {
+    #[serde(default)]
+    pub install: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runfile_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_vllm_libs: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Behavior {
+    #[serde(default)]
+    pub rollback_on_failure: bool,
+    #[serde(default)]
+    pub debug_mode: bool,
+}
+
+/// An entry of `shared_volumes`. The upstream file keeps its host firewall block in there too,
+/// so both shapes are accepted; validation points at the misplaced one.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SharedEntry {
+    Volume(SharedHostVolume),
+    Firewall(HostFirewall),
+}
+
+/// A host folder and the containers (by ID) that mount it, with the path inside each.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct SharedHostVolume {
+    pub host_path: String,
+    #[serde(default)]
+    pub mounts: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct HostFirewall {
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_input_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_output_policy: Option<String>,
+}
+
+/// How Phoenix runs: parallelism, locks, retries. Every field has a documented default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Orchestration {
+    /// Guests processed at once (`--jobs` overrides). Default 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<usize>,
+    /// Host run-lock file. Default `/run/lock/phoenix.lock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_file: Option<String>,
+    /// Seconds a second run waits for the host lock. Default 0 (fail at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_wait_secs: Option<u64>,
+    /// Retries of a Proxmox `can't lock file ... got timeout` error. Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pve_lock_retries: Option<u32>,
+    /// First back-off after a Proxmox lock time-out, doubled each retry. Default 1000 ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pve_lock_backoff_ms: Option<u64>,
+    /// Disk allocations (create, clone, resize) at once per storage. Default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_concurrency: Option<usize>,
+    /// Attempts to start a guest. Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_retries: Option<u32>,
+    /// Seconds between start attempts. Default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_retry_interval_secs: Option<u64>,
+    /// Seconds to wait for a guest whose config shows `lock:`. Default 600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_lock_wait_secs: Option<u64>,
+}
