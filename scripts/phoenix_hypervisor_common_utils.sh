@@ -470,3 +470,124 @@ ports_mapping_for() {
     done
     printf '%s:%s\n' "$want" "$want"
 }
+
+# --------------------------------------------------------------------------------------------------
+# Guest side: used by application scripts that run INSIDE a container (cwd holds guest_config.json,
+# env PHOENIX_CTID) and by nothing on the host.
+# --------------------------------------------------------------------------------------------------
+# phoenix_app_init <name>: check the environment lxc-manager provides and set the log context.
+phoenix_app_init() {
+    local name="$1"
+    phoenix_set_context "CT ${PHOENIX_CTID:-?} app ${name}"
+    phoenix_install_err_trap
+    validate_ctid "${PHOENIX_CTID:-}" || log_fatal "PHOENIX_CTID is not set to a valid container ID"
+    command -v jq >/dev/null 2>&1 || log_fatal "jq is required in the container (feature base_setup installs it)"
+    local cfg="${PHOENIX_GUEST_CONFIG:-$PWD/guest_config.json}"
+    jq -e 'type == "object"' "$cfg" >/dev/null 2>&1 || log_fatal "guest config '${cfg}' is missing or not a JSON object"
+}
+
+# guest_ports: the container's "host:container" port mappings, validated, one per line.
+guest_ports() {
+    local p
+    while IFS= read -r p; do
+        [[ -n "$p" ]] || continue
+        [[ "$p" =~ ^([0-9]{1,5}):([0-9]{1,5})$ ]] || log_fatal "invalid port mapping '${p}' in guest config (expected host:container)"
+        { validate_port "${BASH_REMATCH[1]}" && validate_port "${BASH_REMATCH[2]}"; } || log_fatal "invalid port mapping '${p}'"
+        printf '%s\n' "$p"
+    done < <(guest_config_value '.ports[]?' || true)
+}
+
+# guest_volume_mount <name> <default>: mount_point of the volume/zfs_volume called <name>.
+guest_volume_mount() {
+    local mp
+    mp="$(guest_config_value "((.volumes // []) + (.zfs_volumes // []) | map(select(.name == \"$1\")) | .[0].mount_point)" || true)"
+    mp="${mp:-$2}"
+    [[ "$mp" =~ ^/[A-Za-z0-9_./-]*$ ]] || log_fatal "invalid mount point '${mp}' for $1"
+    printf '%s\n' "$mp"
+}
+
+# ensure_local_file <path> <mode> <content>: write only when different; sets PHOENIX_CHANGED=1.
+ensure_local_file() {
+    local path="$1" mode="$2" content="$3"
+    if [[ -f "$path" ]] && [[ "$(cat "$path"; printf x)" == "${content}x" ]]; then
+        log_info "${path} is up to date"
+        return 0
+    fi
+    if is_dry_run; then
+        printf '[dry-run] write %s (mode %s)\n' "$path" "$mode"
+        return 0
+    fi
+    mkdir -p "$(dirname "$path")"
+    local tmp
+    tmp="$(mktemp "$(dirname "$path")/.phoenix.XXXXXX")"
+    printf '%s' "$content" >"$tmp"
+    chmod "$mode" "$tmp"
+    mv -f "$tmp" "$path"
+    log_info "wrote ${path}"
+    PHOENIX_CHANGED=1
+}
+
+# ensure_local_packages <pkg...>: apt-get install the missing ones (apt-get update first).
+ensure_local_packages() {
+    local pkg missing=()
+    for pkg in "$@"; do
+        validate_package_name "$pkg" || return 1
+        if ! dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null | grep -q '^ii'; then
+            missing+=("$pkg")
+        fi
+    done
+    if ((${#missing[@]} == 0)); then
+        log_info "packages already installed: $*"
+        return 0
+    fi
+    log_info "installing packages: ${missing[*]}"
+    run_or_dry env DEBIAN_FRONTEND=noninteractive apt-get update
+    run_or_dry env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+}
+
+# ensure_docker_container <name> <image> [docker run options...]: the container runs <image>.
+# Running with the same image: nothing. Stopped: started. Other image: replaced (data lives in
+# volumes or bind mounts). Missing: `docker run -d --name <name> --restart unless-stopped ...`.
+ensure_docker_container() {
+    local name="$1" image="$2"
+    shift 2
+    validate_name "$name" "container name" || return 1
+    validate_image "$image" || return 1
+    command -v docker >/dev/null 2>&1 || log_fatal "docker is not installed in this container (feature docker)"
+    local current running
+    current="$(docker inspect -f '{{.Config.Image}}' "$name" 2>/dev/null || true)"
+    if [[ -n "$current" && "$current" != "$image" ]]; then
+        log_info "container ${name} runs ${current}, want ${image}: replacing it"
+        run_or_dry docker rm -f "$name"
+        current=""
+    fi
+    if [[ -n "$current" ]]; then
+        running="$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null || true)"
+        if [[ "$running" == true ]]; then
+            log_info "container ${name} is running (${image})"
+            return 0
+        fi
+        log_info "container ${name} is stopped: starting it"
+        run_or_dry docker start "$name"
+        return 0
+    fi
+    if ! docker image inspect "$image" >/dev/null 2>&1; then
+        run_or_dry docker pull "$image"
+    fi
+    run_or_dry docker run -d --name "$name" --restart unless-stopped "$@" "$image"
+}
+
+# wait_for_http <url> [retries] [interval seconds]: until curl gets a 2xx/3xx answer.
+wait_for_http() {
+    local url="$1" retries="${2:-30}" interval="${3:-5}" i
+    is_dry_run && return 0
+    for ((i = 1; i <= retries; i++)); do
+        if curl -fsS -o /dev/null --max-time 10 "$url" 2>/dev/null; then
+            log_info "${url} answers"
+            return 0
+        fi
+        sleep "$interval"
+    done
+    log_error "${url} did not answer after ${retries} tries, ${interval}s apart"
+    return 1
+}
