@@ -1,1 +1,55 @@
-//! placeholder
+//! How Phoenix's binaries reach a host.
+//!
+//! The dispatcher and the managers share one way of resolving paths (flags, then environment,
+//! then config, then defaults), of entering the simulated node (`--sim`), of running Proxmox
+//! tools (argv only; reads always, changes printed under `--dry-run`; Proxmox lock time-outs
+//! retried), of holding the per-host run lock, and of exiting. Keeping this in one crate is what
+//! lets a manager run alone (`lxc-manager create 950`) behave exactly as under the dispatcher.
+//!
+//! - [`env::HostEnv`]: resolved paths and modes, and the environment passed to children;
+//! - [`sim::enter`]: point a `HostEnv` at a simulated node;
+//! - [`tool::Runner`]: run `pct`/`qm`/... and scripts;
+//! - [`lock::HostLock`]: one run per host;
+//! - [`cli::CommonArgs`]: the global options; [`exit`]: exit codes.
+
+pub mod cli;
+pub mod env;
+pub mod exit;
+pub mod lock;
+pub mod manager;
+pub mod sim;
+pub mod tool;
+
+pub use cli::{CommonArgs, OutputFormat};
+pub use env::HostEnv;
+pub use tool::{Runner, ToolError, ToolOutput};
+
+/// Prints every diagnostic of a config error on stderr and returns the exit code to use.
+pub fn report_config_error(e: &phoenix_config::ConfigError) -> i32 {
+    for d in e.diagnostics() {
+        eprintln!("{d}");
+    }
+    e.exit_code()
+}
+
+/// Resolves the host environment for a binary: flags, `--sim`/`PHOENIX_SIM`, then loads and
+/// validates the config. Problems are printed; the `Err` is the exit code.
+pub fn start(common: &CommonArgs) -> Result<(HostEnv, phoenix_config::Config), i32> {
+    let mut env = HostEnv::resolve(common.config.as_deref(), common.dry_run);
+    let sim_dir = common.sim.clone().or_else(|| env.sim.clone());
+    if let Some(dir) = sim_dir {
+        env = sim::enter(env, &dir).map_err(|e| {
+            eprintln!("Error: {e}");
+            exit::FAILURE
+        })?;
+    }
+    let config = phoenix_config::Config::load(&env.config).map_err(|e| report_config_error(&e))?;
+    if !common.quiet {
+        for w in &config.warnings {
+            eprintln!("{w}");
+        }
+    }
+    let env = env.with_config(&config);
+    env.export(Some(&config));
+    Ok((env, config))
+}

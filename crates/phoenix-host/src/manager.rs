@@ -1,0 +1,111 @@
+//! What the three managers share: `<manager> <verb> <id> [options]` parsing with the spec's
+//! messages (PHX-LXC-01, PHX-VM-01, PHX-HM-01), and the context a verb runs in.
+
+use clap::Parser;
+use phoenix_config::{Config, GuestId};
+
+use crate::cli::{normalize_sim_arg, CommonArgs};
+use crate::{exit, HostEnv, Runner};
+
+#[derive(Debug, Parser)]
+#[command(version, disable_help_subcommand = true)]
+struct ManagerCli {
+    /// What to do
+    #[arg(value_name = "VERB")]
+    verb: Option<String>,
+    /// Guest ID
+    #[arg(value_name = "ID")]
+    target: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+    /// test: run only this suite
+    #[arg(long, value_name = "NAME")]
+    suite: Option<String>,
+    /// delete: destroy even if other guests clone from this one
+    #[arg(long)]
+    force: bool,
+    /// setup: allow ZFS to use disks that hold data
+    #[arg(long)]
+    wipe_disks: bool,
+}
+
+/// A parsed manager command line.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub verb: &'static str,
+    /// `None` only for managers that take no target (hypervisor-manager).
+    pub id: Option<GuestId>,
+    pub common: CommonArgs,
+    pub suite: Option<String>,
+    pub force: bool,
+    pub wipe_disks: bool,
+}
+
+/// Parses the process arguments. `Err` carries the exit code after the message was printed.
+pub fn parse(name: &str, about: &str, verbs: &'static [&'static str], takes_target: bool) -> Result<Invocation, i32> {
+    let args = normalize_sim_arg(std::env::args().collect(), verbs);
+    parse_from(name, about, verbs, takes_target, args)
+}
+
+pub fn parse_from(name: &str, about: &str, verbs: &'static [&'static str], takes_target: bool, args: Vec<String>) -> Result<Invocation, i32> {
+    let usage = if takes_target { format!("{name} <VERB> <ID> [OPTIONS]") } else { format!("{name} <VERB> [OPTIONS]") };
+    let cmd = <ManagerCli as clap::CommandFactory>::command()
+        .name(name.to_string())
+        .about(about.to_string())
+        .override_usage(usage)
+        .after_help(format!("Verbs: {}", verbs.join(", ")));
+    let matches = match cmd.try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::FAILURE } else { exit::SUCCESS };
+            let _ = e.print();
+            return Err(code);
+        }
+    };
+    let cli = <ManagerCli as clap::FromArgMatches>::from_arg_matches(&matches).map_err(|e| {
+        let _ = e.print();
+        exit::FAILURE
+    })?;
+    crate::cli::init_logging(&cli.common);
+    let fail = |msg: String| {
+        eprintln!("Error: {msg}");
+        exit::FAILURE
+    };
+    let verb_str = cli.verb.ok_or_else(|| fail("Missing verb".into()))?;
+    let verb = *verbs.iter().find(|v| **v == verb_str).ok_or_else(|| fail(format!("Invalid verb '{verb_str}'")))?;
+    let id = if takes_target {
+        let t = cli.target.ok_or_else(|| fail("Missing target ID".into()))?;
+        Some(GuestId::parse(&t).filter(|i| i.in_range()).ok_or_else(|| fail(format!("Invalid target ID '{t}'; expected a number from 100 to 999999999")))?)
+    } else {
+        if let Some(t) = cli.target {
+            return Err(fail(format!("{name} takes no target ID (got '{t}')")));
+        }
+        None
+    };
+    Ok(Invocation { verb, id, common: cli.common, suite: cli.suite, force: cli.force, wipe_disks: cli.wipe_disks })
+}
+
+/// Everything a verb needs: the host, the config, a tool runner.
+pub struct Context {
+    pub env: HostEnv,
+    pub config: Config,
+    pub runner: Runner,
+    pub inv: Invocation,
+}
+
+impl Context {
+    /// Resolves the host and loads the config (messages printed; `Err` is the exit code).
+    pub fn start(inv: Invocation) -> Result<Context, i32> {
+        let (env, config) = crate::start(&inv.common)?;
+        let mut runner = Runner::new(env.dry_run);
+        let o = &config.hypervisor.orchestration;
+        runner.lock_retries = o.pve_lock_retries.unwrap_or(3);
+        runner.lock_backoff = std::time::Duration::from_millis(o.pve_lock_backoff_ms.unwrap_or(1000));
+        Ok(Context { env, config, runner, inv })
+    }
+
+    /// The target ID (managers that take one always have it).
+    pub fn id(&self) -> GuestId {
+        self.inv.id.unwrap_or_default()
+    }
+}

@@ -1,0 +1,202 @@
+//! Running `pct`, `qm`, `pvesm`, `pveam` and scripts: always an argv, never a shell string.
+//!
+//! Reads always run (also under `--dry-run`, so a plan reflects the live host); changes print
+//! `[dry-run] ...` instead when dry-running. A Proxmox `can't lock file ... got timeout` is
+//! retried with doubling back-off. Values of secret options are masked wherever a command is
+//! shown.
+
+use std::cell::Cell;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Options whose value is never shown.
+const SECRET_OPTIONS: &[&str] = &["--cipassword", "--password"];
+
+/// Result of a finished command.
+#[derive(Debug, Clone)]
+pub struct ToolOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ToolOutput {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("`{cmd}` failed (exit {code}): {stderr}")]
+    Failed { cmd: String, code: i32, stderr: String },
+    #[error("cannot run `{cmd}`: {why}")]
+    Spawn { cmd: String, why: String },
+}
+
+impl ToolError {
+    pub fn stderr(&self) -> &str {
+        match self {
+            ToolError::Failed { stderr, .. } => stderr,
+            ToolError::Spawn { why, .. } => why,
+        }
+    }
+}
+
+/// Runs host tools for one binary.
+#[derive(Debug)]
+pub struct Runner {
+    pub dry_run: bool,
+    /// Retries of a Proxmox lock time-out.
+    pub lock_retries: u32,
+    pub lock_backoff: Duration,
+    reads: Cell<u32>,
+    changes: Cell<u32>,
+}
+
+impl Runner {
+    pub fn new(dry_run: bool) -> Runner {
+        Runner {
+            dry_run,
+            lock_retries: 3,
+            lock_backoff: Duration::from_millis(1000),
+            reads: Cell::new(0),
+            changes: Cell::new(0),
+        }
+    }
+
+    /// Reads and changes issued so far (changes include dry-run ones).
+    pub fn counts(&self) -> (u32, u32) {
+        (self.reads.get(), self.changes.get())
+    }
+
+    /// Runs a read-only command; its exit status is the caller's to judge.
+    pub fn probe<S: AsRef<str>>(&self, tool: &str, args: &[S]) -> Result<ToolOutput, ToolError> {
+        self.reads.set(self.reads.get() + 1);
+        exec(tool, args, None)
+    }
+
+    /// Runs a read-only command that must succeed; returns its stdout.
+    pub fn read<S: AsRef<str>>(&self, tool: &str, args: &[S]) -> Result<String, ToolError> {
+        let out = self.probe(tool, args)?;
+        if out.success() {
+            Ok(out.stdout)
+        } else {
+            Err(failed(tool, args, &out))
+        }
+    }
+
+    /// Runs a command that changes the host (printed instead under `--dry-run`).
+    pub fn change<S: AsRef<str>>(&self, tool: &str, args: &[S]) -> Result<String, ToolError> {
+        self.change_with_stdin(tool, args, None)
+    }
+
+    /// Like [`Runner::change`], feeding `stdin` to the command.
+    pub fn change_with_stdin<S: AsRef<str>>(&self, tool: &str, args: &[S], stdin: Option<&[u8]>) -> Result<String, ToolError> {
+        self.changes.set(self.changes.get() + 1);
+        if self.dry_run {
+            eprintln!("[dry-run] {}", display(tool, args));
+            return Ok(String::new());
+        }
+        log::info!("run: {}", display(tool, args));
+        let mut delay = self.lock_backoff;
+        let mut attempt = 0;
+        loop {
+            let out = exec(tool, args, stdin)?;
+            if out.success() {
+                return Ok(out.stdout);
+            }
+            if is_lock_timeout(&out.stderr) && attempt < self.lock_retries {
+                attempt += 1;
+                log::warn!("{}: Proxmox lock busy; retry {attempt}/{} in {:?}", display(tool, args), self.lock_retries, delay);
+                std::thread::sleep(delay);
+                delay *= 2;
+                continue;
+            }
+            return Err(failed(tool, args, &out));
+        }
+    }
+}
+
+/// Proxmox's message when a config or storage lock could not be taken in time.
+pub fn is_lock_timeout(stderr: &str) -> bool {
+    stderr.contains("can't lock file") && stderr.contains("got timeout")
+}
+
+fn exec<S: AsRef<str>>(tool: &str, args: &[S], stdin: Option<&[u8]>) -> Result<ToolOutput, ToolError> {
+    let mut cmd = Command::new(tool);
+    cmd.args(args.iter().map(AsRef::as_ref));
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    log::debug!("exec: {}", display(tool, args));
+    let spawn_err = |e: std::io::Error| ToolError::Spawn { cmd: display(tool, args), why: e.to_string() };
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        use std::io::Write;
+        pipe.write_all(data).map_err(spawn_err)?;
+    }
+    let out = child.wait_with_output().map_err(spawn_err)?;
+    Ok(ToolOutput {
+        code: out.status.code().unwrap_or(128 + signal_of(&out.status)),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+    })
+}
+
+fn signal_of(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal().unwrap_or(0)
+}
+
+fn failed<S: AsRef<str>>(tool: &str, args: &[S], out: &ToolOutput) -> ToolError {
+    let stderr = if out.stderr.is_empty() { out.stdout.trim().to_string() } else { out.stderr.clone() };
+    ToolError::Failed { cmd: display(tool, args), code: out.code, stderr }
+}
+
+/// A command as a person would type it, quoted where needed, secrets masked.
+pub fn display<S: AsRef<str>>(tool: &str, args: &[S]) -> String {
+    let mut parts = vec![tool.to_string()];
+    let mut mask_next = false;
+    for a in args {
+        let a = a.as_ref();
+        if mask_next {
+            parts.push("******".to_string());
+            mask_next = false;
+            continue;
+        }
+        if let Some((opt, _)) = a.split_once('=').filter(|(o, _)| SECRET_OPTIONS.contains(o)) {
+            parts.push(format!("{opt}=******"));
+            continue;
+        }
+        mask_next = SECRET_OPTIONS.contains(&a);
+        parts.push(quote(a));
+    }
+    parts.join(" ")
+}
+
+fn quote(a: &str) -> String {
+    let plain = !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=,+@%".contains(&b));
+    if plain {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_and_masks() {
+        assert_eq!(display("pct", &["set", "950", "--memory", "4096"]), "pct set 950 --memory 4096");
+        assert_eq!(display("qm", &["set", "1", "--cipassword", "hunter2"]), "qm set 1 --cipassword ******");
+        assert_eq!(display("pct", &["exec", "1", "--", "sh", "-c", "a b"]), "pct exec 1 -- sh -c 'a b'");
+    }
+
+    #[test]
+    fn lock_timeout_is_recognised() {
+        assert!(is_lock_timeout("can't lock file '/var/lock/lxc/pve-config-950.lock' - got timeout"));
+        assert!(!is_lock_timeout("CT 950 is locked (disk)"));
+    }
+}

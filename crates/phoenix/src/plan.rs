@@ -1,0 +1,279 @@
+//! The plan: which manager calls a verb makes, in which order, and which may run together.
+//! It is plain data computed from the config and one read of the host; `--dry-run` prints it and
+//! the executor runs exactly it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use phoenix_config::{Config, GuestId, GuestKind, OrderError};
+
+use crate::host::HostState;
+
+/// Why a step exists or is skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Run,
+    Skip(String),
+    /// A synchronisation point between phases or boot-order groups; runs nothing.
+    Barrier,
+}
+
+/// One manager call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// `None` for host steps (`hypervisor-manager`) and barriers.
+    pub id: Option<GuestId>,
+    pub manager: &'static str,
+    pub verb: &'static str,
+    /// Options passed after `<verb> <id>`.
+    pub extra: Vec<String>,
+    pub action: Action,
+    /// Indices of steps that must finish first.
+    pub needs: Vec<usize>,
+    /// Wait this long after the step succeeds before dependents start (boot delays).
+    pub delay_after: Duration,
+    /// Exclusive resources: at most `.1` steps holding `.0` run at once.
+    pub resources: Vec<(String, usize)>,
+}
+
+impl Step {
+    fn guest(id: GuestId, kind: GuestKind, verb: &'static str, action: Action) -> Step {
+        Step {
+            id: Some(id),
+            manager: kind.manager(),
+            verb,
+            extra: Vec::new(),
+            action,
+            needs: Vec::new(),
+            delay_after: Duration::ZERO,
+            resources: Vec::new(),
+        }
+    }
+
+    fn barrier(needs: Vec<usize>) -> Step {
+        Step { id: None, manager: "", verb: "", extra: Vec::new(), action: Action::Barrier, needs, delay_after: Duration::ZERO, resources: Vec::new() }
+    }
+
+    /// How the call reads in output: `lxc-manager create 950`.
+    pub fn label(&self) -> String {
+        match self.id {
+            Some(id) => format!("{} {} {}", self.manager, self.verb, id),
+            None => format!("{} {}", self.manager, self.verb),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+}
+
+/// Settings that shape a plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub force: bool,
+    pub boot_delays: bool,
+    pub suite: Option<String>,
+    pub wipe_disks: bool,
+    /// Disk allocations per storage at once.
+    pub storage_concurrency: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Order(#[from] OrderError),
+    #[error("refusing to delete {target}: {reason}; delete it too, or use --force")]
+    InUse { target: GuestId, reason: String },
+}
+
+impl Plan {
+    fn push(&mut self, step: Step) -> usize {
+        self.steps.push(step);
+        self.steps.len() - 1
+    }
+
+    /// The steps that call a manager, in order.
+    pub fn calls(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.action != Action::Barrier)
+    }
+}
+
+/// `create` (`converge` = `all_run`): the closure of `targets` in dependency order. A named target
+/// always runs; a dependency runs only when missing, unless `all_run`.
+pub fn create(cfg: &Config, host: &HostState, targets: &[GuestId], all_run: bool, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let order = cfg.build_dependency_graph(targets)?;
+    let named: BTreeSet<GuestId> = targets.iter().copied().collect();
+    let mut plan = Plan::default();
+    let mut index = BTreeMap::new();
+    for id in order {
+        let g = cfg.guest(id).ok_or(OrderError::Unknown(id))?;
+        let action = if all_run || named.contains(&id) || !host.exists(id) {
+            Action::Run
+        } else {
+            Action::Skip(format!("dependency {id} already exists; skipping creation"))
+        };
+        let mut step = Step::guest(id, g.kind, "create", action);
+        step.needs = g.needs().filter_map(|n| index.get(&n).copied()).collect();
+        step.resources = create_resources(cfg, id, opts);
+        index.insert(id, plan.push(step));
+    }
+    Ok(plan)
+}
+
+/// What a `create` competes for with other creates: Proxmox puts `lock: disk` on a container
+/// clone's source for the whole clone, so clones of one container run one at a time; disk
+/// allocation takes a per-storage lock, so allocations per storage are capped.
+fn create_resources(cfg: &Config, id: GuestId, opts: &PlanOptions) -> Vec<(String, usize)> {
+    let mut r = Vec::new();
+    let storage_cap = opts.storage_concurrency.max(1);
+    if let Some(lxc) = cfg.lxc(id) {
+        if let Some(src) = lxc.clone_from_ctid {
+            r.push((format!("clone-source:{src}"), 1));
+        }
+        let storage = lxc.storage_pool.clone().or_else(|| lxc.clone_from_ctid.and_then(|s| cfg.lxc(s)).and_then(|s| s.storage_pool.clone()));
+        if let Some(s) = storage {
+            r.push((format!("storage:{s}"), storage_cap));
+        }
+    } else if let Some(vm) = cfg.vm(id) {
+        if let Some(s) = vm.settings.storage_pool {
+            r.push((format!("storage:{s}"), storage_cap));
+        }
+    }
+    r
+}
+
+/// `start`/`restart` (boot order, groups in order) or `stop` (reverse boot order).
+pub fn boot_ordered(cfg: &Config, targets: &[GuestId], verb: &'static str, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let mut plan = Plan::default();
+    append_boot_groups(&mut plan, cfg, targets, verb, opts, None)?;
+    Ok(plan)
+}
+
+fn append_boot_groups(
+    plan: &mut Plan,
+    cfg: &Config,
+    targets: &[GuestId],
+    verb: &'static str,
+    opts: &PlanOptions,
+    first_barrier: Option<usize>,
+) -> Result<(), PlanError> {
+    let ordered = cfg.get_boot_order(targets)?;
+    let mut groups: Vec<(Option<u64>, Vec<GuestId>)> = Vec::new();
+    for id in ordered {
+        let order = cfg.guest(id).and_then(|g| g.boot_order);
+        match groups.last_mut() {
+            Some((o, ids)) if *o == order => ids.push(id),
+            _ => groups.push((order, vec![id])),
+        }
+    }
+    if verb == "stop" {
+        groups.reverse();
+        for (_, ids) in &mut groups {
+            ids.reverse();
+        }
+    }
+    let mut barrier = first_barrier;
+    for (_, ids) in groups {
+        let mut members = Vec::new();
+        for id in ids {
+            let g = cfg.guest(id).ok_or(OrderError::Unknown(id))?;
+            let mut step = Step::guest(id, g.kind, verb, Action::Run);
+            step.needs = barrier.into_iter().collect();
+            if verb != "stop" && opts.boot_delays {
+                step.delay_after = Duration::from_secs(g.boot_delay.unwrap_or(0));
+            }
+            members.push(plan.push(step));
+        }
+        barrier = Some(plan.push(Step::barrier(members)));
+    }
+    Ok(())
+}
+
+/// `LetsGo`: create everything in dependency order, then start every non-template guest.
+pub fn lets_go(cfg: &Config, host: &HostState, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let all: Vec<GuestId> = cfg.guests().map(|g| g.id).collect();
+    let mut plan = create(cfg, host, &all, false, opts)?;
+    let creates: Vec<usize> = (0..plan.steps.len()).collect();
+    let barrier = plan.push(Step::barrier(creates));
+    let startable: Vec<GuestId> = cfg.guests().filter(|g| !g.is_template).map(|g| g.id).collect();
+    append_boot_groups(&mut plan, cfg, &startable, "start", opts, Some(barrier))?;
+    Ok(plan)
+}
+
+/// `delete`: dependents first; refuses when a guest outside the targets, existing on the host,
+/// clones from or depends on a target (unless `--force`).
+pub fn delete(cfg: &Config, host: &HostState, targets: &[GuestId], opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let set: BTreeSet<GuestId> = targets.iter().copied().collect();
+    let mut order = cfg.graph().restrict(&set).toposort().map_err(OrderError::Cycles)?;
+    order.reverse();
+    if !opts.force {
+        for &t in &order {
+            for g in cfg.guests().filter(|g| !set.contains(&g.id) && host.exists(g.id)) {
+                let how = if g.clone_from == Some(t) {
+                    Some("is cloned from it")
+                } else if g.dependencies.contains(&t) {
+                    Some("depends on it")
+                } else {
+                    None
+                };
+                if let Some(how) = how {
+                    return Err(PlanError::InUse { target: t, reason: format!("{} {} {} and still exists", g.kind, g.id, how) });
+                }
+            }
+        }
+    }
+    let mut plan = Plan::default();
+    let mut index = BTreeMap::new();
+    for id in order {
+        let g = cfg.guest(id).ok_or(OrderError::Unknown(id))?;
+        let mut step = Step::guest(id, g.kind, "delete", Action::Run);
+        if opts.force {
+            step.extra.push("--force".into());
+        }
+        // Dependents (already placed) must be gone first.
+        step.needs = cfg.guests().filter(|d| d.needs().any(|n| n == id)).filter_map(|d| index.get(&d.id).copied()).collect();
+        index.insert(id, plan.push(step));
+    }
+    Ok(plan)
+}
+
+/// `reconfigure` / `test`: the named targets only, in dependency order among themselves.
+pub fn each(cfg: &Config, targets: &[GuestId], verb: &'static str, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let set: BTreeSet<GuestId> = targets.iter().copied().collect();
+    let order = cfg.graph().restrict(&set).toposort().map_err(OrderError::Cycles)?;
+    let mut plan = Plan::default();
+    let mut prev = None;
+    for id in order {
+        let g = cfg.guest(id).ok_or(OrderError::Unknown(id))?;
+        let mut step = Step::guest(id, g.kind, verb, Action::Run);
+        if let (Some(s), "test") = (&opts.suite, verb) {
+            step.extra.extend(["--suite".to_string(), s.clone()]);
+        }
+        // One at a time: reconfigure and test output is read by people.
+        step.needs = prev.into_iter().collect();
+        prev = Some(plan.push(step));
+    }
+    Ok(plan)
+}
+
+/// A host step: `hypervisor-manager setup` or `hypervisor-manager test`.
+pub fn host(verb: &'static str, opts: &PlanOptions) -> Plan {
+    let mut step = Step {
+        id: None,
+        manager: "hypervisor-manager",
+        verb,
+        extra: Vec::new(),
+        action: Action::Run,
+        needs: Vec::new(),
+        delay_after: Duration::ZERO,
+        resources: Vec::new(),
+    };
+    if verb == "setup" && opts.wipe_disks {
+        step.extra.push("--wipe-disks".into());
+    }
+    if let (Some(s), "test") = (&opts.suite, verb) {
+        step.extra.extend(["--suite".to_string(), s.clone()]);
+    }
+    Plan { steps: vec![step] }
+}

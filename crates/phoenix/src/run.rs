@@ -1,0 +1,322 @@
+//! Executes a [`Plan`]: one manager process per step, at most `jobs` at once, a step starting
+//! when everything it needs has finished and its resources are free. On the first failure no new
+//! step starts and the running ones finish. SIGINT/SIGTERM do the same and are forwarded to the
+//! running managers (each in its own process group). The executor never decides what to print
+//! about the run as a whole: it returns a [`Report`] for the summary.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use phoenix_config::{Config, GuestId};
+use phoenix_host::{exit, HostEnv};
+
+use crate::plan::{Action, Plan, Step};
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Skipped(String),
+    Failed(i32),
+    /// Started, then stopped by a signal forwarded from us.
+    Interrupted,
+    NotStarted,
+}
+
+/// What happened to every step.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub outcomes: Vec<Outcome>,
+    /// The signal that stopped the run, if any.
+    pub signal: Option<i32>,
+    /// The first failing step and its exit code.
+    pub first_failure: Option<(usize, i32)>,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn exit_code(&self) -> i32 {
+        match (self.signal, self.first_failure) {
+            (Some(libc::SIGINT), _) => exit::INTERRUPTED,
+            (Some(_), _) => exit::TERMINATED,
+            (None, Some((_, code))) => code,
+            (None, None) => exit::SUCCESS,
+        }
+    }
+}
+
+/// Everything a worker needs to start a manager.
+pub struct Executor<'a> {
+    pub env: &'a HostEnv,
+    pub cfg: &'a Config,
+    pub jobs: usize,
+    pub verbose: u8,
+    /// Set by the signal handler: the signal number, or 0.
+    pub signal: Arc<AtomicI32>,
+}
+
+impl Executor<'_> {
+    pub fn run(&self, plan: &Plan) -> Report {
+        let start = Instant::now();
+        let n = plan.steps.len();
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
+        let mut started = vec![false; n];
+        let mut held: HashMap<String, usize> = HashMap::new();
+        let children: Arc<Mutex<BTreeMap<usize, u32>>> = Arc::default();
+        let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+        let mut running = 0usize;
+        let mut stop = false;
+        let mut report = Report::default();
+        let mut forwarded = false;
+        let prefix = self.jobs > 1;
+        loop {
+            let sig = self.signal.load(Ordering::SeqCst);
+            if sig != 0 {
+                stop = true;
+                report.signal = Some(sig);
+                if !forwarded {
+                    forwarded = true;
+                    forward(&children, sig);
+                }
+            }
+            // Barriers and skips complete at once; then start what is ready.
+            let mut progressed = true;
+            while progressed && !stop {
+                progressed = false;
+                for i in 0..n {
+                    if started[i] || running >= self.jobs && matches!(plan.steps[i].action, Action::Run) {
+                        continue;
+                    }
+                    let step = &plan.steps[i];
+                    if !ready(step, &outcomes) || !free(step, &held) {
+                        continue;
+                    }
+                    started[i] = true;
+                    progressed = true;
+                    match &step.action {
+                        Action::Barrier => outcomes[i] = Some(Outcome::Done),
+                        Action::Skip(why) => {
+                            eprintln!("info: {why}");
+                            outcomes[i] = Some(Outcome::Skipped(why.clone()));
+                        }
+                        Action::Run => {
+                            for (r, _) in &step.resources {
+                                *held.entry(r.clone()).or_default() += 1;
+                            }
+                            running += 1;
+                            self.spawn(i, step, prefix, tx.clone(), children.clone());
+                        }
+                    }
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            if let Ok((i, outcome)) = rx.recv_timeout(Duration::from_millis(50)) {
+                running -= 1;
+                for (r, _) in &plan.steps[i].resources {
+                    if let Some(c) = held.get_mut(r) {
+                        *c -= 1;
+                    }
+                }
+                if let Outcome::Failed(code) = outcome {
+                    if report.first_failure.is_none() && report.signal.is_none() {
+                        report.first_failure = Some((i, code));
+                        eprintln!(
+                            "Error: {} {} failed with exit code {code}; not starting further guests",
+                            guest_word(&plan.steps[i]),
+                            plan.steps[i].verb
+                        );
+                    }
+                    stop = true;
+                }
+                outcomes[i] = Some(outcome);
+            }
+        }
+        report.outcomes = outcomes.into_iter().map(|o| o.unwrap_or(Outcome::NotStarted)).collect();
+        report.elapsed = start.elapsed();
+        report
+    }
+
+    fn spawn(&self, i: usize, step: &Step, prefix: bool, tx: mpsc::Sender<(usize, Outcome)>, children: Arc<Mutex<BTreeMap<usize, u32>>>) {
+        let mut cmd = match manager_command(step.manager) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                let _ = tx.send((i, Outcome::Failed(exit::FAILURE)));
+                return;
+            }
+        };
+        cmd.arg(step.verb);
+        if let Some(id) = step.id {
+            cmd.arg(id.to_string());
+        }
+        cmd.args(&step.extra);
+        cmd.arg("--config").arg(absolute(&self.env.config));
+        if self.env.dry_run {
+            cmd.arg("--dry-run");
+        }
+        for _ in 0..self.verbose {
+            cmd.arg("-v");
+        }
+        self.env.apply(&mut cmd, Some(self.cfg));
+        cmd.env(phoenix_host::lock::HELD_ENV, std::process::id().to_string());
+        cmd.process_group(0);
+        cmd.stdin(Stdio::null());
+        if prefix {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+        let tag = step.id.map(|id| id.to_string()).unwrap_or_else(|| "host".into());
+        let delay = if self.env.dry_run { Duration::ZERO } else { step.delay_after };
+        let signal = self.signal.clone();
+        let label = step.label();
+        eprintln!("==> {label}");
+        std::thread::spawn(move || {
+            let outcome = run_child(i, cmd, prefix, &tag, &children, &signal);
+            if outcome == Outcome::Done && !delay.is_zero() {
+                log::info!("{label}: waiting boot_delay {}s", delay.as_secs());
+                sleep_unless_signalled(delay, &signal);
+            }
+            let _ = tx.send((i, outcome));
+        });
+    }
+}
+
+fn run_child(i: usize, mut cmd: Command, prefix: bool, tag: &str, children: &Mutex<BTreeMap<usize, u32>>, signal: &AtomicI32) -> Outcome {
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("[{tag}] Error: cannot start manager: {e}");
+            return Outcome::Failed(exit::FAILURE);
+        }
+    };
+    if let Ok(mut c) = children.lock() {
+        c.insert(i, child.id());
+    }
+    let mut pumps = Vec::new();
+    if prefix {
+        if let Some(out) = child.stdout.take() {
+            let t = tag.to_string();
+            pumps.push(std::thread::spawn(move || pump(out, &t, false)));
+        }
+        if let Some(err) = child.stderr.take() {
+            let t = tag.to_string();
+            pumps.push(std::thread::spawn(move || pump(err, &t, true)));
+        }
+    }
+    let status = child.wait();
+    for p in pumps {
+        let _ = p.join();
+    }
+    if let Ok(mut c) = children.lock() {
+        c.remove(&i);
+    }
+    match status {
+        Ok(s) if s.success() => Outcome::Done,
+        Ok(s) => {
+            use std::os::unix::process::ExitStatusExt;
+            if s.signal().is_some() || signal.load(Ordering::SeqCst) != 0 {
+                Outcome::Interrupted
+            } else {
+                Outcome::Failed(s.code().unwrap_or(exit::FAILURE))
+            }
+        }
+        Err(_) => Outcome::Failed(exit::FAILURE),
+    }
+}
+
+/// Copies a child's output line by line with its guest ID in front, so parallel output never
+/// interleaves within a line.
+fn pump(r: impl std::io::Read, tag: &str, to_stderr: bool) {
+    for line in BufReader::new(r).lines().map_while(Result::ok) {
+        if to_stderr {
+            let _ = writeln!(std::io::stderr().lock(), "[{tag}] {line}");
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), "[{tag}] {line}");
+        }
+    }
+}
+
+fn sleep_unless_signalled(d: Duration, signal: &AtomicI32) {
+    let end = Instant::now() + d;
+    while Instant::now() < end && signal.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())));
+    }
+}
+
+fn forward(children: &Mutex<BTreeMap<usize, u32>>, sig: i32) {
+    if let Ok(c) = children.lock() {
+        for &pid in c.values() {
+            // SAFETY: sending a signal to the process group we created for the child.
+            unsafe { libc::kill(-(pid as i32), sig) };
+        }
+    }
+}
+
+fn ready(step: &Step, outcomes: &[Option<Outcome>]) -> bool {
+    step.needs.iter().all(|&n| matches!(outcomes[n], Some(Outcome::Done) | Some(Outcome::Skipped(_))))
+}
+
+fn free(step: &Step, held: &HashMap<String, usize>) -> bool {
+    step.resources.iter().all(|(r, cap)| held.get(r).copied().unwrap_or(0) < *cap)
+}
+
+pub fn guest_word(step: &Step) -> String {
+    match step.id {
+        Some(id) => format!("{} {id}", if step.manager == "vm-manager" { "VM" } else { "container" }),
+        None => "host".to_string(),
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Finds a manager: `PHOENIX_MANAGER_DIR`, beside `phoenix` (or in `managers/` beside it, the
+/// installed layout), else on `PATH`.
+pub fn find_manager(name: &str) -> Result<PathBuf, String> {
+    let mut looked = Vec::new();
+    if let Some(dir) = std::env::var_os("PHOENIX_MANAGER_DIR").filter(|d| !d.is_empty()) {
+        let p = PathBuf::from(dir).join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+        looked.push(p.display().to_string());
+    }
+    if let Some(dir) = std::env::current_exe().ok().as_deref().and_then(Path::parent) {
+        for p in [dir.join(name), dir.join("managers").join(name)] {
+            if p.is_file() {
+                return Ok(p);
+            }
+            looked.push(p.display().to_string());
+        }
+    }
+    which::which(name).map_err(|_| format!("cannot find {name} (looked at {} and on PATH)", looked.join(", ")))
+}
+
+fn manager_command(name: &str) -> Result<Command, String> {
+    find_manager(name).map(Command::new)
+}
+
+/// Per-guest outcome rows for the summary.
+pub fn by_outcome(plan: &Plan, report: &Report) -> BTreeMap<&'static str, Vec<GuestId>> {
+    let mut m: BTreeMap<&'static str, Vec<GuestId>> = BTreeMap::new();
+    for (s, o) in plan.steps.iter().zip(&report.outcomes) {
+        let (Some(id), false) = (s.id, s.action == Action::Barrier) else { continue };
+        let k = match o {
+            Outcome::Done => "completed",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::Failed(_) => "failed",
+            Outcome::Interrupted => "interrupted",
+            Outcome::NotStarted => "not started",
+        };
+        m.entry(k).or_default().push(id);
+    }
+    m
+}
