@@ -1,1 +1,171 @@
-fn main() {}
+//! `pve-sim`: a simulated Proxmox VE node for machines without Proxmox.
+//!
+//! One multi-call binary: run through symlinks named `pct`, `qm`, `pvesm`, `pveam` it behaves
+//! as that tool against the state folder `$PVE_SIM_ROOT`; run as `pve-sim <verb>` it
+//! administers the node (`init`, `reset`, `dump`, `log`, `link`). Every argument is checked
+//! against the option spec of the `pve` crate, state changes follow the rules of the real node
+//! (locks, existing ids, templates, snapshots), and every call is logged. See
+//! docs/simulator.md.
+
+mod admin;
+mod faults;
+mod guest;
+mod state;
+mod storage;
+
+use state::{now_ms, Node};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Tools the binary can act as.
+pub const TOOLS: &[&str] = &["pct", "qm", "pvesm", "pveam"];
+
+/// A failed command: message for stderr and exit code.
+#[derive(Debug)]
+pub struct Fail {
+    pub code: i32,
+    pub msg: String,
+}
+
+pub type R<T> = Result<T, Fail>;
+
+/// A failure with the real tools' exit code for errors (255).
+pub fn fail(msg: impl Into<String>) -> Fail {
+    Fail {
+        code: 255,
+        msg: msg.into(),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let prog = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("pve-sim")
+        .to_string();
+    let code = if TOOLS.contains(&prog.as_str()) {
+        run_tool(&prog, &args[1..])
+    } else if let Some(t) = args.get(1).filter(|t| TOOLS.contains(&t.as_str())) {
+        run_tool(t, &args[2..])
+    } else {
+        admin::run(&args[1..])
+    };
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
+}
+
+/// `$PVE_SIM_ROOT`, if set and non-empty.
+pub fn sim_root() -> Option<PathBuf> {
+    std::env::var_os("PVE_SIM_ROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn run_tool(tool: &str, argv: &[String]) -> i32 {
+    let Some(root) = sim_root() else {
+        eprintln!(
+            "{tool}: this is pve-sim, the simulated Proxmox node; PVE_SIM_ROOT is not set, refusing to run"
+        );
+        return 2;
+    };
+    if !root.join("etc/pve").is_dir() {
+        eprintln!(
+            "{tool}: PVE_SIM_ROOT '{}' is not an initialised simulator (run 'pve-sim init')",
+            root.display()
+        );
+        return 2;
+    }
+    let start = now_ms();
+    let t0 = std::time::Instant::now();
+    let (code, mutating) = execute(&root, tool, argv);
+    log_invocation(
+        &root,
+        tool,
+        argv,
+        code,
+        start,
+        t0.elapsed().as_millis() as u64,
+        mutating,
+    );
+    code
+}
+
+fn execute(root: &Path, tool: &str, argv: &[String]) -> (i32, bool) {
+    let guess_mutating = pve::is_mutating(tool, argv.first().map(String::as_str).unwrap_or(""));
+    let node = match Node::open(root.to_path_buf()) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("{}", e.msg);
+            return (e.code, guess_mutating);
+        }
+    };
+    let call = match pve::validate(tool, argv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return (255, guess_mutating);
+        }
+    };
+    let mutating = call.is_mutating();
+    match faults::call_fault(&node, tool, &call.command, call.vmid(), argv) {
+        Ok(Some((code, msg))) => {
+            node.pause(tool, &call.command);
+            eprintln!("{msg}");
+            return (code, mutating);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("{}", e.msg);
+            return (e.code, mutating);
+        }
+    }
+    if !mutating {
+        node.pause(tool, &call.command);
+    }
+    let result = match tool {
+        "pct" | "qm" => guest::run(&node, &call),
+        "pvesm" => storage::pvesm(&node, &call),
+        _ => storage::pveam(&node, &call),
+    };
+    node.pause(tool, &call.command);
+    match result {
+        Ok(c) => (c, mutating),
+        Err(e) => {
+            eprintln!("{}", e.msg);
+            (e.code, mutating)
+        }
+    }
+}
+
+/// Append one JSON line to `invocations.jsonl` (one `write` on an `O_APPEND` file).
+fn log_invocation(
+    root: &Path,
+    tool: &str,
+    argv: &[String],
+    code: i32,
+    start: u64,
+    duration: u64,
+    mutating: bool,
+) {
+    let mut line = serde_json::json!({
+        "tool": tool,
+        "argv": argv,
+        "exit_code": code,
+        "start": start,
+        "duration_ms": duration,
+        "mutating": mutating,
+    })
+    .to_string();
+    line.push('\n');
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("invocations.jsonl"))
+    {
+        let _ = f.write_all(line.as_bytes());
+    }
+}

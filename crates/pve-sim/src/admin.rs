@@ -1,0 +1,317 @@
+//! `pve-sim <verb>`: init, reset, dump, log, link.
+
+use crate::state::{atomic_write, io_fail, Kind, Node};
+use crate::storage::{create_store_dirs, init_storages};
+use crate::{fail, sim_root, R, TOOLS};
+use serde_json::{json, Map, Value};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const USAGE: &str = "usage: pve-sim <verb> [args]   (state folder: $PVE_SIM_ROOT or --root DIR)
+  init [--config <phoenix_hypervisor_config.json>]  create the node (storages from zfs.datasets)
+  reset                                            remove guests, volumes, logs; keep storages and faults.json
+  dump [--no-timestamps]                           whole node state as JSON
+  log [--json]                                     the invocation log
+  link <dir>                                       create pct/qm/pvesm/pveam symlinks to this binary in <dir>
+  pct|qm|pvesm|pveam <args>                        run a tool (same as through its symlink)";
+
+/// Run an admin verb; returns the exit code.
+pub fn run(args: &[String]) -> i32 {
+    match dispatch(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("pve-sim: {}", e.msg);
+            if e.code == 1 {
+                eprintln!("{USAGE}");
+            }
+            e.code
+        }
+    }
+}
+
+fn usage_err(msg: &str) -> crate::Fail {
+    crate::Fail {
+        code: 1,
+        msg: msg.to_string(),
+    }
+}
+
+fn dispatch(args: &[String]) -> R<()> {
+    let mut root: Option<PathBuf> = None;
+    let mut rest: Vec<&String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--root" {
+            root = Some(PathBuf::from(
+                it.next().ok_or_else(|| usage_err("--root needs a value"))?,
+            ));
+        } else {
+            rest.push(a);
+        }
+    }
+    let Some(verb) = rest.first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    if verb.as_str() == "link" {
+        let dir = rest
+            .get(1)
+            .ok_or_else(|| usage_err("link needs a folder"))?;
+        return link(Path::new(dir.as_str()));
+    }
+    if matches!(verb.as_str(), "help" | "--help" | "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let root = root.or_else(sim_root).ok_or_else(|| crate::Fail {
+        code: 2,
+        msg: "PVE_SIM_ROOT is not set (or pass --root DIR)".to_string(),
+    })?;
+    let flags: Vec<&str> = rest[1..].iter().map(|s| s.as_str()).collect();
+    match verb.as_str() {
+        "init" => {
+            let config = match flags.iter().position(|f| *f == "--config") {
+                Some(i) => Some(
+                    flags
+                        .get(i + 1)
+                        .ok_or_else(|| usage_err("--config needs a file"))?
+                        .to_string(),
+                ),
+                None => None,
+            };
+            init(&root, config.as_deref())
+        }
+        "reset" => reset(&root),
+        "dump" => {
+            let v = dump(&root, flags.contains(&"--no-timestamps"))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).map_err(|e| fail(e.to_string()))?
+            );
+            Ok(())
+        }
+        "log" => log(&root, flags.contains(&"--json")),
+        other => Err(usage_err(&format!("unknown verb '{other}'"))),
+    }
+}
+
+/// Create the state layout (idempotent). Storages are (re)written when `config` is given or
+/// when no `storage.cfg` exists yet.
+pub fn init(root: &Path, config: Option<&str>) -> R<()> {
+    for d in [
+        "etc/pve/lxc",
+        "etc/pve/qemu-server",
+        "etc/pve/firewall",
+        "run",
+        "storage",
+        "host",
+        "lock",
+        "guests",
+    ] {
+        let p = root.join(d);
+        fs::create_dir_all(&p).map_err(|e| io_fail(&p, e))?;
+    }
+    let root = fs::canonicalize(root).map_err(|e| io_fail(root, e))?;
+    let node = Node::open(root.clone())?;
+    let cfg_path = node.pve_dir().join("storage.cfg");
+    if config.is_some() || !cfg_path.exists() {
+        let value = match config {
+            Some(c) => {
+                let text = fs::read_to_string(c).map_err(|e| fail(format!("{c}: {e}")))?;
+                Some(
+                    serde_json::from_str::<Value>(&text)
+                        .map_err(|e| fail(format!("{c}: invalid JSON: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        let stores = init_storages(&root, value.as_ref())?;
+        create_store_dirs(&node, &stores)?;
+    }
+    let faults = root.join("faults.json");
+    if !faults.exists() {
+        atomic_write(&faults, b"{}\n")?;
+    }
+    let log = root.join("invocations.jsonl");
+    if !log.exists() {
+        atomic_write(&log, b"")?;
+    }
+    Ok(())
+}
+
+fn clear_dir(p: &Path) {
+    if let Ok(rd) = fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() && !path.is_symlink() {
+                let _ = fs::remove_dir_all(&path);
+            } else {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+/// Remove guests, run state, volumes, logs and counters; keep storages and faults.json.
+pub fn reset(root: &Path) -> R<()> {
+    if !root.join("etc/pve").is_dir() {
+        return Err(fail(format!("{} is not initialised", root.display())));
+    }
+    for d in [
+        "etc/pve/lxc",
+        "etc/pve/qemu-server",
+        "etc/pve/firewall",
+        "run",
+        "guests",
+        "lock",
+    ] {
+        clear_dir(&root.join(d));
+    }
+    let node = Node::open(root.to_path_buf())?;
+    for s in node.storages() {
+        clear_dir(&node.store_dir(&s.id));
+    }
+    let _ = fs::remove_file(root.join("fault-counters.json"));
+    atomic_write(&root.join("invocations.jsonl"), b"")?;
+    Ok(())
+}
+
+fn section_json(sec: &pve::conf::Section, no_ts: bool) -> Value {
+    let mut cfg = Map::new();
+    let mut lxc = Vec::new();
+    for (k, v) in sec.entries() {
+        if k.starts_with("lxc.") {
+            lxc.push(json!([k, v]));
+        } else if !(no_ts && k == "snaptime") {
+            cfg.insert(k.to_string(), json!(v));
+        }
+    }
+    json!({"config": cfg, "lxc": lxc, "description": sec.description()})
+}
+
+fn files_under(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    let mut entries: Vec<_> = fs::read_dir(dir).into_iter().flatten().flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(base, &p, out);
+        } else if let Ok(rel) = p.strip_prefix(base) {
+            out.push(format!("/{}", rel.display()));
+        }
+    }
+}
+
+/// The whole node as deterministic JSON.
+pub fn dump(root: &Path, no_ts: bool) -> R<Value> {
+    let node = Node::open(root.to_path_buf())?;
+    let mut storages = Vec::new();
+    for s in node.storages() {
+        let props: Map<String, Value> =
+            s.props.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let vols: Vec<Value> = node
+            .list_volumes(&s)
+            .into_iter()
+            .map(
+                |v| json!({"volid": v.volid, "content": v.content, "size": v.size, "vmid": v.vmid}),
+            )
+            .collect();
+        storages.push(json!({"id": s.id, "type": s.stype, "props": props, "volumes": vols}));
+    }
+    let mut guests = Vec::new();
+    let mut ids: Vec<(u32, Kind)> = [Kind::Lxc, Kind::Qemu]
+        .into_iter()
+        .flat_map(|k| node.guest_ids(k).into_iter().map(move |i| (i, k)))
+        .collect();
+    ids.sort_by_key(|(i, _)| *i);
+    for (id, kind) in ids {
+        let conf = node.read_conf(kind, id)?;
+        let mut g = section_json(conf.main(), no_ts);
+        let snaps: Vec<Value> = conf
+            .snapshots()
+            .into_iter()
+            .filter_map(|n| {
+                let mut v = section_json(conf.snapshot(n)?, no_ts);
+                v["name"] = json!(n);
+                Some(v)
+            })
+            .collect();
+        let st = node.run_state(id);
+        let mut run = json!({"status": st.status});
+        if !no_ts {
+            run["started_ms"] = json!(st.started_ms);
+        }
+        let mut files = Vec::new();
+        let fsdir = node.guest_dir(id).join("fs");
+        files_under(&fsdir, &fsdir, &mut files);
+        let execs = fs::read_to_string(node.guest_dir(id).join("exec.log"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        g["vmid"] = json!(id);
+        g["type"] = json!(if kind == Kind::Lxc { "lxc" } else { "qemu" });
+        g["snapshots"] = json!(snaps);
+        g["run"] = run;
+        g["guest_files"] = json!(files);
+        g["guest_exec_count"] = json!(execs);
+        guests.push(g);
+    }
+    let mut fw = Map::new();
+    let mut fwfiles: Vec<_> = fs::read_dir(node.pve_dir().join("firewall"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    fwfiles.sort_by_key(|e| e.file_name());
+    for e in fwfiles {
+        if let (Some(n), Ok(t)) = (e.file_name().to_str(), fs::read_to_string(e.path())) {
+            fw.insert(n.to_string(), json!(t));
+        }
+    }
+    Ok(json!({"storages": storages, "guests": guests, "firewall": fw}))
+}
+
+fn log(root: &Path, raw: bool) -> R<()> {
+    let p = root.join("invocations.jsonl");
+    let text = fs::read_to_string(&p).map_err(|e| io_fail(&p, e))?;
+    for line in text.lines() {
+        if raw {
+            println!("{line}");
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let argv: Vec<&str> = v["argv"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        println!(
+            "{} exit={} {}ms {} {} {}",
+            v["start"],
+            v["exit_code"],
+            v["duration_ms"],
+            if v["mutating"].as_bool().unwrap_or(false) {
+                "M"
+            } else {
+                "-"
+            },
+            v["tool"].as_str().unwrap_or("?"),
+            argv.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// Create `pct`, `qm`, `pvesm`, `pveam` symlinks to this executable in `dir` (replacing old links).
+pub fn link(dir: &Path) -> R<()> {
+    let exe = std::env::current_exe().map_err(|e| fail(format!("current exe: {e}")))?;
+    fs::create_dir_all(dir).map_err(|e| io_fail(dir, e))?;
+    for t in TOOLS {
+        let l = dir.join(t);
+        if fs::symlink_metadata(&l).is_ok() {
+            fs::remove_file(&l).map_err(|e| io_fail(&l, e))?;
+        }
+        std::os::unix::fs::symlink(&exe, &l).map_err(|e| io_fail(&l, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! The node's state folder (`$PVE_SIM_ROOT`), atomic writes, and Proxmox-style file locks.
+
+use crate::faults::Faults;
+use crate::{fail, Fail, R};
+use pve::Conf;
+use std::fs;
+use std::io::Write;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Container or VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Lxc,
+    Qemu,
+}
+
+impl Kind {
+    pub fn dir(self) -> &'static str {
+        match self {
+            Kind::Lxc => "lxc",
+            Kind::Qemu => "qemu-server",
+        }
+    }
+    /// `CT` / `VM`, as the tools name guests in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Lxc => "CT",
+            Kind::Qemu => "VM",
+        }
+    }
+    /// The lock file path the real node would report.
+    pub fn real_lock_path(self, id: u32) -> String {
+        match self {
+            Kind::Lxc => format!("/var/lock/lxc/pve-config-{id}.lock"),
+            Kind::Qemu => format!("/var/lock/qemu-server/lock-{id}.conf"),
+        }
+    }
+}
+
+/// Write `data` to `path` atomically (temp file in the same folder + rename).
+pub fn atomic_write(path: &Path, data: &[u8]) -> R<()> {
+    let dir = path.parent().ok_or_else(|| fail("bad path"))?;
+    fs::create_dir_all(dir).map_err(|e| io_fail(dir, e))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("f"),
+        std::process::id()
+    ));
+    let mut f = fs::File::create(&tmp).map_err(|e| io_fail(&tmp, e))?;
+    f.write_all(data).map_err(|e| io_fail(&tmp, e))?;
+    f.sync_all().ok();
+    fs::rename(&tmp, path).map_err(|e| io_fail(path, e))
+}
+
+pub fn io_fail(p: &Path, e: std::io::Error) -> Fail {
+    fail(format!("{}: {e}", p.display()))
+}
+
+/// A held `flock`; released on drop.
+pub struct FileLock {
+    _file: fs::File,
+}
+
+/// Take an exclusive (or shared) `flock` on `path`, waiting up to `timeout`.
+pub fn flock(path: &Path, shared: bool, timeout: Duration, timeout_msg: &str) -> R<FileLock> {
+    if let Some(d) = path.parent() {
+        fs::create_dir_all(d).map_err(|e| io_fail(d, e))?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| io_fail(path, e))?;
+    let op = if shared { libc::LOCK_SH } else { libc::LOCK_EX } | libc::LOCK_NB;
+    let start = Instant::now();
+    loop {
+        // SAFETY: flock on a valid open file descriptor.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
+        if rc == 0 {
+            return Ok(FileLock { _file: file });
+        }
+        if start.elapsed() >= timeout {
+            return Err(fail(timeout_msg));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The simulated node.
+pub struct Node {
+    pub root: PathBuf,
+    pub faults: Faults,
+    /// Set once the call's latency has been spent.
+    paused: std::cell::Cell<bool>,
+}
+
+impl Node {
+    pub fn open(root: PathBuf) -> R<Node> {
+        let faults = Faults::load(&root)?;
+        Ok(Node {
+            root,
+            faults,
+            paused: std::cell::Cell::new(false),
+        })
+    }
+
+    /// Spend the configured latency of `tool command` (once per call). Mutating guest commands
+    /// call this while holding the guest lock, so a slow call blocks concurrent ones as on a
+    /// real node.
+    pub fn pause(&self, tool: &str, command: &str) {
+        if self.paused.replace(true) {
+            return;
+        }
+        let ms = self.faults.latency(tool, command);
+        if ms > 0 {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+    }
+
+    pub fn pve_dir(&self) -> PathBuf {
+        self.root.join("etc/pve")
+    }
+    pub fn conf_path(&self, kind: Kind, id: u32) -> PathBuf {
+        self.pve_dir().join(kind.dir()).join(format!("{id}.conf"))
+    }
+    pub fn run_path(&self, id: u32) -> PathBuf {
+        self.root.join("run").join(format!("{id}.json"))
+    }
+    pub fn guest_dir(&self, id: u32) -> PathBuf {
+        self.root.join("guests").join(id.to_string())
+    }
+    pub fn lock_dir(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+
+    /// Map a path as Proxmox sees it to the physical path in the state folder: paths already
+    /// inside the root stay; other absolute paths go under `<root>/host`.
+    pub fn rebase(&self, p: &str) -> PathBuf {
+        let path = Path::new(p);
+        if path.starts_with(&self.root) {
+            return path.to_path_buf();
+        }
+        self.root.join("host").join(p.trim_start_matches('/'))
+    }
+
+    /// Which kind of guest `id` is, if it exists.
+    pub fn guest_kind(&self, id: u32) -> Option<Kind> {
+        [Kind::Lxc, Kind::Qemu]
+            .into_iter()
+            .find(|k| self.conf_path(*k, id).exists())
+    }
+
+    /// All guest ids of a kind, sorted.
+    pub fn guest_ids(&self, kind: Kind) -> Vec<u32> {
+        let mut ids: Vec<u32> = fs::read_dir(self.pve_dir().join(kind.dir()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".conf")?.parse().ok())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn read_conf(&self, kind: Kind, id: u32) -> R<Conf> {
+        let p = self.conf_path(kind, id);
+        match fs::read_to_string(&p) {
+            Ok(t) => Ok(Conf::parse(&t)),
+            Err(_) => Err(fail(format!(
+                "Configuration file 'nodes/pve/{}/{id}.conf' does not exist",
+                kind.dir()
+            ))),
+        }
+    }
+
+    pub fn write_conf(&self, kind: Kind, id: u32, conf: &Conf) -> R<()> {
+        atomic_write(&self.conf_path(kind, id), conf.to_string().as_bytes())
+    }
+
+    fn lock_timeout(&self) -> Duration {
+        Duration::from_millis(self.faults.lock_timeout_ms())
+    }
+
+    /// The guest config lock (`flock`, like Proxmox's `lock_config`).
+    pub fn lock_guest(&self, kind: Kind, id: u32, shared: bool) -> R<FileLock> {
+        let name = match kind {
+            Kind::Lxc => format!("lxc-{id}.conf"),
+            Kind::Qemu => format!("qemu-{id}.conf"),
+        };
+        let msg = format!(
+            "can't lock file '{}' - got timeout",
+            kind.real_lock_path(id)
+        );
+        flock(
+            &self.lock_dir().join(name),
+            shared,
+            self.lock_timeout(),
+            &msg,
+        )
+    }
+
+    /// The per-storage allocation lock.
+    pub fn lock_storage(&self, storeid: &str) -> R<FileLock> {
+        let msg =
+            format!("can't lock file '/var/lock/pve-manager/pve-storage-{storeid}' - got timeout");
+        flock(
+            &self.lock_dir().join(format!("storage-{storeid}")),
+            false,
+            self.lock_timeout(),
+            &msg,
+        )
+    }
+
+    /// Global lock for small shared files (fault counters, pid counter).
+    pub fn lock_global(&self, name: &str) -> R<FileLock> {
+        flock(
+            &self.lock_dir().join(format!("{name}.lock")),
+            false,
+            Duration::from_secs(30),
+            &format!("can't lock {name}"),
+        )
+    }
+
+    /// Run state of a guest.
+    pub fn run_state(&self, id: u32) -> RunState {
+        fs::read_to_string(self.run_path(id))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn set_run_state(&self, id: u32, st: &RunState) -> R<()> {
+        let text = serde_json::to_string_pretty(st).map_err(|e| fail(e.to_string()))?;
+        atomic_write(&self.run_path(id), text.as_bytes())
+    }
+
+    pub fn is_running(&self, id: u32) -> bool {
+        self.run_state(id).status == "running"
+    }
+}
+
+/// `run/<id>.json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunState {
+    pub status: String,
+    /// Unix ms of the last start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        RunState {
+            status: "stopped".to_string(),
+            started_ms: None,
+            pid: None,
+        }
+    }
+}
