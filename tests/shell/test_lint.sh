@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every shipped shell script parses (bash -n), is executable (the sourced library excepted) and is
-# shellcheck -x clean; every Python test compiles. Prints "N passed, M failed"; exit 1 on failure.
+# clean under "shellcheck -x"; every Python test compiles. Prints "N passed, M failed"; exit 1 on failure.
 # Without shellcheck on PATH its checks are reported as skipped, not passed.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
