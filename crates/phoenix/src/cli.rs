@@ -71,6 +71,12 @@ pub struct Cli {
     /// start/LetsGo: do not wait each guest's boot_delay before the next boot-order group
     #[arg(long)]
     pub no_boot_delay: bool,
+    /// Print a shell completion script and exit
+    #[arg(long, value_name = "SHELL", hide = true)]
+    pub generate_completions: Option<clap_complete::Shell>,
+    /// Print the man page (roff) and exit
+    #[arg(long, hide = true)]
+    pub generate_man: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

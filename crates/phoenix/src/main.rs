@@ -34,6 +34,21 @@ fn real_main() -> i32 {
         }
     };
     phoenix_host::cli::init_logging(&cli.common);
+    if let Some(shell) = cli.generate_completions {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut cmd, "phoenix", &mut std::io::stdout());
+        return exit::SUCCESS;
+    }
+    if cli.generate_man {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        return match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+            Ok(()) => exit::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: cannot write the man page: {e}");
+                exit::FAILURE
+            }
+        };
+    }
     let Some(verb) = cli.verb.clone() else {
         eprintln!("Error: no verb given; see `phoenix --help`");
         return exit::FAILURE;
@@ -157,7 +172,7 @@ fn dispatch(verb: &'static str, cli: &Cli, env: &HostEnv, cfg: &Config, targets:
         let _ = unsafe { signal_hook::low_level::register(sig, move || s.store(sig, std::sync::atomic::Ordering::SeqCst)) };
     }
     let jobs = cli.jobs.or(orch.jobs).unwrap_or(4).max(1);
-    let exec = run::Executor { env, cfg, jobs, verbose: cli.common.verbose, signal };
+    let exec = run::Executor { env, cfg, jobs, verbose: cli.common.verbose, converge: verb == "converge", signal };
     let report = exec.run(&plan);
     summarize(&plan, &report, cli.common.quiet);
     report.exit_code()

@@ -57,6 +57,8 @@ pub struct Executor<'a> {
     pub cfg: &'a Config,
     pub jobs: usize,
     pub verbose: u8,
+    /// `converge`: managers re-apply features and scripts even when their records match.
+    pub converge: bool,
     /// Set by the signal handler: the signal number, or 0.
     pub signal: Arc<AtomicI32>,
 }
@@ -167,6 +169,9 @@ impl Executor<'_> {
         }
         self.env.apply(&mut cmd, Some(self.cfg));
         cmd.env(phoenix_host::lock::HELD_ENV, std::process::id().to_string());
+        if self.converge {
+            cmd.env("PHOENIX_CONVERGE", "1");
+        }
         cmd.process_group(0);
         cmd.stdin(Stdio::null());
         if prefix {

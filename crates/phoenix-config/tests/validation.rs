@@ -1,0 +1,188 @@
+//! One test per class of problem. Each asserts the message names the file and the JSON path
+//! (or line:column), and that every problem is reported, not only the first.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+fn one_error(set: &Set) -> String {
+    let errs = set.errors();
+    assert_eq!(errs.len(), 1, "expected exactly one error, got {errs:#?}");
+    errs[0].clone()
+}
+
+fn assert_names(msg: &str, file: &str, path: &str, what: &str) {
+    assert!(msg.contains(file), "message should name file {file}: {msg}");
+    assert!(msg.contains(path), "message should name path {path}: {msg}");
+    assert!(msg.contains(what), "message should say {what:?}: {msg}");
+}
+
+#[test]
+fn id_out_of_range() {
+    let set = Set::new(lxc_file(json!({ "99": base_ct("low") })), vm_file(vec![vm(1_000_000_000, "big")]));
+    let errs = set.errors();
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_names(&errs[0], "lxc.json", "lxc_configs.99", "out of range; expected 100-999999999");
+    assert_names(&errs[1], "vm.json", "vms[0].vmid", "out of range");
+}
+
+#[test]
+fn container_key_not_a_number() {
+    let set = Set::new(lxc_file(json!({ "web": base_ct("web") })), vm_file(vec![]));
+    assert_names(&one_error(&set), "lxc.json", "lxc_configs.web", "not a container ID");
+}
+
+#[test]
+fn id_defined_as_lxc_and_vm() {
+    let set = Set::new(lxc_file(json!({ "900": base_ct("base") })), vm_file(vec![vm(900, "dup")]));
+    assert_names(&one_error(&set), "vm.json", "vms[0].vmid", "both as a container");
+}
+
+#[test]
+fn duplicate_vmid() {
+    let set = Set::new(lxc_file(json!({})), vm_file(vec![vm(8000, "a"), vm(8000, "b")]));
+    assert_names(&one_error(&set), "vm.json", "vms[1].vmid", "defined twice");
+}
+
+#[test]
+fn unknown_clone_source() {
+    let set = Set::new(lxc_file(json!({ "950": clone_ct("x", 901) })), vm_file(vec![]));
+    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.clone_from_ctid", "901, which is not defined");
+}
+
+#[test]
+fn unknown_vm_clone_source_and_dependency() {
+    let mut v = vm(8001, "c");
+    v["clone_from_vmid"] = json!(8000);
+    v["dependencies"] = json!([777]);
+    let set = Set::new(lxc_file(json!({})), vm_file(vec![v]));
+    let errs = set.errors();
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_names(&errs[0], "vm.json", "vms[0].clone_from_vmid", "8000, which is not defined");
+    assert_names(&errs[1], "vm.json", "vms[0].dependencies[0]", "777, which is not defined");
+}
+
+#[test]
+fn unknown_dependency() {
+    let mut c = base_ct("x");
+    c["dependencies"] = json!(["953"]);
+    let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![]));
+    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.dependencies[0]", "953, which is not defined");
+}
+
+#[test]
+fn clone_source_without_template_snapshot() {
+    let mut base = base_ct("base");
+    base.as_object_mut().unwrap().remove("template_snapshot_name");
+    let set = Set::new(lxc_file(json!({ "900": base, "950": clone_ct("x", 900) })), vm_file(vec![]));
+    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.clone_from_ctid", "no `template_snapshot_name`");
+}
+
+#[test]
+fn lxc_cloned_from_vm() {
+    let set = Set::new(lxc_file(json!({ "950": clone_ct("x", 8000) })), vm_file(vec![vm(8000, "t")]));
+    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.clone_from_ctid", "which is a VM");
+}
+
+#[test]
+fn dependency_cycle_is_printed() {
+    let mut a = base_ct("a");
+    a["dependencies"] = json!(["953"]);
+    let mut b = base_ct("b");
+    b["dependencies"] = json!(["950"]);
+    let set = Set::new(lxc_file(json!({ "950": a, "953": b })), vm_file(vec![]));
+    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950", "dependency cycle: 950 -> 953 -> 950");
+}
+
+#[test]
+fn cycle_across_lxc_and_vm() {
+    let mut c = base_ct("a");
+    c["dependencies"] = json!([8000]);
+    let mut v = vm(8000, "v");
+    v["dependencies"] = json!([950]);
+    let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![v]));
+    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950", "950 -> 8000 -> 950");
+}
+
+#[test]
+fn self_dependency() {
+    let mut c = base_ct("a");
+    c["dependencies"] = json!([950]);
+    let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![]));
+    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.dependencies[0]", "depends on itself");
+}
+
+#[test]
+fn hostname_not_a_dns_name() {
+    let set = Set::new(lxc_file(json!({ "950": base_ct("web server;rm") })), vm_file(vec![vm(8000, "bad_name")]));
+    let errs = set.errors();
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_names(&errs[0], "lxc.json", "lxc_configs.950.name", "not a valid host name");
+    assert_names(&errs[1], "vm.json", "vms[0].name", "not a valid host name");
+}
+
+#[test]
+fn feature_name_outside_charset() {
+    let mut c = base_ct("a");
+    c["features"] = json!(["docker", "../../etc/passwd", "Nvidia"]);
+    let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![]));
+    let errs = set.errors();
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_names(&errs[0], "lxc.json", "lxc_configs.950.features[1]", "expected [a-z0-9_-]+");
+    assert_names(&errs[1], "lxc.json", "lxc_configs.950.features[2]", "expected [a-z0-9_-]+");
+}
+
+#[test]
+fn unknown_key_warns_with_suggestion() {
+    let mut c = base_ct("a");
+    c["memmory_mb"] = json!(4096);
+    let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![]));
+    let cfg = set.load().expect("unknown keys are warnings");
+    let w: Vec<String> = cfg.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_names(&w[0], "lxc.json", "lxc_configs.950.memmory_mb", "did you mean `memory_mb`?");
+    assert!(w[0].starts_with("warning:"));
+}
+
+#[test]
+fn wrong_type_names_path_and_line() {
+    let mut c = base_ct("a");
+    c["memory_mb"] = json!("lots");
+    let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![]));
+    let msg = one_error(&set);
+    assert_names(&msg, "lxc.json", "lxc_configs.950.memory_mb", "expected a whole number >= 0");
+    assert!(msg.contains("(line 1"), "{msg}");
+}
+
+#[test]
+fn syntax_error_gives_line_and_column() {
+    let set = Set::new(lxc_file(json!({})), vm_file(vec![]));
+    write(&set.file("lxc.json"), "{\n  \"lxc_configs\": {\n    \"950\": { \"name\": \"a\", }\n  }\n}\n");
+    let msg = one_error(&set);
+    assert_names(&msg, "lxc.json", "3:27", "invalid JSON");
+}
+
+#[test]
+fn duplicate_key_in_one_object() {
+    let set = Set::new(lxc_file(json!({})), vm_file(vec![]));
+    write(&set.file("lxc.json"), r#"{"lxc_configs": {"950": {"name": "a", "cores": 2, "cores": 4}}}"#);
+    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.cores", "duplicate key 'cores'");
+}
+
+#[test]
+fn all_problems_of_all_files_are_reported_together() {
+    let mut c = base_ct("bad name");
+    c["features"] = json!(["../x"]);
+    c["dependencies"] = json!([4242]);
+    let set = Set::new(lxc_file(json!({ "950": c, "50": base_ct("low") })), vm_file(vec![vm(950, "dup")]));
+    let errs = set.errors();
+    assert!(errs.len() >= 5, "{errs:#?}");
+}
+
+#[test]
+fn missing_guest_file_names_it() {
+    let set = Set::new(lxc_file(json!({})), vm_file(vec![]));
+    std::fs::remove_file(set.file("vm.json")).unwrap();
+    assert_names(&one_error(&set), "vm.json", "", "file not found");
+}
