@@ -38,6 +38,11 @@ pub fn fail(msg: impl Into<String>) -> Fail {
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`pve-sim dump | head`), as C tools do.
+    // SAFETY: setting a signal disposition before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
@@ -131,7 +136,11 @@ fn execute(root: &Path, tool: &str, argv: &[String]) -> (i32, bool) {
         "pvesm" => storage::pvesm(&node, &call),
         _ => storage::pveam(&node, &call),
     };
-    node.pause(tool, &call.command);
+    // Commands that did not spend their latency inside a lock spend it now (not after a
+    // failure, so a lock time-out reports after the lock timeout only).
+    if result.is_ok() {
+        node.pause(tool, &call.command);
+    }
     match result {
         Ok(c) => (c, mutating),
         Err(e) => {

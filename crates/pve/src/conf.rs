@@ -87,6 +87,11 @@ fn parse_line(raw: &str) -> Line {
     }
 }
 
+fn is_unused(k: &str) -> bool {
+    k.strip_prefix("unused")
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
 /// Percent-encode control and non-ASCII bytes (Proxmox `encode_text`).
 pub fn encode_text(s: &str) -> String {
     let mut out = String::new();
@@ -411,16 +416,20 @@ impl Conf {
         self.sections.push(body);
     }
 
-    /// Add snapshot `name` holding the current config (as Proxmox: `parent` of the snapshot is
-    /// the current `parent`, plus `snaptime`), and point the top-level `parent:` to it.
+    /// Add snapshot `name` holding the current config (as Proxmox: without the description,
+    /// `lock` and `unusedN`; its `parent` is the current `parent`; plus `snaptime`; the
+    /// snapshot's own description is `description`), and point the top-level `parent:` to it.
     /// Returns `false` if the name exists.
     pub fn add_snapshot(&mut self, name: &str, snaptime: u64, description: Option<&str>) -> bool {
         if self.snapshot(name).is_some() {
             return false;
         }
-        let mut entries = self
+        let mut entries: Vec<(String, String)> = self
             .main()
-            .content_without(&["lock", "snaptime", "snapstate"]);
+            .content_without(&["lock", "snaptime", "snapstate", "vmstate"])
+            .into_iter()
+            .filter(|(k, _)| !is_unused(k))
+            .collect();
         entries.push(("snaptime".to_string(), snaptime.to_string()));
         let (mut lxc, mut keys): (Vec<_>, Vec<_>) = entries
             .into_iter()
@@ -477,21 +486,28 @@ impl Conf {
         true
     }
 
-    /// Replace the current config with snapshot `name` (without `snaptime`), `parent: name`.
+    /// Replace the current config with snapshot `name`, as Proxmox's `snapshot_rollback`: the
+    /// snapshot's keys (without `snaptime`, `vmstate`) replace the current ones; the current
+    /// description and `unusedN` disks stay; `parent: name`.
     pub fn rollback(&mut self, name: &str) -> bool {
         let Some(snap) = self.snapshot(name) else {
             return false;
         };
-        let entries = snap.content_without(&["snaptime", "snapstate", "parent", "vmstate"]);
-        let descr = snap.description();
+        let entries: Vec<(String, String)> = snap
+            .content_without(&["snaptime", "snapstate", "parent", "vmstate"])
+            .into_iter()
+            .filter(|(k, _)| !is_unused(k))
+            .collect();
         let main = self.main_mut();
         let blank_tail = main.lines.last().is_some_and(|l| l.kind == Kind::Blank);
-        main.lines.clear();
-        if let Some(d) = descr {
-            main.set_description(Some(&d));
-        }
+        main.lines
+            .retain(|l| l.kind == Kind::Comment || l.key().is_some_and(is_unused));
         for (k, v) in &entries {
-            main.lines.push(Line::entry(k, v));
+            if k.starts_with("lxc.") {
+                main.add_lxc(k, v);
+            } else {
+                main.set(k, v);
+            }
         }
         main.set("parent", name);
         if blank_tail {
