@@ -146,8 +146,9 @@ validate_package_name() {
     fi
 }
 validate_jq_path() {
-    if [[ "${1:-}" != .* ]]; then
-        log_error "invalid jq path '${1:-}': it must start with '.'"
+    local re='^[.([]'
+    if [[ ! "${1:-}" =~ $re ]]; then
+        log_error "invalid jq path '${1:-}': it must start with '.', '(' or '['"
         return 1
     fi
 }
@@ -492,7 +493,8 @@ guest_ports() {
     while IFS= read -r p; do
         [[ -n "$p" ]] || continue
         [[ "$p" =~ ^([0-9]{1,5}):([0-9]{1,5})$ ]] || log_fatal "invalid port mapping '${p}' in guest config (expected host:container)"
-        { validate_port "${BASH_REMATCH[1]}" && validate_port "${BASH_REMATCH[2]}"; } || log_fatal "invalid port mapping '${p}'"
+        local host_port="${BASH_REMATCH[1]}" guest_port="${BASH_REMATCH[2]}"
+        { validate_port "$host_port" && validate_port "$guest_port"; } || log_fatal "invalid port mapping '${p}'"
         printf '%s\n' "$p"
     done < <(guest_config_value '.ports[]?' || true)
 }
