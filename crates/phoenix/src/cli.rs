@@ -23,7 +23,15 @@ pub const VERBS: &[(&str, &str)] = &[
 ];
 
 /// Verbs that need at least one target.
-pub const NEED_TARGETS: &[&str] = &["create", "converge", "delete", "start", "stop", "restart", "reconfigure"];
+pub const NEED_TARGETS: &[&str] = &[
+    "create",
+    "converge",
+    "delete",
+    "start",
+    "stop",
+    "restart",
+    "reconfigure",
+];
 
 pub fn verb_names() -> Vec<&'static str> {
     VERBS.iter().map(|(v, _)| *v).collect()

@@ -49,14 +49,26 @@ pub fn render(cfg: &Config, ids: &[GuestId], format: GraphFormat) -> String {
             out.push_str("digraph phoenix {\n    rankdir=LR;\n");
             for g in &guests {
                 let shape = if g.is_template { "box3d" } else { "box" };
-                out.push_str(&format!("    \"{}\" [label=\"{} {}\\n{}\", shape={shape}];\n", g.id, g.id, g.name, g.kind.as_str()));
+                out.push_str(&format!(
+                    "    \"{}\" [label=\"{} {}\\n{}\", shape={shape}];\n",
+                    g.id,
+                    g.id,
+                    g.name,
+                    g.kind.as_str()
+                ));
             }
             for g in &guests {
                 if let Some(src) = g.clone_from {
-                    out.push_str(&format!("    \"{src}\" -> \"{}\" [label=\"clone\"];\n", g.id));
+                    out.push_str(&format!(
+                        "    \"{src}\" -> \"{}\" [label=\"clone\"];\n",
+                        g.id
+                    ));
                 }
                 for d in &g.dependencies {
-                    out.push_str(&format!("    \"{d}\" -> \"{}\" [style=dashed, label=\"depends\"];\n", g.id));
+                    out.push_str(&format!(
+                        "    \"{d}\" -> \"{}\" [style=dashed, label=\"depends\"];\n",
+                        g.id
+                    ));
                 }
             }
             out.push_str("}\n");

@@ -25,12 +25,30 @@ impl HostState {
     pub fn read(runner: &Runner) -> Result<HostState, String> {
         let mut guests = BTreeMap::new();
         let pct = runner.read("pct", &["list"]).map_err(|e| e.to_string())?;
-        for r in pve::output::parse_pct_list(&pct).map_err(|e| format!("cannot read `pct list`: {e}"))? {
-            guests.insert(GuestId(u64::from(r.vmid)), Present { kind: GuestKind::Lxc, status: r.status, name: r.name });
+        for r in
+            pve::output::parse_pct_list(&pct).map_err(|e| format!("cannot read `pct list`: {e}"))?
+        {
+            guests.insert(
+                GuestId(u64::from(r.vmid)),
+                Present {
+                    kind: GuestKind::Lxc,
+                    status: r.status,
+                    name: r.name,
+                },
+            );
         }
         let qm = runner.read("qm", &["list"]).map_err(|e| e.to_string())?;
-        for r in pve::output::parse_qm_list(&qm).map_err(|e| format!("cannot read `qm list`: {e}"))? {
-            guests.insert(GuestId(u64::from(r.vmid)), Present { kind: GuestKind::Vm, status: r.status, name: r.name });
+        for r in
+            pve::output::parse_qm_list(&qm).map_err(|e| format!("cannot read `qm list`: {e}"))?
+        {
+            guests.insert(
+                GuestId(u64::from(r.vmid)),
+                Present {
+                    kind: GuestKind::Vm,
+                    status: r.status,
+                    name: r.name,
+                },
+            );
         }
         Ok(HostState { guests })
     }

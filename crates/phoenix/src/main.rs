@@ -28,7 +28,11 @@ fn real_main() -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::FAILURE } else { exit::SUCCESS };
+            let code = if e.use_stderr() {
+                exit::FAILURE
+            } else {
+                exit::SUCCESS
+            };
             let _ = e.print();
             return code;
         }
@@ -94,7 +98,8 @@ fn real_main() -> i32 {
 fn parse_targets(cfg: &Config, raw: &[String]) -> Result<Vec<GuestId>, String> {
     let mut out = Vec::new();
     for t in raw {
-        let id = GuestId::parse(t).ok_or_else(|| format!("Invalid target ID '{t}'; expected a number such as 950"))?;
+        let id = GuestId::parse(t)
+            .ok_or_else(|| format!("Invalid target ID '{t}'; expected a number such as 950"))?;
         if cfg.resolve_target_type(id) == TargetType::Unknown {
             return Err(format!("Target ID '{t}' not found"));
         }
@@ -105,7 +110,13 @@ fn parse_targets(cfg: &Config, raw: &[String]) -> Result<Vec<GuestId>, String> {
     Ok(out)
 }
 
-fn dispatch(verb: &'static str, cli: &Cli, env: &HostEnv, cfg: &Config, targets: &[GuestId]) -> i32 {
+fn dispatch(
+    verb: &'static str,
+    cli: &Cli,
+    env: &HostEnv,
+    cfg: &Config,
+    targets: &[GuestId],
+) -> i32 {
     let orch = &cfg.hypervisor.orchestration;
     let opts = PlanOptions {
         force: cli.force,
@@ -146,11 +157,21 @@ fn dispatch(verb: &'static str, cli: &Cli, env: &HostEnv, cfg: &Config, targets:
         }
     };
     if env.dry_run {
-        eprintln!("Plan for `{verb}` ({} manager calls):", plan.calls().filter(|s| s.action == plan::Action::Run).count());
+        eprintln!(
+            "Plan for `{verb}` ({} manager calls):",
+            plan.calls()
+                .filter(|s| s.action == plan::Action::Run)
+                .count()
+        );
         for (n, s) in plan.calls().enumerate() {
             match &s.action {
                 plan::Action::Skip(why) => eprintln!("  {:>3}. skip {} ({why})", n + 1, s.label()),
-                _ => eprintln!("  {:>3}. {} {}--dry-run", n + 1, s.label(), s.extra.iter().map(|e| format!("{e} ")).collect::<String>()),
+                _ => eprintln!(
+                    "  {:>3}. {} {}--dry-run",
+                    n + 1,
+                    s.label(),
+                    s.extra.iter().map(|e| format!("{e} ")).collect::<String>()
+                ),
             }
         }
     }
@@ -169,10 +190,21 @@ fn dispatch(verb: &'static str, cli: &Cli, env: &HostEnv, cfg: &Config, targets:
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let s = signal.clone();
         // SAFETY: the handler only stores into an atomic.
-        let _ = unsafe { signal_hook::low_level::register(sig, move || s.store(sig, std::sync::atomic::Ordering::SeqCst)) };
+        let _ = unsafe {
+            signal_hook::low_level::register(sig, move || {
+                s.store(sig, std::sync::atomic::Ordering::SeqCst)
+            })
+        };
     }
     let jobs = cli.jobs.or(orch.jobs).unwrap_or(4).max(1);
-    let exec = run::Executor { env, cfg, jobs, verbose: cli.common.verbose, converge: verb == "converge", signal };
+    let exec = run::Executor {
+        env,
+        cfg,
+        jobs,
+        verbose: cli.common.verbose,
+        converge: verb == "converge",
+        signal,
+    };
     let report = exec.run(&plan);
     summarize(&plan, &report, cli.common.quiet);
     report.exit_code()
@@ -183,7 +215,8 @@ fn take_host_lock(env: &HostEnv, cfg: &Config) -> Result<phoenix_host::lock::Hos
         return Err("phoenix is already running as a child of another phoenix run".into());
     }
     let path = lock_path(env, cfg);
-    let wait = std::time::Duration::from_secs(cfg.hypervisor.orchestration.lock_wait_secs.unwrap_or(0));
+    let wait =
+        std::time::Duration::from_secs(cfg.hypervisor.orchestration.lock_wait_secs.unwrap_or(0));
     phoenix_host::lock::HostLock::acquire(&path, wait).map_err(|e| e.to_string())
 }
 
@@ -193,9 +226,18 @@ pub fn lock_path(env: &HostEnv, cfg: &Config) -> std::path::PathBuf {
     if let Some(p) = std::env::var_os("PHOENIX_LOCK_FILE").filter(|p| !p.is_empty()) {
         return p.into();
     }
-    let configured = cfg.hypervisor.orchestration.lock_file.clone().unwrap_or_else(|| phoenix_host::lock::DEFAULT_LOCK_FILE.into());
+    let configured = cfg
+        .hypervisor
+        .orchestration
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| phoenix_host::lock::DEFAULT_LOCK_FILE.into());
     match &env.sim {
-        Some(dir) => dir.join("run").join(std::path::Path::new(&configured).file_name().unwrap_or_default()),
+        Some(dir) => dir.join("run").join(
+            std::path::Path::new(&configured)
+                .file_name()
+                .unwrap_or_default(),
+        ),
         None => configured.into(),
     }
 }
@@ -206,7 +248,15 @@ fn summarize(plan: &Plan, report: &run::Report, quiet: bool) {
     let total = plan.calls().count();
     if total > 1 || report.first_failure.is_some() || report.signal.is_some() {
         let list = |k: &str| {
-            groups.get(k).map(|v| v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+            groups
+                .get(k)
+                .map(|v| {
+                    v.iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default()
         };
         for k in ["failed", "interrupted", "not started"] {
             if count(k) > 0 {
@@ -219,8 +269,16 @@ fn summarize(plan: &Plan, report: &run::Report, quiet: bool) {
                 count("completed"),
                 count("skipped"),
                 count("failed"),
-                if count("interrupted") > 0 { format!(", {} interrupted", count("interrupted")) } else { String::new() },
-                if count("not started") > 0 { format!(", {} not started", count("not started")) } else { String::new() },
+                if count("interrupted") > 0 {
+                    format!(", {} interrupted", count("interrupted"))
+                } else {
+                    String::new()
+                },
+                if count("not started") > 0 {
+                    format!(", {} not started", count("not started"))
+                } else {
+                    String::new()
+                },
                 report.elapsed.as_secs_f64()
             );
         }

@@ -51,7 +51,16 @@ impl Step {
     }
 
     fn barrier(needs: Vec<usize>) -> Step {
-        Step { id: None, manager: "", verb: "", extra: Vec::new(), action: Action::Barrier, needs, delay_after: Duration::ZERO, resources: Vec::new() }
+        Step {
+            id: None,
+            manager: "",
+            verb: "",
+            extra: Vec::new(),
+            action: Action::Barrier,
+            needs,
+            delay_after: Duration::ZERO,
+            resources: Vec::new(),
+        }
     }
 
     /// How the call reads in output: `lxc-manager create 950`.
@@ -101,7 +110,13 @@ impl Plan {
 
 /// `create` (`converge` = `all_run`): the closure of `targets` in dependency order. A named target
 /// always runs; a dependency runs only when missing, unless `all_run`.
-pub fn create(cfg: &Config, host: &HostState, targets: &[GuestId], all_run: bool, opts: &PlanOptions) -> Result<Plan, PlanError> {
+pub fn create(
+    cfg: &Config,
+    host: &HostState,
+    targets: &[GuestId],
+    all_run: bool,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
     let order = cfg.build_dependency_graph(targets)?;
     let named: BTreeSet<GuestId> = targets.iter().copied().collect();
     let mut plan = Plan::default();
@@ -131,7 +146,11 @@ fn create_resources(cfg: &Config, id: GuestId, opts: &PlanOptions) -> Vec<(Strin
         if let Some(src) = lxc.clone_from_ctid {
             r.push((format!("clone-source:{src}"), 1));
         }
-        let storage = lxc.storage_pool.clone().or_else(|| lxc.clone_from_ctid.and_then(|s| cfg.lxc(s)).and_then(|s| s.storage_pool.clone()));
+        let storage = lxc.storage_pool.clone().or_else(|| {
+            lxc.clone_from_ctid
+                .and_then(|s| cfg.lxc(s))
+                .and_then(|s| s.storage_pool.clone())
+        });
         if let Some(s) = storage {
             r.push((format!("storage:{s}"), storage_cap));
         }
@@ -144,7 +163,12 @@ fn create_resources(cfg: &Config, id: GuestId, opts: &PlanOptions) -> Vec<(Strin
 }
 
 /// `start`/`restart` (boot order, groups in order) or `stop` (reverse boot order).
-pub fn boot_ordered(cfg: &Config, targets: &[GuestId], verb: &'static str, opts: &PlanOptions) -> Result<Plan, PlanError> {
+pub fn boot_ordered(
+    cfg: &Config,
+    targets: &[GuestId],
+    verb: &'static str,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
     let mut plan = Plan::default();
     append_boot_groups(&mut plan, cfg, targets, verb, opts, None)?;
     Ok(plan)
@@ -196,20 +220,36 @@ pub fn lets_go(cfg: &Config, host: &HostState, opts: &PlanOptions) -> Result<Pla
     let mut plan = create(cfg, host, &all, false, opts)?;
     let creates: Vec<usize> = (0..plan.steps.len()).collect();
     let barrier = plan.push(Step::barrier(creates));
-    let startable: Vec<GuestId> = cfg.guests().filter(|g| !g.is_template).map(|g| g.id).collect();
+    let startable: Vec<GuestId> = cfg
+        .guests()
+        .filter(|g| !g.is_template)
+        .map(|g| g.id)
+        .collect();
     append_boot_groups(&mut plan, cfg, &startable, "start", opts, Some(barrier))?;
     Ok(plan)
 }
 
 /// `delete`: dependents first; refuses when a guest outside the targets, existing on the host,
 /// clones from or depends on a target (unless `--force`).
-pub fn delete(cfg: &Config, host: &HostState, targets: &[GuestId], opts: &PlanOptions) -> Result<Plan, PlanError> {
+pub fn delete(
+    cfg: &Config,
+    host: &HostState,
+    targets: &[GuestId],
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
     let set: BTreeSet<GuestId> = targets.iter().copied().collect();
-    let mut order = cfg.graph().restrict(&set).toposort().map_err(OrderError::Cycles)?;
+    let mut order = cfg
+        .graph()
+        .restrict(&set)
+        .toposort()
+        .map_err(OrderError::Cycles)?;
     order.reverse();
     if !opts.force {
         for &t in &order {
-            for g in cfg.guests().filter(|g| !set.contains(&g.id) && host.exists(g.id)) {
+            for g in cfg
+                .guests()
+                .filter(|g| !set.contains(&g.id) && host.exists(g.id))
+            {
                 let how = if g.clone_from == Some(t) {
                     Some("is cloned from it")
                 } else if g.dependencies.contains(&t) {
@@ -218,7 +258,10 @@ pub fn delete(cfg: &Config, host: &HostState, targets: &[GuestId], opts: &PlanOp
                     None
                 };
                 if let Some(how) = how {
-                    return Err(PlanError::InUse { target: t, reason: format!("{} {} {} and still exists", g.kind, g.id, how) });
+                    return Err(PlanError::InUse {
+                        target: t,
+                        reason: format!("{} {} {} and still exists", g.kind, g.id, how),
+                    });
                 }
             }
         }
@@ -232,16 +275,29 @@ pub fn delete(cfg: &Config, host: &HostState, targets: &[GuestId], opts: &PlanOp
             step.extra.push("--force".into());
         }
         // Dependents (already placed) must be gone first.
-        step.needs = cfg.guests().filter(|d| d.needs().any(|n| n == id)).filter_map(|d| index.get(&d.id).copied()).collect();
+        step.needs = cfg
+            .guests()
+            .filter(|d| d.needs().any(|n| n == id))
+            .filter_map(|d| index.get(&d.id).copied())
+            .collect();
         index.insert(id, plan.push(step));
     }
     Ok(plan)
 }
 
 /// `reconfigure` / `test`: the named targets only, in dependency order among themselves.
-pub fn each(cfg: &Config, targets: &[GuestId], verb: &'static str, opts: &PlanOptions) -> Result<Plan, PlanError> {
+pub fn each(
+    cfg: &Config,
+    targets: &[GuestId],
+    verb: &'static str,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
     let set: BTreeSet<GuestId> = targets.iter().copied().collect();
-    let order = cfg.graph().restrict(&set).toposort().map_err(OrderError::Cycles)?;
+    let order = cfg
+        .graph()
+        .restrict(&set)
+        .toposort()
+        .map_err(OrderError::Cycles)?;
     let mut plan = Plan::default();
     let mut prev = None;
     for id in order {

@@ -92,7 +92,9 @@ impl Executor<'_> {
             while progressed && !stop {
                 progressed = false;
                 for i in 0..n {
-                    if started[i] || running >= self.jobs && matches!(plan.steps[i].action, Action::Run) {
+                    if started[i]
+                        || running >= self.jobs && matches!(plan.steps[i].action, Action::Run)
+                    {
                         continue;
                     }
                     let step = &plan.steps[i];
@@ -141,12 +143,22 @@ impl Executor<'_> {
                 outcomes[i] = Some(outcome);
             }
         }
-        report.outcomes = outcomes.into_iter().map(|o| o.unwrap_or(Outcome::NotStarted)).collect();
+        report.outcomes = outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::NotStarted))
+            .collect();
         report.elapsed = start.elapsed();
         report
     }
 
-    fn spawn(&self, i: usize, step: &Step, prefix: bool, tx: mpsc::Sender<(usize, Outcome)>, children: Arc<Mutex<BTreeMap<usize, u32>>>) {
+    fn spawn(
+        &self,
+        i: usize,
+        step: &Step,
+        prefix: bool,
+        tx: mpsc::Sender<(usize, Outcome)>,
+        children: Arc<Mutex<BTreeMap<usize, u32>>>,
+    ) {
         let mut cmd = match manager_command(step.manager) {
             Ok(c) => c,
             Err(e) => {
@@ -177,8 +189,15 @@ impl Executor<'_> {
         if prefix {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
-        let tag = step.id.map(|id| id.to_string()).unwrap_or_else(|| "host".into());
-        let delay = if self.env.dry_run { Duration::ZERO } else { step.delay_after };
+        let tag = step
+            .id
+            .map(|id| id.to_string())
+            .unwrap_or_else(|| "host".into());
+        let delay = if self.env.dry_run {
+            Duration::ZERO
+        } else {
+            step.delay_after
+        };
         let signal = self.signal.clone();
         let label = step.label();
         eprintln!("==> {label}");
@@ -193,7 +212,14 @@ impl Executor<'_> {
     }
 }
 
-fn run_child(i: usize, mut cmd: Command, prefix: bool, tag: &str, children: &Mutex<BTreeMap<usize, u32>>, signal: &AtomicI32) -> Outcome {
+fn run_child(
+    i: usize,
+    mut cmd: Command,
+    prefix: bool,
+    tag: &str,
+    children: &Mutex<BTreeMap<usize, u32>>,
+    signal: &AtomicI32,
+) -> Outcome {
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -251,7 +277,9 @@ fn pump(r: impl std::io::Read, tag: &str, to_stderr: bool) {
 fn sleep_unless_signalled(d: Duration, signal: &AtomicI32) {
     let end = Instant::now() + d;
     while Instant::now() < end && signal.load(Ordering::SeqCst) == 0 {
-        std::thread::sleep(Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())));
+        std::thread::sleep(
+            Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())),
+        );
     }
 }
 
@@ -265,16 +293,27 @@ fn forward(children: &Mutex<BTreeMap<usize, u32>>, sig: i32) {
 }
 
 fn ready(step: &Step, outcomes: &[Option<Outcome>]) -> bool {
-    step.needs.iter().all(|&n| matches!(outcomes[n], Some(Outcome::Done) | Some(Outcome::Skipped(_))))
+    step.needs
+        .iter()
+        .all(|&n| matches!(outcomes[n], Some(Outcome::Done) | Some(Outcome::Skipped(_))))
 }
 
 fn free(step: &Step, held: &HashMap<String, usize>) -> bool {
-    step.resources.iter().all(|(r, cap)| held.get(r).copied().unwrap_or(0) < *cap)
+    step.resources
+        .iter()
+        .all(|(r, cap)| held.get(r).copied().unwrap_or(0) < *cap)
 }
 
 pub fn guest_word(step: &Step) -> String {
     match step.id {
-        Some(id) => format!("{} {id}", if step.manager == "vm-manager" { "VM" } else { "container" }),
+        Some(id) => format!(
+            "{} {id}",
+            if step.manager == "vm-manager" {
+                "VM"
+            } else {
+                "container"
+            }
+        ),
         None => "host".to_string(),
     }
 }
@@ -294,7 +333,11 @@ pub fn find_manager(name: &str) -> Result<PathBuf, String> {
         }
         looked.push(p.display().to_string());
     }
-    if let Some(dir) = std::env::current_exe().ok().as_deref().and_then(Path::parent) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .as_deref()
+        .and_then(Path::parent)
+    {
         for p in [dir.join(name), dir.join("managers").join(name)] {
             if p.is_file() {
                 return Ok(p);
@@ -302,7 +345,12 @@ pub fn find_manager(name: &str) -> Result<PathBuf, String> {
             looked.push(p.display().to_string());
         }
     }
-    which::which(name).map_err(|_| format!("cannot find {name} (looked at {} and on PATH)", looked.join(", ")))
+    which::which(name).map_err(|_| {
+        format!(
+            "cannot find {name} (looked at {} and on PATH)",
+            looked.join(", ")
+        )
+    })
 }
 
 fn manager_command(name: &str) -> Result<Command, String> {
@@ -313,7 +361,9 @@ fn manager_command(name: &str) -> Result<Command, String> {
 pub fn by_outcome(plan: &Plan, report: &Report) -> BTreeMap<&'static str, Vec<GuestId>> {
     let mut m: BTreeMap<&'static str, Vec<GuestId>> = BTreeMap::new();
     for (s, o) in plan.steps.iter().zip(&report.outcomes) {
-        let (Some(id), false) = (s.id, s.action == Action::Barrier) else { continue };
+        let (Some(id), false) = (s.id, s.action == Action::Barrier) else {
+            continue;
+        };
         let k = match o {
             Outcome::Done => "completed",
             Outcome::Skipped(_) => "skipped",

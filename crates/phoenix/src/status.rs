@@ -13,7 +13,11 @@ pub fn show(cfg: &Config, output: OutputFormat) -> Result<(), String> {
         .guests()
         .map(|g| {
             let p = host.guests.get(&g.id);
-            (g, p.is_some(), p.map(|p| p.status.clone()).unwrap_or_else(|| "-".into()))
+            (
+                g,
+                p.is_some(),
+                p.map(|p| p.status.clone()).unwrap_or_else(|| "-".into()),
+            )
         })
         .collect();
     match output {
@@ -25,10 +29,24 @@ pub fn show(cfg: &Config, output: OutputFormat) -> Result<(), String> {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         OutputFormat::Text => {
-            println!("{:<10} {:<5} {:<28} {:<7} {}", "ID", "TYPE", "NAME", "EXISTS", "STATE");
+            println!(
+                "{:<10} {:<5} {:<28} {:<7} {}",
+                "ID", "TYPE", "NAME", "EXISTS", "STATE"
+            );
             for (g, exists, state) in rows {
-                let name = if g.is_template { format!("{} (template)", g.name) } else { g.name.clone() };
-                println!("{:<10} {:<5} {:<28} {:<7} {}", g.id, g.kind.as_str(), name, if exists { "yes" } else { "no" }, state);
+                let name = if g.is_template {
+                    format!("{} (template)", g.name)
+                } else {
+                    g.name.clone()
+                };
+                println!(
+                    "{:<10} {:<5} {:<28} {:<7} {}",
+                    g.id,
+                    g.kind.as_str(),
+                    name,
+                    if exists { "yes" } else { "no" },
+                    state
+                );
             }
         }
     }
@@ -37,9 +55,16 @@ pub fn show(cfg: &Config, output: OutputFormat) -> Result<(), String> {
 
 /// Config was already loaded and validated by start-up; report the result.
 pub fn validate(cfg: &Config, strict: bool, output: OutputFormat) -> i32 {
-    let warnings = cfg.warnings.iter().filter(|d| d.severity == Severity::Warning).count();
+    let warnings = cfg
+        .warnings
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
     let ok = !(strict && warnings > 0);
-    let lxc = cfg.guests().filter(|g| g.kind == phoenix_config::GuestKind::Lxc).count();
+    let lxc = cfg
+        .guests()
+        .filter(|g| g.kind == phoenix_config::GuestKind::Lxc)
+        .count();
     let vms = cfg.guests().count() - lxc;
     match output {
         OutputFormat::Json => {
@@ -54,7 +79,9 @@ pub fn validate(cfg: &Config, strict: bool, output: OutputFormat) -> i32 {
         }
         OutputFormat::Text => {
             if ok {
-                println!("configuration is valid: {lxc} containers, {vms} VMs, {warnings} warning(s)");
+                println!(
+                    "configuration is valid: {lxc} containers, {vms} VMs, {warnings} warning(s)"
+                );
             } else {
                 eprintln!("Error: {warnings} warning(s) treated as errors (--strict)");
             }
