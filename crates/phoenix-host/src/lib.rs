@@ -36,18 +36,21 @@ pub fn report_config_error(e: &phoenix_config::ConfigError) -> i32 {
 /// validates the config. Problems are printed; the `Err` is the exit code.
 pub fn start(common: &CommonArgs) -> Result<(HostEnv, phoenix_config::Config), i32> {
     let mut env = HostEnv::resolve(common.config.as_deref(), common.dry_run);
+    // Validate before anything else touches the host, the simulated one included.
+    let config = phoenix_config::Config::load(&env.config).map_err(|e| report_config_error(&e))?;
+    // A manager started by the dispatcher stays quiet about warnings the dispatcher printed.
+    let child_of_dispatcher = std::env::var_os(lock::HELD_ENV).is_some();
+    if !common.quiet && !child_of_dispatcher {
+        for w in &config.warnings {
+            eprintln!("{w}");
+        }
+    }
     let sim_dir = common.sim.clone().or_else(|| env.sim.clone());
     if let Some(dir) = sim_dir {
         env = sim::enter(env, &dir).map_err(|e| {
             eprintln!("Error: {e}");
             exit::FAILURE
         })?;
-    }
-    let config = phoenix_config::Config::load(&env.config).map_err(|e| report_config_error(&e))?;
-    if !common.quiet {
-        for w in &config.warnings {
-            eprintln!("{w}");
-        }
     }
     let env = env.with_config(&config);
     env.export(Some(&config));
