@@ -783,6 +783,15 @@ fn template(node: &Node, call: &Call) -> R<i32> {
     Ok(0)
 }
 
+fn unlock(node: &Node, call: &Call) -> R<i32> {
+    let kind = kind_of(call);
+    let id = vmid(call)?;
+    let (_g, mut conf) = locked(node, call, kind, id)?;
+    conf.delete("lock");
+    node.write_conf(kind, id, &conf)?;
+    Ok(0)
+}
+
 fn set_lock_field(node: &Node, kind: Kind, id: u32, value: Option<&str>) -> R<()> {
     let _g = node.lock_guest(kind, id, false)?;
     let mut conf = existing(node, kind, id)?;
@@ -1335,6 +1344,7 @@ pub fn run(node: &Node, call: &Call) -> R<i32> {
         "rollback" => rollback(node, call),
         "destroy" => destroy(node, call),
         "template" => template(node, call),
+        "unlock" => unlock(node, call),
         "clone" => clone(node, call),
         "resize" | "disk resize" => resize(node, call),
         "exec" if call.tool == "pct" => pct_exec(node, call),

@@ -181,6 +181,14 @@ fn clone_holds_disk_lock() {
     assert!(child.wait().unwrap().success());
     assert!(!s.read("etc/pve/lxc/900.conf").contains("lock:"));
     s.pct("set 900 --cores 3").ok();
+    // A lock left behind (e.g. a crashed clone) blocks until `pct unlock`.
+    let p = s.path("etc/pve/lxc/900.conf");
+    let mut c = pve::Conf::parse(&std::fs::read_to_string(&p).unwrap());
+    c.set("lock", "backup");
+    std::fs::write(&p, c.to_string()).unwrap();
+    s.pct("start 900").fails_with("CT 900 is locked (backup)");
+    s.pct("unlock 900").ok();
+    s.pct("start 900").ok();
 }
 
 #[test]
