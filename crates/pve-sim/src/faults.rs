@@ -140,8 +140,8 @@ pub fn call_fault(
     Ok(None)
 }
 
-/// The outcome of a guest command: the first matching guest rule, or success.
-pub fn guest_outcome(node: &Node, tool: &str, vmid: u32, cmd: &[String]) -> R<GuestRule> {
+/// The first matching guest-command rule, if any (counted for `nth`).
+pub fn guest_outcome(node: &Node, tool: &str, vmid: u32, cmd: &[String]) -> R<Option<GuestRule>> {
     let joined = cmd.join(" ");
     for (i, r) in node.faults.guest_commands.iter().enumerate() {
         let m = r.tool.as_deref().is_none_or(|t| t == tool)
@@ -152,8 +152,8 @@ pub fn guest_outcome(node: &Node, tool: &str, vmid: u32, cmd: &[String]) -> R<Gu
         }
         let n = bump(node, &format!("guest{i}"))?;
         if r.nth.is_none_or(|nth| nth == n) {
-            return Ok(r.clone());
+            return Ok(Some(r.clone()));
         }
     }
-    Ok(GuestRule::default())
+    Ok(None)
 }

@@ -160,13 +160,23 @@ fn host_path(node: &Node, p: &str) -> std::path::PathBuf {
 }
 
 /// Allocate volumes a disk value asks for (`store:8`, `store:0,import-from=...`, `store:cloudinit`).
-fn prepare_disk(node: &Node, kind: Kind, id: u32, value: &str) -> R<String> {
+fn prepare_disk(
+    node: &Node,
+    kind: Kind,
+    id: u32,
+    value: &str,
+    default_store: Option<&str>,
+) -> R<String> {
     let dk = default_key(kind);
     let mut ps = PropString::parse_with_default(value, Some(dk))
         .map_err(|e| fail(format!("invalid format - {e}")))?;
-    let Some(vol) = ps.get(dk).map(str::to_string) else {
+    let Some(mut vol) = ps.get(dk).map(str::to_string) else {
         return Ok(value.to_string());
     };
+    // A bare size (`--rootfs 8`) is allocated on `--storage` (default `local`), as Proxmox does.
+    if kind == Kind::Lxc && !vol.contains(':') && vol.parse::<f64>().is_ok() {
+        vol = format!("{}:{vol}", default_store.unwrap_or("local"));
+    }
     if vol.starts_with('/') {
         if kind == Kind::Lxc && !node.rebase(&vol).exists() && !std::path::Path::new(&vol).exists()
         {
@@ -270,7 +280,7 @@ fn apply_options(node: &Node, call: &Call, kind: Kind, id: u32, conf: &mut Conf)
         }
         let mut v = normalise_bool(call, key, value);
         if is_disk_key(kind, key) {
-            v = prepare_disk(node, kind, id, &v)?;
+            v = prepare_disk(node, kind, id, &v, call.opt("storage"))?;
         } else if let Some(idx) = key.strip_prefix("net").and_then(|n| n.parse::<u32>().ok()) {
             v = complete_net(kind, id, idx, &v);
         } else if key == "sshkeys" && kind == Kind::Qemu {
@@ -397,7 +407,7 @@ fn create(node: &Node, call: &Call) -> R<i32> {
         conf.set("swap", "512");
         if call.opt("rootfs").is_none() {
             let store = call.opt("storage").unwrap_or("local");
-            let v = prepare_disk(node, kind, id, &format!("{store}:4"))?;
+            let v = prepare_disk(node, kind, id, &format!("{store}:4"), None)?;
             conf.set("rootfs", &v);
         }
     }
@@ -1055,6 +1065,18 @@ fn builtin(node: &Node, id: u32, cmd: &[String]) -> Option<(i32, String)> {
     }
 }
 
+/// Exit code, stdout, stderr and duration of a guest command: a matching fault rule, else a
+/// built-in answer, else success without output.
+fn outcome(node: &Node, tool: &str, id: u32, cmd: &[String]) -> R<(i32, String, String, u64)> {
+    Ok(match guest_outcome(node, tool, id, cmd)? {
+        Some(r) => (r.exit_code, r.stdout, r.stderr, r.duration_ms),
+        None => match builtin(node, id, cmd) {
+            Some((c, o)) => (c, o, String::new(), 0),
+            None => (0, String::new(), String::new(), 0),
+        },
+    })
+}
+
 fn pct_exec(node: &Node, call: &Call) -> R<i32> {
     let id = vmid(call)?;
     existing(node, Kind::Lxc, id)?;
@@ -1065,14 +1087,9 @@ fn pct_exec(node: &Node, call: &Call) -> R<i32> {
     if call.extra.is_empty() {
         return Err(fail("missing command"));
     }
-    let rule = guest_outcome(node, "pct", id, &call.extra)?;
-    let matched = !rule.contains.is_empty() || rule.exit_code != 0 || !rule.stdout.is_empty();
-    let (code, out, err) = match (matched, builtin(node, id, &call.extra)) {
-        (false, Some((c, o))) => (c, o, String::new()),
-        _ => (rule.exit_code, rule.stdout.clone(), rule.stderr.clone()),
-    };
-    if rule.duration_ms > 0 {
-        std::thread::sleep(std::time::Duration::from_millis(rule.duration_ms));
+    let (code, out, err, duration) = outcome(node, "pct", id, &call.extra)?;
+    if duration > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(duration));
     }
     guest_log(
         node,
@@ -1179,17 +1196,13 @@ fn guest_exec(node: &Node, call: &Call) -> R<i32> {
             .read_to_string(&mut stdin)
             .map_err(|e| fail(format!("unable to read stdin: {e}")))?;
     }
-    let rule = guest_outcome(node, "qm", id, &call.extra)?;
-    let (code, out) = match builtin(node, id, &call.extra) {
-        Some((c, o)) if rule.contains.is_empty() && rule.exit_code == 0 => (c, o),
-        _ => (rule.exit_code, rule.stdout.clone()),
-    };
+    let (code, out, err, duration) = outcome(node, "qm", id, &call.extra)?;
     let now = now_ms();
     let proc_ = AgentProc {
-        finish_ms: now + rule.duration_ms,
+        finish_ms: now + duration,
         exitcode: code,
         out,
-        err: rule.stderr.clone(),
+        err,
     };
     // pid, persisted per VM.
     let dir = node.guest_dir(id).join("agent");
@@ -1220,7 +1233,7 @@ fn guest_exec(node: &Node, call: &Call) -> R<i32> {
         .and_then(|t| t.parse::<u64>().ok())
         .unwrap_or(30)
         * 1000;
-    let waits = synchronous && (timeout_ms == 0 || rule.duration_ms <= timeout_ms);
+    let waits = synchronous && (timeout_ms == 0 || duration <= timeout_ms);
     if !synchronous {
         print!("{}", output::format_json(&serde_json::json!({"pid": pid})));
         return Ok(0);
@@ -1230,8 +1243,8 @@ fn guest_exec(node: &Node, call: &Call) -> R<i32> {
         print!("{}", output::format_json(&serde_json::json!({"pid": pid})));
         return Ok(0);
     }
-    if rule.duration_ms > 0 {
-        std::thread::sleep(std::time::Duration::from_millis(rule.duration_ms));
+    if duration > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(duration));
     }
     print!(
         "{}",

@@ -74,6 +74,26 @@ fn create_on_dir_storage_and_absolute_template() {
     ))
     .fails_with("does not support container directories");
     assert!(!s.exists("etc/pve/lxc/952.conf"));
+    // A bare size goes to --storage.
+    s.pct(&format!("create 953 fastData-shared-iso:vztmpl/{TEMPLATE} --storage quickOS-lxc-disks --rootfs 3 --mp0 2,mp=/x"))
+        .ok();
+    let conf = s.read("etc/pve/lxc/953.conf");
+    assert!(
+        conf.contains("rootfs: quickOS-lxc-disks:subvol-953-disk-0,size=3G\n"),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("mp0: quickOS-lxc-disks:subvol-953-disk-1,mp=/x,size=2G\n"),
+        "{conf}"
+    );
+    // No rootfs: 4G on --storage.
+    s.pct(&format!(
+        "create 954 fastData-shared-iso:vztmpl/{TEMPLATE} --storage fastData-dir-disks"
+    ))
+    .ok();
+    assert!(s
+        .read("etc/pve/lxc/954.conf")
+        .contains("rootfs: fastData-dir-disks:954/vm-954-disk-0.raw,size=4G\n"));
 }
 
 #[test]

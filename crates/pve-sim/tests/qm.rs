@@ -207,3 +207,40 @@ fn guest_exec_and_timeout() {
         "{log}"
     );
 }
+
+#[test]
+fn lifecycle_snapshots_set() {
+    let s = Sim::new();
+    vm(&s);
+    s.qm("shutdown 8000").fails_with("VM 8000 not running");
+    s.qm("stop 8000").ok();
+    s.qm("start 8000").ok();
+    s.qm("start 8000").fails_with("VM 8000 already running");
+    s.qm("reboot 8000").ok();
+    s.qm("shutdown 8000").ok();
+    assert_eq!(s.qm("status 8000").ok().stdout, "status: stopped\n");
+    s.qm("snapshot 8000 one").ok();
+    s.qm("set 8000 --memory 4096 --delete ipconfig0").ok();
+    let cfg = s.qm("config 8000").ok().stdout;
+    assert!(cfg.contains("memory: 4096\n"));
+    assert!(!cfg.contains("ipconfig0"));
+    assert!(cfg.contains("parent: one\n"));
+    let snap = s.qm("config 8000 --snapshot one").ok().stdout;
+    assert!(snap.contains("memory: 2048\n"));
+    assert!(snap.contains("snaptime: "));
+    s.qm("rollback 8000 one").ok();
+    assert!(s.qm("config 8000").ok().stdout.contains("memory: 2048\n"));
+    s.qm("delsnapshot 8000 one").ok();
+    assert!(!s.read("etc/pve/qemu-server/8000.conf").contains("[one]"));
+    s.qm("set 8000 --delete bogus")
+        .fails_with("invalid configuration ID 'bogus'");
+    s.qm("set 8000 --delete scsi0").ok();
+    assert!(s
+        .read("etc/pve/qemu-server/8000.conf")
+        .contains("unused0: quickOS-vm-disks:vm-8000-disk-0\n"));
+    s.qm("unlock 8000").ok();
+    s.run("pveam", &["update"]).ok();
+    s.qm("destroy 8000 --purge 1").ok();
+    assert!(!s.exists("storage/quickOS-vm-disks/vm-8000-disk-0"));
+    assert!(!s.exists("storage/quickOS-vm-disks/vm-8000-cloudinit"));
+}
