@@ -1,1 +1,120 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: finding the workspace's binaries, and a simulated
+//! node in a temp folder with its invocation log and state dump.
+//!
+//! The binaries come from the same `target/` folder as the test executable; `cargo test
+//! --workspace` builds them all first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A workspace binary (`phoenix`, `lxc-manager`, `pve-sim`, ...).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile folder");
+    let p = dir.join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run `cargo build --workspace` (cargo test --workspace does)",
+        p.display()
+    );
+    p
+}
+
+/// The upstream deployment's config files, copied into the repo as test data.
+pub fn upstream_fixture() -> PathBuf {
+    repo().join("tests/fixtures/upstream-2025-10-01")
+}
+
+/// A simulated node in a temp folder.
+pub struct Sim {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sim {
+    pub fn new() -> Sim {
+        Sim {
+            tmp: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// The node's state folder.
+    pub fn dir(&self) -> PathBuf {
+        self.tmp.path().join("node")
+    }
+
+    /// `phoenix <args> --sim=<dir>` with a private lock file; the environment is cleaned of
+    /// Phoenix variables so the host's settings never leak in.
+    pub fn phoenix(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("phoenix"));
+        c.args(args).arg(format!("--sim={}", self.dir().display()));
+        clean_env(&mut c);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.phoenix(args).output().expect("run phoenix")
+    }
+
+    /// Every logged tool call.
+    pub fn invocations(&self) -> Vec<Value> {
+        let text =
+            std::fs::read_to_string(self.dir().join("invocations.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// `pve-sim dump --no-timestamps` as JSON.
+    pub fn dump(&self) -> Value {
+        let out = Command::new(bin("pve-sim"))
+            .args(["dump", "--no-timestamps"])
+            .env("PVE_SIM_ROOT", self.dir())
+            .output()
+            .expect("pve-sim dump");
+        assert!(
+            out.status.success(),
+            "pve-sim dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("dump is JSON")
+    }
+}
+
+/// Removes variables that would point a test at the real host or at another test's node.
+pub fn clean_env(c: &mut Command) {
+    for v in [
+        "PHOENIX_CONFIG",
+        "PHOENIX_SIM",
+        "PVE_SIM_ROOT",
+        "PHOENIX_PVE_DIR",
+        "PHOENIX_HOST_ROOT",
+        "PHOENIX_SCRIPTS_DIR",
+        "PHOENIX_DRY_RUN",
+        "PHOENIX_MANAGER_DIR",
+        "PHOENIX_LOCK_FILE",
+        "PHOENIX_HOST_LOCK_HELD",
+        "RUST_LOG",
+    ] {
+        c.env_remove(v);
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -115,19 +115,23 @@ impl Graph {
     pub fn cycles(&self) -> Vec<Cycle> {
         let ids: Vec<GuestId> = self.needs.keys().copied().collect();
         let index: BTreeMap<GuestId, usize> =
-            ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
-        let adjacency: Vec<Vec<usize>> = ids
-            .iter()
-            .map(|id| {
-                self.needs(*id)
-                    .filter_map(|d| index.get(&d).copied())
-                    .collect()
-            })
-            .collect();
+            ids.iter().enumerate().map(|(i, &id)| (id, i + 1)).collect();
+        // toposort-scc's `scc()` walks only what vertex 0 reaches, so vertex 0 is a virtual root
+        // with an edge to every guest; nothing points back at it, so it is in no cycle.
+        let mut adjacency: Vec<Vec<usize>> = vec![(1..=ids.len()).collect()];
+        adjacency.extend(ids.iter().map(|id| {
+            self.needs(*id)
+                .filter_map(|d| index.get(&d).copied())
+                .collect()
+        }));
         let graph = toposort_scc::IndexGraph::from_adjacency_list(&adjacency);
         let mut out = Vec::new();
         for scc in graph.scc() {
-            let members: BTreeSet<GuestId> = scc.iter().map(|&i| ids[i]).collect();
+            let members: BTreeSet<GuestId> = scc
+                .iter()
+                .filter(|&&i| i > 0)
+                .map(|&i| ids[i - 1])
+                .collect();
             let Some(&start) = members.iter().next() else {
                 continue;
             };
@@ -202,6 +206,14 @@ mod tests {
         let cycles = g(&[(101, 102), (102, 103), (103, 104), (104, 101), (200, 101)]).cycles();
         assert_eq!(cycles[0].to_string(), "101 -> 102 -> 103 -> 104 -> 101");
         assert!(g(&[(101, 102), (102, 101)]).toposort().is_err());
+    }
+
+    #[test]
+    fn cycle_not_reachable_from_the_smallest_id_is_found() {
+        // 900 needs nothing; the cycle 950 <-> 953 hangs below it.
+        let cycles = g(&[(950, 900), (953, 900), (950, 953), (953, 950)]).cycles();
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].to_string(), "950 -> 953 -> 950");
     }
 
     #[test]

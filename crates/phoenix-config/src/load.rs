@@ -108,6 +108,16 @@ pub fn parse_str<T: DeserializeOwned + JsonSchema>(
     text: &str,
 ) -> Result<Parsed<T>, Diagnostic> {
     check_duplicate_keys(path, text)?;
+    // serde accepts a JSON array for a struct (fields by position); a config file is an object.
+    if !text.trim_start().starts_with('{') {
+        let skipped = text.len() - text.trim_start().len();
+        let (line, col) = line_col(text.as_bytes(), skipped);
+        return Err(Diagnostic::error(
+            path,
+            format!("{line}:{col}"),
+            "expected a JSON object at the top level",
+        ));
+    }
     let mut unknown = Vec::new();
     let mut track = serde_path_to_error::Track::new();
     let mut de = serde_json::Deserializer::from_str(text);
@@ -137,13 +147,15 @@ fn type_error(path: &Path, json_path: &str, e: &serde_json::Error) -> Diagnostic
         e.classify(),
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof
     );
-    if syntax || json_path.is_empty() || json_path == "." {
+    if syntax {
         let hint = if msg.contains("recursion limit") {
             " (nesting too deep)"
         } else {
             ""
         };
         Diagnostic::error(path, pos, format!("invalid JSON: {msg}{hint}"))
+    } else if json_path.is_empty() || json_path == "." {
+        Diagnostic::error(path, pos, msg)
     } else {
         Diagnostic::error(path, json_path.to_string(), format!("{msg} (line {pos})"))
     }

@@ -43,7 +43,12 @@ impl Set {
     pub fn errors(&self) -> Vec<String> {
         match self.load() {
             Ok(_) => panic!("expected the config to be rejected"),
-            Err(e) => e.diagnostics().iter().filter(|d| d.severity == phoenix_config::Severity::Error).map(|d| d.to_string()).collect(),
+            Err(e) => e
+                .diagnostics()
+                .iter()
+                .filter(|d| d.severity == phoenix_config::Severity::Error)
+                .map(|d| d.to_string())
+                .collect(),
         }
     }
 }

@@ -20,35 +20,67 @@ fn assert_names(msg: &str, file: &str, path: &str, what: &str) {
 
 #[test]
 fn id_out_of_range() {
-    let set = Set::new(lxc_file(json!({ "99": base_ct("low") })), vm_file(vec![vm(1_000_000_000, "big")]));
+    let set = Set::new(
+        lxc_file(json!({ "99": base_ct("low") })),
+        vm_file(vec![vm(1_000_000_000, "big")]),
+    );
     let errs = set.errors();
     assert_eq!(errs.len(), 2, "{errs:#?}");
-    assert_names(&errs[0], "lxc.json", "lxc_configs.99", "out of range; expected 100-999999999");
+    assert_names(
+        &errs[0],
+        "lxc.json",
+        "lxc_configs.99",
+        "out of range; expected 100-999999999",
+    );
     assert_names(&errs[1], "vm.json", "vms[0].vmid", "out of range");
 }
 
 #[test]
 fn container_key_not_a_number() {
     let set = Set::new(lxc_file(json!({ "web": base_ct("web") })), vm_file(vec![]));
-    assert_names(&one_error(&set), "lxc.json", "lxc_configs.web", "not a container ID");
+    assert_names(
+        &one_error(&set),
+        "lxc.json",
+        "lxc_configs.web",
+        "not a container ID",
+    );
 }
 
 #[test]
 fn id_defined_as_lxc_and_vm() {
-    let set = Set::new(lxc_file(json!({ "900": base_ct("base") })), vm_file(vec![vm(900, "dup")]));
-    assert_names(&one_error(&set), "vm.json", "vms[0].vmid", "both as a container");
+    let set = Set::new(
+        lxc_file(json!({ "900": base_ct("base") })),
+        vm_file(vec![vm(900, "dup")]),
+    );
+    assert_names(
+        &one_error(&set),
+        "vm.json",
+        "vms[0].vmid",
+        "both as a container",
+    );
 }
 
 #[test]
 fn duplicate_vmid() {
-    let set = Set::new(lxc_file(json!({})), vm_file(vec![vm(8000, "a"), vm(8000, "b")]));
+    let set = Set::new(
+        lxc_file(json!({})),
+        vm_file(vec![vm(8000, "a"), vm(8000, "b")]),
+    );
     assert_names(&one_error(&set), "vm.json", "vms[1].vmid", "defined twice");
 }
 
 #[test]
 fn unknown_clone_source() {
-    let set = Set::new(lxc_file(json!({ "950": clone_ct("x", 901) })), vm_file(vec![]));
-    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.clone_from_ctid", "901, which is not defined");
+    let set = Set::new(
+        lxc_file(json!({ "950": clone_ct("x", 901) })),
+        vm_file(vec![]),
+    );
+    assert_names(
+        &one_error(&set),
+        "lxc.json",
+        "lxc_configs.950.clone_from_ctid",
+        "901, which is not defined",
+    );
 }
 
 #[test]
@@ -59,8 +91,18 @@ fn unknown_vm_clone_source_and_dependency() {
     let set = Set::new(lxc_file(json!({})), vm_file(vec![v]));
     let errs = set.errors();
     assert_eq!(errs.len(), 2, "{errs:#?}");
-    assert_names(&errs[0], "vm.json", "vms[0].clone_from_vmid", "8000, which is not defined");
-    assert_names(&errs[1], "vm.json", "vms[0].dependencies[0]", "777, which is not defined");
+    assert_names(
+        &errs[0],
+        "vm.json",
+        "vms[0].clone_from_vmid",
+        "8000, which is not defined",
+    );
+    assert_names(
+        &errs[1],
+        "vm.json",
+        "vms[0].dependencies[0]",
+        "777, which is not defined",
+    );
 }
 
 #[test]
@@ -68,21 +110,44 @@ fn unknown_dependency() {
     let mut c = base_ct("x");
     c["dependencies"] = json!(["953"]);
     let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![]));
-    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.dependencies[0]", "953, which is not defined");
+    assert_names(
+        &one_error(&set),
+        "lxc.json",
+        "lxc_configs.950.dependencies[0]",
+        "953, which is not defined",
+    );
 }
 
 #[test]
 fn clone_source_without_template_snapshot() {
     let mut base = base_ct("base");
-    base.as_object_mut().unwrap().remove("template_snapshot_name");
-    let set = Set::new(lxc_file(json!({ "900": base, "950": clone_ct("x", 900) })), vm_file(vec![]));
-    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.clone_from_ctid", "no `template_snapshot_name`");
+    base.as_object_mut()
+        .unwrap()
+        .remove("template_snapshot_name");
+    let set = Set::new(
+        lxc_file(json!({ "900": base, "950": clone_ct("x", 900) })),
+        vm_file(vec![]),
+    );
+    assert_names(
+        &one_error(&set),
+        "lxc.json",
+        "lxc_configs.950.clone_from_ctid",
+        "no `template_snapshot_name`",
+    );
 }
 
 #[test]
 fn lxc_cloned_from_vm() {
-    let set = Set::new(lxc_file(json!({ "950": clone_ct("x", 8000) })), vm_file(vec![vm(8000, "t")]));
-    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.clone_from_ctid", "which is a VM");
+    let set = Set::new(
+        lxc_file(json!({ "950": clone_ct("x", 8000) })),
+        vm_file(vec![vm(8000, "t")]),
+    );
+    assert_names(
+        &one_error(&set),
+        "lxc.json",
+        "lxc_configs.950.clone_from_ctid",
+        "which is a VM",
+    );
 }
 
 #[test]
@@ -92,7 +157,12 @@ fn dependency_cycle_is_printed() {
     let mut b = base_ct("b");
     b["dependencies"] = json!(["950"]);
     let set = Set::new(lxc_file(json!({ "950": a, "953": b })), vm_file(vec![]));
-    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950", "dependency cycle: 950 -> 953 -> 950");
+    assert_names(
+        &one_error(&set),
+        "lxc.json",
+        "lxc_configs.950",
+        "dependency cycle: 950 -> 953 -> 950",
+    );
 }
 
 #[test]
@@ -102,7 +172,12 @@ fn cycle_across_lxc_and_vm() {
     let mut v = vm(8000, "v");
     v["dependencies"] = json!([950]);
     let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![v]));
-    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950", "950 -> 8000 -> 950");
+    assert_names(
+        &one_error(&set),
+        "lxc.json",
+        "lxc_configs.950",
+        "950 -> 8000 -> 950",
+    );
 }
 
 #[test]
@@ -110,15 +185,28 @@ fn self_dependency() {
     let mut c = base_ct("a");
     c["dependencies"] = json!([950]);
     let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![]));
-    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.dependencies[0]", "depends on itself");
+    assert_names(
+        &one_error(&set),
+        "lxc.json",
+        "lxc_configs.950.dependencies[0]",
+        "depends on itself",
+    );
 }
 
 #[test]
 fn hostname_not_a_dns_name() {
-    let set = Set::new(lxc_file(json!({ "950": base_ct("web server;rm") })), vm_file(vec![vm(8000, "bad_name")]));
+    let set = Set::new(
+        lxc_file(json!({ "950": base_ct("web server;rm") })),
+        vm_file(vec![vm(8000, "bad_name")]),
+    );
     let errs = set.errors();
     assert_eq!(errs.len(), 2, "{errs:#?}");
-    assert_names(&errs[0], "lxc.json", "lxc_configs.950.name", "not a valid host name");
+    assert_names(
+        &errs[0],
+        "lxc.json",
+        "lxc_configs.950.name",
+        "not a valid host name",
+    );
     assert_names(&errs[1], "vm.json", "vms[0].name", "not a valid host name");
 }
 
@@ -129,8 +217,18 @@ fn feature_name_outside_charset() {
     let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![]));
     let errs = set.errors();
     assert_eq!(errs.len(), 2, "{errs:#?}");
-    assert_names(&errs[0], "lxc.json", "lxc_configs.950.features[1]", "expected [a-z0-9_-]+");
-    assert_names(&errs[1], "lxc.json", "lxc_configs.950.features[2]", "expected [a-z0-9_-]+");
+    assert_names(
+        &errs[0],
+        "lxc.json",
+        "lxc_configs.950.features[1]",
+        "expected [a-z0-9_-]+",
+    );
+    assert_names(
+        &errs[1],
+        "lxc.json",
+        "lxc_configs.950.features[2]",
+        "expected [a-z0-9_-]+",
+    );
 }
 
 #[test]
@@ -141,7 +239,12 @@ fn unknown_key_warns_with_suggestion() {
     let cfg = set.load().expect("unknown keys are warnings");
     let w: Vec<String> = cfg.warnings.iter().map(|d| d.to_string()).collect();
     assert_eq!(w.len(), 1, "{w:#?}");
-    assert_names(&w[0], "lxc.json", "lxc_configs.950.memmory_mb", "did you mean `memory_mb`?");
+    assert_names(
+        &w[0],
+        "lxc.json",
+        "lxc_configs.950.memmory_mb",
+        "did you mean `memory_mb`?",
+    );
     assert!(w[0].starts_with("warning:"));
 }
 
@@ -151,14 +254,22 @@ fn wrong_type_names_path_and_line() {
     c["memory_mb"] = json!("lots");
     let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![]));
     let msg = one_error(&set);
-    assert_names(&msg, "lxc.json", "lxc_configs.950.memory_mb", "expected a whole number >= 0");
+    assert_names(
+        &msg,
+        "lxc.json",
+        "lxc_configs.950.memory_mb",
+        "expected a whole number >= 0",
+    );
     assert!(msg.contains("(line 1"), "{msg}");
 }
 
 #[test]
 fn syntax_error_gives_line_and_column() {
     let set = Set::new(lxc_file(json!({})), vm_file(vec![]));
-    write(&set.file("lxc.json"), "{\n  \"lxc_configs\": {\n    \"950\": { \"name\": \"a\", }\n  }\n}\n");
+    write(
+        &set.file("lxc.json"),
+        "{\n  \"lxc_configs\": {\n    \"950\": { \"name\": \"a\", }\n  }\n}\n",
+    );
     let msg = one_error(&set);
     assert_names(&msg, "lxc.json", "3:27", "invalid JSON");
 }
@@ -166,8 +277,16 @@ fn syntax_error_gives_line_and_column() {
 #[test]
 fn duplicate_key_in_one_object() {
     let set = Set::new(lxc_file(json!({})), vm_file(vec![]));
-    write(&set.file("lxc.json"), r#"{"lxc_configs": {"950": {"name": "a", "cores": 2, "cores": 4}}}"#);
-    assert_names(&one_error(&set), "lxc.json", "lxc_configs.950.cores", "duplicate key 'cores'");
+    write(
+        &set.file("lxc.json"),
+        r#"{"lxc_configs": {"950": {"name": "a", "cores": 2, "cores": 4}}}"#,
+    );
+    assert_names(
+        &one_error(&set),
+        "lxc.json",
+        "lxc_configs.950.cores",
+        "duplicate key 'cores'",
+    );
 }
 
 #[test]
@@ -175,7 +294,10 @@ fn all_problems_of_all_files_are_reported_together() {
     let mut c = base_ct("bad name");
     c["features"] = json!(["../x"]);
     c["dependencies"] = json!([4242]);
-    let set = Set::new(lxc_file(json!({ "950": c, "50": base_ct("low") })), vm_file(vec![vm(950, "dup")]));
+    let set = Set::new(
+        lxc_file(json!({ "950": c, "50": base_ct("low") })),
+        vm_file(vec![vm(950, "dup")]),
+    );
     let errs = set.errors();
     assert!(errs.len() >= 5, "{errs:#?}");
 }
