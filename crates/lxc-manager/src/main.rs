@@ -1,4 +1,21 @@
-//! `lxc-manager`: one guest per process; each verb a check-then-act state machine.
+//! `lxc-manager`: one container per process; each verb a check-then-act state machine.
+//!
+//! This file only routes: parse (PHX-LXC-01 messages), load the config, pick the verb, print a
+//! failed step as `Error: container <id>: <step>: <what>` and exit 1.
+
+mod conffile;
+mod create;
+mod desired;
+mod diff;
+mod features;
+mod firewall;
+mod gpu;
+mod lifecycle;
+mod record;
+mod step;
+mod template;
+mod tests;
+mod volumes;
 
 use phoenix_host::{exit, manager};
 
@@ -17,6 +34,27 @@ fn run() -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    eprintln!("Error: lxc-manager {} {}: this verb is not implemented yet", ctx.inv.verb, ctx.id());
-    exit::FAILURE
+    let id = ctx.id();
+    let Some(lxc) = ctx.config.lxc(id) else {
+        eprintln!("Error: container {id}: config: not defined in {}", ctx.config.paths.lxc.display());
+        return exit::FAILURE;
+    };
+    let job = step::Job::new(&ctx, id, lxc);
+    let result = match ctx.inv.verb {
+        "create" => create::create(&job),
+        "reconfigure" => create::reconfigure(&job),
+        "delete" => lifecycle::delete(&job),
+        "start" => lifecycle::start(&job),
+        "stop" => lifecycle::stop(&job),
+        "restart" => lifecycle::restart(&job),
+        "status" => lifecycle::show(&job),
+        _ => tests::run(&job),
+    };
+    match result {
+        Ok(()) => exit::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: container {id}: {e}");
+            exit::FAILURE
+        }
+    }
 }

@@ -1,0 +1,191 @@
+//! What the JSON wants, in Proxmox's own terms: `pct.conf` keys and values.
+//!
+//! Translating once, here, lets creation (`pct create` options), comparison (`diff.rs`) and the
+//! documentation table in docs/lxc.md share one mapping. Only keys the config (or
+//! `proxmox_defaults.lxc`) specifies are managed; everything else is left as Proxmox has it.
+
+use phoenix_config::{Config, Lxc};
+
+/// The desired configuration of one container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    /// Plain options as `(conf key, value)`, in `pct` option order.
+    pub plain: Vec<(String, String)>,
+    /// `unprivileged`: only settable at creation.
+    pub unprivileged: Option<bool>,
+    /// Raw `lxc.*` lines `(key, value)`, written into the conf file.
+    pub raw: Vec<(String, String)>,
+    /// Root file system: storage and size in GiB.
+    pub rootfs: Option<(String, u64)>,
+}
+
+/// Raw `lxc.*` keys that may appear several times in a conf (each value is its own line).
+pub const MULTI_VALUED: &[&str] = &[
+    "lxc.cgroup2.devices.allow",
+    "lxc.cgroup2.devices.deny",
+    "lxc.cgroup.devices.allow",
+    "lxc.cgroup.devices.deny",
+    "lxc.mount.entry",
+    "lxc.environment",
+    "lxc.idmap",
+    "lxc.hook.pre-start",
+    "lxc.hook.mount",
+    "lxc.hook.start",
+    "lxc.hook.post-stop",
+];
+
+/// Builds the desired configuration of `lxc` (with `proxmox_defaults.lxc` filling gaps).
+pub fn build(lxc: &Lxc, cfg: &Config) -> Desired {
+    let defaults = cfg.hypervisor.proxmox_defaults.as_ref().and_then(|d| d.lxc.as_ref());
+    let mut d = Desired::default();
+    let mut put = |k: &str, v: String| d.plain.push((k.to_string(), v));
+    put("hostname", lxc.name.clone());
+    if let Some(m) = lxc.memory_mb.or_else(|| defaults.and_then(|x| x.memory_mb)) {
+        put("memory", m.to_string());
+    }
+    if let Some(s) = lxc.swap_mb {
+        put("swap", s.to_string());
+    }
+    if let Some(c) = lxc.cores.or_else(|| defaults.and_then(|x| x.cores)) {
+        put("cores", c.to_string());
+    }
+    if let Some(f) = features(lxc, defaults.and_then(|x| x.features.as_deref())) {
+        put("features", f);
+    }
+    if let Some(b) = lxc.start_at_boot {
+        put("onboot", bool01(b));
+    }
+    if let Some(s) = startup(lxc) {
+        put("startup", s);
+    }
+    if let Some(n) = net0(lxc) {
+        put("net0", n);
+    }
+    if let Some(ns) = lxc.nameserver.as_deref().filter(|s| !s.trim().is_empty()) {
+        put("nameserver", ns.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    d.unprivileged = lxc.unprivileged;
+    d.raw = raw_lines(lxc);
+    d.rootfs = match (&lxc.storage_pool, lxc.storage_size_gb) {
+        (Some(p), Some(s)) => Some((p.clone(), s)),
+        _ => None,
+    };
+    d
+}
+
+pub fn bool01(b: bool) -> String {
+    if b { "1" } else { "0" }.to_string()
+}
+
+/// `features:` from `pct_options` (else `proxmox_defaults.lxc.features`); `None` leaves it alone.
+fn features(lxc: &Lxc, default: Option<&str>) -> Option<String> {
+    if !lxc.pct_options.is_empty() {
+        return Some(lxc.pct_options.join(","));
+    }
+    default.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// `startup: order=N,up=N` from `boot_order` / `boot_delay`.
+fn startup(lxc: &Lxc) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(o) = lxc.boot_order {
+        parts.push(format!("order={o}"));
+    }
+    if let Some(u) = lxc.boot_delay {
+        parts.push(format!("up={u}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+/// `net0` from `network_config`, `mac_address` and whether the firewall is enabled.
+pub fn net0(lxc: &Lxc) -> Option<String> {
+    let n = lxc.network_config.as_ref()?;
+    let mut s = format!("name={},bridge={}", n.name, n.bridge);
+    if let Some(mac) = &lxc.mac_address {
+        s.push_str(&format!(",hwaddr={}", mac.to_ascii_uppercase()));
+    }
+    s.push_str(&format!(",ip={}", n.ip));
+    if let Some(gw) = &n.gw {
+        s.push_str(&format!(",gw={gw}"));
+    }
+    if let Some(tag) = n.tag {
+        s.push_str(&format!(",tag={tag}"));
+    }
+    if let Some(fw) = &lxc.firewall {
+        s.push_str(&format!(",firewall={}", bool01(fw.enabled)));
+    }
+    Some(s)
+}
+
+/// Raw lines: `lxc_options`, plus `lxc.apparmor.profile` from `apparmor_profile` unless an
+/// `lxc_options` entry already sets it.
+pub fn raw_lines(lxc: &Lxc) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = lxc.lxc_options.iter().filter_map(|o| split_raw(o)).collect();
+    if let Some(p) = lxc.apparmor_profile.as_deref().filter(|p| !p.is_empty()) {
+        if !out.iter().any(|(k, _)| k == "lxc.apparmor.profile") {
+            out.push(("lxc.apparmor.profile".to_string(), p.to_string()));
+        }
+    }
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for kv in out {
+        if !seen.contains(&kv) {
+            seen.push(kv);
+        }
+    }
+    seen
+}
+
+/// `lxc.key=value` or `lxc.key: value` as `(key, value)`, as the conf parser splits it.
+pub fn split_raw(o: &str) -> Option<(String, String)> {
+    let pos = o.find([':', '='])?;
+    Some((o[..pos].trim().to_string(), o[pos + 1..].trim().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phoenix_config::model::common::Firewall;
+    use phoenix_config::model::lxc::LxcNetwork;
+
+    fn sample() -> Lxc {
+        Lxc {
+            name: "web".into(),
+            memory_mb: Some(2048),
+            cores: Some(2),
+            start_at_boot: Some(true),
+            boot_order: Some(3),
+            boot_delay: Some(5),
+            mac_address: Some("52:54:00:aa:bb:cc".into()),
+            network_config: Some(LxcNetwork {
+                name: "eth0".into(),
+                bridge: "vmbr0".into(),
+                ip: "10.0.0.5/24".into(),
+                gw: Some("10.0.0.1".into()),
+                tag: None,
+            }),
+            firewall: Some(Firewall { enabled: true, ..Default::default() }),
+            pct_options: vec!["nesting=1".into(), "keyctl=1".into()],
+            lxc_options: vec!["lxc.mount.entry=/dev/fuse dev/fuse none bind,create=file".into()],
+            apparmor_profile: Some("unconfined".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn net0_and_startup_are_proxmox_strings() {
+        let l = sample();
+        assert_eq!(net0(&l).as_deref(), Some("name=eth0,bridge=vmbr0,hwaddr=52:54:00:AA:BB:CC,ip=10.0.0.5/24,gw=10.0.0.1,firewall=1"));
+        assert_eq!(startup(&l).as_deref(), Some("order=3,up=5"));
+        assert_eq!(features(&l, None).as_deref(), Some("nesting=1,keyctl=1"));
+    }
+
+    #[test]
+    fn raw_lines_add_apparmor_once() {
+        let mut l = sample();
+        let r = raw_lines(&l);
+        assert_eq!(r[0], ("lxc.mount.entry".into(), "/dev/fuse dev/fuse none bind,create=file".into()));
+        assert_eq!(r[1], ("lxc.apparmor.profile".into(), "unconfined".into()));
+        l.lxc_options.push("lxc.apparmor.profile=unconfined".into());
+        assert_eq!(raw_lines(&l).len(), 2);
+    }
+}

@@ -1,0 +1,88 @@
+//! Where a container's OS template is: volume ID, absolute path into a storage, or file name.
+//!
+//! The fixture writes templates as host paths
+//! (`/fastData/shared-iso/template/cache/ubuntu-...tar.zst`); `pct create` and `pveam` want a
+//! storage and a name, so the storage is found in `storage.cfg` by its `path`.
+
+use std::path::Path;
+
+/// A storage of `storage.cfg`: ID, type, `path` (dir-like storages), `content` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageDef {
+    pub id: String,
+    pub kind: String,
+    pub path: Option<String>,
+    pub content: Vec<String>,
+}
+
+/// Parses `storage.cfg` (`<type>: <id>` headers, indented `key value` lines).
+pub fn parse_storage_cfg(text: &str) -> Vec<StorageDef> {
+    let mut out: Vec<StorageDef> = Vec::new();
+    for line in text.lines() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if !line.starts_with([' ', '\t']) {
+            if let Some((kind, id)) = line.split_once(':') {
+                out.push(StorageDef { id: id.trim().to_string(), kind: kind.trim().to_string(), path: None, content: Vec::new() });
+            }
+            continue;
+        }
+        let Some(cur) = out.last_mut() else { continue };
+        let mut kv = line.trim().splitn(2, char::is_whitespace);
+        match (kv.next(), kv.next()) {
+            (Some("path"), Some(p)) => cur.path = Some(p.trim().to_string()),
+            (Some("content"), Some(c)) => cur.content = c.split(',').map(|s| s.trim().to_string()).collect(),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The template as `(storage, file name)`.
+pub fn resolve(value: &str, storages: &[StorageDef]) -> Result<(String, String), String> {
+    if value.starts_with('/') {
+        return from_path(value, storages);
+    }
+    if let Some((store, rest)) = value.split_once(':') {
+        let name = rest.strip_prefix("vztmpl/").unwrap_or(rest);
+        return Ok((store.to_string(), name.to_string()));
+    }
+    let store = storages
+        .iter()
+        .find(|s| s.content.iter().any(|c| c == "vztmpl"))
+        .ok_or_else(|| format!("template '{value}' names no storage and storage.cfg has none with content 'vztmpl'"))?;
+    Ok((store.id.clone(), value.to_string()))
+}
+
+fn from_path(value: &str, storages: &[StorageDef]) -> Result<(String, String), String> {
+    let p = Path::new(value);
+    for s in storages {
+        let Some(base) = &s.path else { continue };
+        let Ok(rest) = p.strip_prefix(base) else { continue };
+        if rest.parent() == Some(Path::new("template/cache")) {
+            if let Some(name) = rest.file_name().and_then(|n| n.to_str()) {
+                return Ok((s.id.clone(), name.to_string()));
+            }
+        }
+    }
+    Err(format!("template path {value} is not in the template/cache folder of any storage in storage.cfg"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nzfspool: disks\n\tpool tank/disks\n\tcontent rootdir\n\ndir: iso\n\tpath /fastData/shared-iso\n\tcontent iso,vztmpl\n";
+
+    #[test]
+    fn three_forms() {
+        let s = parse_storage_cfg(CFG);
+        assert_eq!(s.len(), 3);
+        let t = "ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
+        assert_eq!(resolve(&format!("/fastData/shared-iso/template/cache/{t}"), &s), Ok(("iso".into(), t.into())));
+        assert_eq!(resolve(&format!("iso:vztmpl/{t}"), &s), Ok(("iso".into(), t.into())));
+        assert_eq!(resolve(t, &s), Ok(("local".into(), t.into())));
+        assert!(resolve("/elsewhere/x.tar.zst", &s).is_err());
+    }
+}

@@ -1,0 +1,38 @@
+//! `test` verb: runs the container's test suites through `scripts/tests/test_runner.sh`
+//! (PHX-LXC-07), after checking that the runner and every test script it will run exist.
+
+use std::process::{Command, Stdio};
+
+use crate::step::{fail, Job, StepResult};
+
+pub fn run(job: &Job) -> StepResult<()> {
+    let tests_dir = job.ctx.env.scripts_dir.join("tests");
+    let runner = tests_dir.join("test_runner.sh");
+    let suites = job.lxc.tests.clone().unwrap_or_default();
+    let suite = job.ctx.inv.suite.as_deref();
+    if let Some(s) = suite {
+        if !suites.contains_key(s) {
+            let known: Vec<&str> = suites.keys().map(String::as_str).collect();
+            return Err(fail("test", format!("has no test suite '{s}' (known: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })));
+        }
+    }
+    let mut needed = vec![runner.clone()];
+    for (name, list) in &suites {
+        if suite.is_none_or(|s| s == name) {
+            needed.extend(list.iter().map(|t| tests_dir.join(&t.path)));
+        }
+    }
+    crate::features::check_exist(&needed)?;
+    let mut cmd = Command::new("bash");
+    cmd.arg(&runner).arg(job.ids()).stdin(Stdio::null());
+    if let Some(s) = suite {
+        cmd.args(["--suite", s]);
+    }
+    job.ctx.env.apply(&mut cmd, Some(&job.ctx.config));
+    let st = cmd.status().map_err(|e| fail("test", format!("cannot run {}: {e}", runner.display())))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(fail("test", format!("test_runner.sh reported failures (exit {})", st.code().unwrap_or(-1))))
+    }
+}
