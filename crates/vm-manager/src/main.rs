@@ -1,8 +1,29 @@
-//! `vm-manager`: one guest per process; each verb a check-then-act state machine.
+//! `vm-manager <verb> <vmid>`: one VM per process; each verb a check-then-act state machine
+//! (docs/vms.md). Failures print `Error: VM <id>: <step>: <what>` and exit 1.
+
+mod agent;
+mod cloudinit;
+mod create;
+mod desired;
+mod fail;
+mod features;
+mod host;
+mod lifecycle;
+mod nfs;
+mod record;
 
 use phoenix_host::{exit, manager};
 
-const VERBS: &[&str] = &["create", "delete", "start", "stop", "restart", "status", "reconfigure", "test"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "start",
+    "stop",
+    "restart",
+    "status",
+    "reconfigure",
+    "test",
+];
 
 fn main() {
     std::process::exit(run());
@@ -17,6 +38,24 @@ fn run() -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    eprintln!("Error: vm-manager {} {}: this verb is not implemented yet", ctx.inv.verb, ctx.id());
-    exit::FAILURE
+    let result = match ctx.inv.verb {
+        "create" => create::create(&ctx).map(|_| exit::SUCCESS),
+        "reconfigure" => create::reconfigure(&ctx).map(|_| exit::SUCCESS),
+        "delete" => lifecycle::delete(&ctx).map(|_| exit::SUCCESS),
+        "start" => lifecycle::start(&ctx).map(|_| exit::SUCCESS),
+        "stop" => lifecycle::stop(&ctx).map(|_| exit::SUCCESS),
+        "restart" => lifecycle::restart(&ctx).map(|_| exit::SUCCESS),
+        "status" => lifecycle::status(&ctx).map(|_| exit::SUCCESS),
+        "test" => lifecycle::test(&ctx),
+        other => Err(fail::Fail::new("verb", format!("'{other}' is not handled"))),
+    };
+    let (reads, changes) = ctx.runner.counts();
+    log::info!("VM {}: {reads} read(s), {changes} change(s)", ctx.id());
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("Error: VM {}: {}: {}", ctx.id(), f.step, f.what);
+            exit::FAILURE
+        }
+    }
 }
