@@ -10,6 +10,7 @@
 mod admin;
 mod faults;
 mod guest;
+mod host;
 mod state;
 mod storage;
 
@@ -56,6 +57,8 @@ fn main() {
         run_tool(&prog, &args[1..])
     } else if let Some(t) = args.get(1).filter(|t| TOOLS.contains(&t.as_str())) {
         run_tool(t, &args[2..])
+    } else if host::is_host_tool(&prog) {
+        host::run(&prog, &args[1..])
     } else {
         admin::run(&args[1..])
     };
