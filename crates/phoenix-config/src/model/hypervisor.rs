@@ -56,6 +56,12 @@ pub struct HypervisorFile {
     /// Ordered host set-up steps; a default sequence when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup_sequence: Option<Vec<String>>,
+    /// PCI devices bound to `vfio-pci` for passthrough to VMs (set-up step `vfio`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vfio: Option<Vfio>,
+    /// Kernel parameters (`fs.inotify.max_user_instances: "8192"`), set-up step `tunables`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctl: BTreeMap<String, String>,
     /// Phoenix's own run settings.
     #[serde(default)]
     pub orchestration: Orchestration,
@@ -254,6 +260,13 @@ pub struct NvidiaDriver {
     pub cuda_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub install_vllm_libs: Option<bool>,
+}
+
+/// PCI passthrough: devices (`vendor:device`, from `lspci -nn`) bound to `vfio-pci` at boot.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Vfio {
+    #[serde(default)]
+    pub pci_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
