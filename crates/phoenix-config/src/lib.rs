@@ -131,6 +131,8 @@ pub struct Config {
     pub warnings: Vec<Diagnostic>,
     guests: BTreeMap<GuestId, Guest>,
     graph: Graph,
+    /// Position of each VM in `vm.vms`.
+    vm_index: BTreeMap<GuestId, usize>,
 }
 
 /// The answer of [`Config::resolve_target_type`].
@@ -216,6 +218,12 @@ impl Config {
         if diags.iter().any(|d| d.severity == Severity::Error) {
             return Err(ConfigError::Invalid(diags));
         }
+        let vm_index = vm
+            .vms
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.vmid, i))
+            .collect();
         Ok(Config {
             paths,
             hypervisor,
@@ -224,6 +232,7 @@ impl Config {
             warnings: diags,
             guests,
             graph,
+            vm_index,
         })
     }
 
@@ -244,11 +253,16 @@ impl Config {
 
     /// The VM `id` with `vm_defaults` applied.
     pub fn vm(&self, id: GuestId) -> Option<ResolvedVm> {
-        let v = self.vm.vms.iter().find(|v| v.vmid == id)?;
+        let v = self.vm_entry(id)?;
         Some(ResolvedVm {
             settings: v.own_settings().or(&self.vm.vm_defaults),
             vm: v.clone(),
         })
+    }
+
+    /// The VM `id` as written (no defaults applied, nothing cloned).
+    pub fn vm_entry(&self, id: GuestId) -> Option<&Vm> {
+        self.vm_index.get(&id).map(|&i| &self.vm.vms[i])
     }
 
     /// `lxc`, `vm` or `unknown` (seed 002, PHX-CU-01..03).
@@ -270,6 +284,9 @@ impl Config {
     pub fn build_dependency_graph(&self, targets: &[GuestId]) -> Result<Vec<GuestId>, OrderError> {
         self.check_known(targets)?;
         let closure = self.graph.closure(targets);
+        if closure.len() == self.guests.len() {
+            return self.graph.toposort().map_err(OrderError::Cycles);
+        }
         self.graph
             .restrict(&closure)
             .toposort()

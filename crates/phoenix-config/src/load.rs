@@ -6,12 +6,14 @@
 //! (serde_json silently keeps the last one). Unknown keys become warnings that suggest the
 //! nearest known key, which is read from the type's own JSON Schema.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::de::{
-    DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+    Deserialize, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
+    Visitor,
 };
 use serde_json::Value;
 
@@ -119,18 +121,31 @@ pub fn parse_str<T: DeserializeOwned + JsonSchema>(
         ));
     }
     let mut unknown = Vec::new();
-    let mut track = serde_path_to_error::Track::new();
     let mut de = serde_json::Deserializer::from_str(text);
-    let result = {
-        let tracked = serde_path_to_error::Deserializer::new(&mut de, &mut track);
-        serde_ignored::deserialize(tracked, |p| unknown.push(p.to_string()))
-    };
-    let value: T = match result.and_then(|v| de.end().map(|()| v)) {
+    let fast = serde_ignored::deserialize(&mut de, |p| unknown.push(p.to_string()))
+        .and_then(|v| de.end().map(|()| v));
+    // Path tracking costs time on every value, so it runs only to explain a failure.
+    let value: T = match fast {
         Ok(v) => v,
-        Err(e) => return Err(type_error(path, &track.path().to_string(), &e)),
+        Err(_) => return Err(explain_failure::<T>(path, text)),
     };
     let warnings = unknown_key_warnings::<T>(path, &unknown);
     Ok(Parsed { value, warnings })
+}
+
+/// Parses again with path tracking to say where and why parsing failed.
+fn explain_failure<T: DeserializeOwned>(path: &Path, text: &str) -> Diagnostic {
+    let mut track = serde_path_to_error::Track::new();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let result: Result<T, _> = {
+        let tracked = serde_path_to_error::Deserializer::new(&mut de, &mut track);
+        T::deserialize(tracked)
+    };
+    let err = match result.and_then(|_| de.end()) {
+        Err(e) => e,
+        Ok(()) => return Diagnostic::error(path, "", "could not be parsed"),
+    };
+    type_error(path, &track.path().to_string(), &err)
 }
 
 fn type_error(path: &Path, json_path: &str, e: &serde_json::Error) -> Diagnostic {
@@ -183,7 +198,7 @@ fn friendly(msg: &str) -> String {
 /// Finds keys that appear twice in one JSON object, which serde_json would silently collapse.
 pub fn check_duplicate_keys(path: &Path, text: &str) -> Result<(), Diagnostic> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let mut stack = Vec::new();
+    let mut stack: Vec<Seg<'_>> = Vec::new();
     let mut found = None;
     let res = DupSeed {
         stack: &mut stack,
@@ -205,19 +220,47 @@ pub fn check_duplicate_keys(path: &Path, text: &str) -> Result<(), Diagnostic> {
     res.map_err(|e| type_error(path, "", &e))
 }
 
-struct DupSeed<'a> {
-    stack: &'a mut Vec<String>,
+/// One step of the path to the current value; keys borrow from the input when they can.
+enum Seg<'de> {
+    Key(Cow<'de, str>),
+    Index(usize),
+}
+
+struct DupSeed<'a, 'de> {
+    stack: &'a mut Vec<Seg<'de>>,
     found: &'a mut Option<(String, String)>,
 }
 
-impl<'de> DeserializeSeed<'de> for DupSeed<'_> {
+impl<'de> DeserializeSeed<'de> for DupSeed<'_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for DupSeed<'_> {
+/// A map key, borrowed from the input unless it has escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Visitor<'de> for DupSeed<'_, 'de> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
@@ -247,7 +290,7 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 return Ok(());
             }
-            self.stack.push(format!("[{i}]"));
+            self.stack.push(Seg::Index(i));
             let more = seq.next_element_seed(DupSeed {
                 stack: self.stack,
                 found: self.found,
@@ -260,18 +303,31 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
         }
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
+        let mut seen: Vec<Cow<'de, str>> = Vec::new();
+        let mut seen_set: Option<std::collections::HashSet<Cow<'de, str>>> = None;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if self.found.is_some() {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            if !seen.insert(key.clone()) {
-                *self.found = Some((join_path(self.stack), key));
+            // Small objects: a linear scan beats hashing.
+            let dup = match &mut seen_set {
+                Some(set) => !set.insert(key.clone()),
+                None => {
+                    let d = seen.contains(&key);
+                    seen.push(key.clone());
+                    if seen.len() > 16 {
+                        seen_set = Some(seen.drain(..).collect());
+                    }
+                    d
+                }
+            };
+            if dup {
+                *self.found = Some((join_path(self.stack), key.into_owned()));
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            self.stack.push(key);
+            self.stack.push(Seg::Key(key));
             map.next_value_seed(DupSeed {
                 stack: self.stack,
                 found: self.found,
@@ -282,13 +338,18 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
     }
 }
 
-fn join_path(stack: &[String]) -> String {
+fn join_path(stack: &[Seg<'_>]) -> String {
     let mut out = String::new();
     for s in stack {
-        if !out.is_empty() && !s.starts_with('[') {
-            out.push('.');
+        match s {
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
         }
-        out.push_str(s);
     }
     out
 }

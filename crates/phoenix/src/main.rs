@@ -1,12 +1,7 @@
 //! `phoenix`: the dispatcher. It validates all config, orders the targets, and runs one manager
 //! process per guest. See docs/architecture.md for where each verb is handled.
 
-mod cli;
-mod graph;
-mod host;
-mod plan;
-mod run;
-mod status;
+use phoenix::{cli, graph, plan, run, status};
 
 use std::sync::atomic::AtomicI32;
 use std::sync::Arc;
@@ -15,9 +10,9 @@ use clap::Parser;
 use phoenix_config::{Config, GuestId, TargetType};
 use phoenix_host::{exit, HostEnv, Runner};
 
-use crate::cli::{Cli, NEED_TARGETS};
-use crate::host::HostState;
-use crate::plan::{Plan, PlanOptions};
+use phoenix::cli::{Cli, NEED_TARGETS};
+use phoenix::host::HostState;
+use phoenix::plan::{Plan, PlanOptions};
 
 fn main() {
     std::process::exit(real_main());

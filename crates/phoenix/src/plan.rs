@@ -154,8 +154,12 @@ fn create_resources(cfg: &Config, id: GuestId, opts: &PlanOptions) -> Vec<(Strin
         if let Some(s) = storage {
             r.push((format!("storage:{s}"), storage_cap));
         }
-    } else if let Some(vm) = cfg.vm(id) {
-        if let Some(s) = vm.settings.storage_pool {
+    } else if let Some(vm) = cfg.vm_entry(id) {
+        if let Some(s) = vm
+            .storage_pool
+            .as_ref()
+            .or(cfg.vm.vm_defaults.storage_pool.as_ref())
+        {
             r.push((format!("storage:{s}"), storage_cap));
         }
     }

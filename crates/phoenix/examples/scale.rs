@@ -1,0 +1,54 @@
+//! One load + validate + plan of a generated deployment, with wall time and peak memory:
+//! `cargo run --release -p phoenix --example scale -- 10000`.
+
+use std::time::Instant;
+
+use phoenix::host::HostState;
+use phoenix::plan::{self, PlanOptions};
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hv = phoenix::synth::generate(n)
+        .write(dir.path())
+        .expect("write");
+    let bytes: u64 = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let start = Instant::now();
+    let cfg = match phoenix_config::Config::load(&hv) {
+        Ok(c) => c,
+        Err(e) => {
+            for d in e.diagnostics().iter().take(5) {
+                eprintln!("{d}");
+            }
+            std::process::exit(1);
+        }
+    };
+    let loaded = start.elapsed();
+    let opts = PlanOptions {
+        storage_concurrency: 2,
+        boot_delays: true,
+        ..PlanOptions::default()
+    };
+    let p = plan::lets_go(&cfg, &HostState::default(), &opts).expect("plan");
+    let total = start.elapsed();
+    // SAFETY: getrusage fills a struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    println!(
+        "guests={n} files={:.1}MiB load+validate={:.1}ms plan={:.1}ms total={:.1}ms steps={} peak_rss={:.1}MiB",
+        bytes as f64 / 1048576.0,
+        loaded.as_secs_f64() * 1e3,
+        (total - loaded).as_secs_f64() * 1e3,
+        total.as_secs_f64() * 1e3,
+        p.steps.len(),
+        ru.ru_maxrss as f64 / 1024.0
+    );
+}
