@@ -32,20 +32,39 @@ pub fn create(job: &Job) -> StepResult<()> {
         return Ok(());
     }
     in_guest(job, converge_requested())?;
-    ensure_snapshot(job, job.lxc.template_snapshot_name.as_deref(), "template snapshot")?;
-    job.say(if job.changed() { "converged" } else { "already in the desired state; nothing changed" });
+    ensure_snapshot(
+        job,
+        job.lxc.template_snapshot_name.as_deref(),
+        "template snapshot",
+    )?;
+    job.say(if job.changed() {
+        "converged"
+    } else {
+        "already in the desired state; nothing changed"
+    });
     Ok(())
 }
 
 /// `reconfigure` verb: configuration, disk, volumes and features of an existing container.
 pub fn reconfigure(job: &Job) -> StepResult<()> {
     features::check_exist(&features::scripts(job))?;
-    let conf = current(job, "reconfigure")?.ok_or_else(|| fail("reconfigure", format!("does not exist; run `lxc-manager create {}` first", job.id)))?;
+    let conf = current(job, "reconfigure")?.ok_or_else(|| {
+        fail(
+            "reconfigure",
+            format!("does not exist; run `lxc-manager create {}` first", job.id),
+        )
+    })?;
     configure(job, &conf)?;
     let conf = current(job, "disk")?.unwrap_or(conf);
     ensure_disk(job, &conf)?;
     if lifecycle::status(job, "features")? != "running" {
-        return Err(fail("features", format!("is not running; run `lxc-manager start {}` to apply the features", job.id)));
+        return Err(fail(
+            "features",
+            format!(
+                "is not running; run `lxc-manager start {}` to apply the features",
+                job.id
+            ),
+        ));
     }
     features::run_features(job)
 }
@@ -73,21 +92,42 @@ fn ensure_defined(job: &Job) -> StepResult<Option<Conf>> {
     if job.dry_run() {
         return Ok(None);
     }
-    let c = current(job, "define")?.ok_or_else(|| fail("define", "the conf file is missing after creation"))?;
+    let c = current(job, "define")?
+        .ok_or_else(|| fail("define", "the conf file is missing after creation"))?;
     job.say("defined");
     Ok(Some(c))
 }
 
 fn clone(job: &Job, src: phoenix_config::GuestId) -> StepResult<()> {
-    let src_conf = conffile::read_path(&conffile::conf_path(&job.ctx.env.pve_dir, src.0)).map_err(|e| fail("clone", e))?;
-    let snap = job.ctx.config.lxc(src).and_then(|s| s.template_snapshot_name.clone());
-    let missing = |what: String| fail("clone", format!("container {} needs {what}; run `phoenix create {src}` first", job.id));
-    let is_pve_template = src_conf.as_ref().is_some_and(|c| c.get("template").is_some_and(|v| v == "1"));
+    let src_conf = conffile::read_path(&conffile::conf_path(&job.ctx.env.pve_dir, src.0))
+        .map_err(|e| fail("clone", e))?;
+    let snap = job
+        .ctx
+        .config
+        .lxc(src)
+        .and_then(|s| s.template_snapshot_name.clone());
+    let missing = |what: String| {
+        fail(
+            "clone",
+            format!(
+                "container {} needs {what}; run `phoenix create {src}` first",
+                job.id
+            ),
+        )
+    };
+    let is_pve_template = src_conf
+        .as_ref()
+        .is_some_and(|c| c.get("template").is_some_and(|v| v == "1"));
     match (&src_conf, &snap) {
         (None, _) if !job.dry_run() => return Err(missing(format!("container {src}"))),
-        (Some(c), Some(s)) if c.snapshot(s).is_none() && !job.dry_run() => return Err(missing(format!("{src}'s snapshot '{s}'"))),
+        (Some(c), Some(s)) if c.snapshot(s).is_none() && !job.dry_run() => {
+            return Err(missing(format!("{src}'s snapshot '{s}'")))
+        }
         (Some(_), None) if !is_pve_template => {
-            return Err(fail("clone", format!("source {src} has no template_snapshot_name and is not a Proxmox template")))
+            return Err(fail(
+                "clone",
+                format!("source {src} has no template_snapshot_name and is not a Proxmox template"),
+            ))
         }
         _ => {}
     }
@@ -108,14 +148,28 @@ fn clone(job: &Job, src: phoenix_config::GuestId) -> StepResult<()> {
 }
 
 fn create_from_template(job: &Job) -> StepResult<()> {
-    let value = job.lxc.template.as_deref().ok_or_else(|| fail("define", "has neither clone_from_ctid nor template"))?;
+    let value = job
+        .lxc
+        .template
+        .as_deref()
+        .ok_or_else(|| fail("define", "has neither clone_from_ctid nor template"))?;
     let cfg_path = job.ctx.env.pve_dir.join("storage.cfg");
-    let cfg = std::fs::read_to_string(&cfg_path).map_err(|e| fail("storage", format!("cannot read {}: {e}", cfg_path.display())))?;
-    let (store, name) = template::resolve(value, &template::parse_storage_cfg(&cfg)).map_err(|e| fail("template", e))?;
+    let cfg = std::fs::read_to_string(&cfg_path).map_err(|e| {
+        fail(
+            "storage",
+            format!("cannot read {}: {e}", cfg_path.display()),
+        )
+    })?;
+    let (store, name) = template::resolve(value, &template::parse_storage_cfg(&cfg))
+        .map_err(|e| fail("template", e))?;
     check_storages(job, &[Some(&store), job.lxc.storage_pool.as_ref()])?;
     ensure_template(job, &store, &name)?;
     let want = desired::build(job.lxc, &job.ctx.config);
-    let mut argv = vec!["create".to_string(), job.ids(), format!("{store}:vztmpl/{name}")];
+    let mut argv = vec![
+        "create".to_string(),
+        job.ids(),
+        format!("{store}:vztmpl/{name}"),
+    ];
     match &want.rootfs {
         Some((pool, size)) => argv.extend(["--rootfs".to_string(), format!("{pool}:{size}")]),
         None => {
@@ -137,11 +191,18 @@ fn create_from_template(job: &Job) -> StepResult<()> {
 
 /// Fails unless every named storage is listed by `pvesm status`.
 fn check_storages(job: &Job, stores: &[Option<&String>]) -> StepResult<()> {
-    let out = job.ctx.runner.read("pvesm", &["status"]).map_err(tool("storage"))?;
+    let out = job
+        .ctx
+        .runner
+        .read("pvesm", &["status"])
+        .map_err(tool("storage"))?;
     let rows = pve::output::parse_pvesm_status(&out).map_err(|e| fail("storage", e.to_string()))?;
     for s in stores.iter().flatten() {
         if !rows.iter().any(|r| &r.name == *s) {
-            return Err(fail("storage", format!("storage '{s}' does not exist (pvesm status)")));
+            return Err(fail(
+                "storage",
+                format!("storage '{s}' does not exist (pvesm status)"),
+            ));
         }
     }
     Ok(())
@@ -149,7 +210,11 @@ fn check_storages(job: &Job, stores: &[Option<&String>]) -> StepResult<()> {
 
 /// Downloads the template into `store` unless `pveam list` shows it.
 fn ensure_template(job: &Job, store: &str, name: &str) -> StepResult<()> {
-    let out = job.ctx.runner.read("pveam", &["list", store]).map_err(tool("template"))?;
+    let out = job
+        .ctx
+        .runner
+        .read("pveam", &["list", store])
+        .map_err(tool("template"))?;
     let rows = pve::output::parse_pveam_list(&out).map_err(|e| fail("template", e.to_string()))?;
     let volid = format!("{store}:vztmpl/{name}");
     if rows.iter().any(|r| r.volid == volid) {
@@ -157,14 +222,19 @@ fn ensure_template(job: &Job, store: &str, name: &str) -> StepResult<()> {
     }
     job.say(format!("downloading template {name} to {store}"));
     job.mark_changed();
-    job.ctx.runner.change("pveam", &["download", store, name]).map_err(tool("template"))?;
+    job.ctx
+        .runner
+        .change("pveam", &["download", store, name])
+        .map_err(tool("template"))?;
     Ok(())
 }
 
 /// Plain options, GPU devices and missing mount points: everything one `pct set` changes.
 fn set_plan(job: &Job, conf: &Conf, want: &Desired) -> StepResult<SetPlan> {
     let mut plan = diff::plain(conf, want);
-    let gpus = phoenix_config::names::gpu_assignment(job.lxc.gpu_assignment.as_deref().unwrap_or("none")).map_err(|e| fail("gpu", e))?;
+    let gpus =
+        phoenix_config::names::gpu_assignment(job.lxc.gpu_assignment.as_deref().unwrap_or("none"))
+            .map_err(|e| fail("gpu", e))?;
     plan.merge(gpu::plan(conf, &gpus));
     plan.merge(volumes::plan(conf, &volumes::wanted(job.lxc)));
     Ok(plan)
@@ -182,7 +252,11 @@ fn configure(job: &Job, conf: &Conf) -> StepResult<()> {
     if !plan.is_empty() {
         job.pct_change("configure", &plan.argv(&job.ids()))?;
     }
-    let mut fresh = if plan.is_empty() || job.dry_run() { conf.clone() } else { current(job, "configure")?.unwrap_or_else(|| conf.clone()) };
+    let mut fresh = if plan.is_empty() || job.dry_run() {
+        conf.clone()
+    } else {
+        current(job, "configure")?.unwrap_or_else(|| conf.clone())
+    };
     let added = diff::apply_raw(&mut fresh, &want.raw);
     if !added.is_empty() {
         job.mark_changed();
@@ -198,13 +272,25 @@ fn configure(job: &Job, conf: &Conf) -> StepResult<()> {
 
 /// Step 3: grow the root disk to `storage_size_gb`; never shrink.
 fn ensure_disk(job: &Job, conf: &Conf) -> StepResult<()> {
-    let Some(want) = job.lxc.storage_size_gb else { return Ok(()) };
+    let Some(want) = job.lxc.storage_size_gb else {
+        return Ok(());
+    };
     match volumes::disk(conf, want) {
         volumes::Disk::Grow { to_gb } => {
-            job.pct_change("disk", &["resize".to_string(), job.ids(), "rootfs".to_string(), format!("{to_gb}G")])?;
+            job.pct_change(
+                "disk",
+                &[
+                    "resize".to_string(),
+                    job.ids(),
+                    "rootfs".to_string(),
+                    format!("{to_gb}G"),
+                ],
+            )?;
             job.say(format!("root disk grown to {to_gb}G"));
         }
-        volumes::Disk::Larger { have_gb } => job.say(format!("warning: root disk is {have_gb}G, larger than storage_size_gb {want}; never shrunk")),
+        volumes::Disk::Larger { have_gb } => job.say(format!(
+            "warning: root disk is {have_gb}G, larger than storage_size_gb {want}; never shrunk"
+        )),
         volumes::Disk::Keep | volumes::Disk::Unknown => {}
     }
     Ok(())
@@ -216,7 +302,10 @@ fn in_guest(job: &Job, force: bool) -> StepResult<()> {
     let want = record::expected(job, features::fingerprint(job)?);
     let recorded = record::load(job).is_some_and(|r| record::matches(&r, &want));
     if recorded && !force && !job.changed() {
-        job.say(format!("features, application script and health checks already applied (record {})", record::path(job).display()));
+        job.say(format!(
+            "features, application script and health checks already applied (record {})",
+            record::path(job).display()
+        ));
         return Ok(());
     }
     lifecycle_snapshot(job, SNAP_BEFORE)?;

@@ -36,7 +36,11 @@ pub const MULTI_VALUED: &[&str] = &[
 
 /// Builds the desired configuration of `lxc` (with `proxmox_defaults.lxc` filling gaps).
 pub fn build(lxc: &Lxc, cfg: &Config) -> Desired {
-    let defaults = cfg.hypervisor.proxmox_defaults.as_ref().and_then(|d| d.lxc.as_ref());
+    let defaults = cfg
+        .hypervisor
+        .proxmox_defaults
+        .as_ref()
+        .and_then(|d| d.lxc.as_ref());
     let mut d = Desired::default();
     let mut put = |k: &str, v: String| d.plain.push((k.to_string(), v));
     put("hostname", lxc.name.clone());
@@ -62,7 +66,10 @@ pub fn build(lxc: &Lxc, cfg: &Config) -> Desired {
         put("net0", n);
     }
     if let Some(ns) = lxc.nameserver.as_deref().filter(|s| !s.trim().is_empty()) {
-        put("nameserver", ns.split_whitespace().collect::<Vec<_>>().join(" "));
+        put(
+            "nameserver",
+            ns.split_whitespace().collect::<Vec<_>>().join(" "),
+        );
     }
     d.unprivileged = lxc.unprivileged;
     d.raw = raw_lines(lxc);
@@ -82,7 +89,10 @@ fn features(lxc: &Lxc, default: Option<&str>) -> Option<String> {
     if !lxc.pct_options.is_empty() {
         return Some(lxc.pct_options.join(","));
     }
-    default.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    default
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// `startup: order=N,up=N` from `boot_order` / `boot_delay`.
@@ -120,7 +130,11 @@ pub fn net0(lxc: &Lxc) -> Option<String> {
 /// Raw lines: `lxc_options`, plus `lxc.apparmor.profile` from `apparmor_profile` unless an
 /// `lxc_options` entry already sets it.
 pub fn raw_lines(lxc: &Lxc) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = lxc.lxc_options.iter().filter_map(|o| split_raw(o)).collect();
+    let mut out: Vec<(String, String)> = lxc
+        .lxc_options
+        .iter()
+        .filter_map(|o| split_raw(o))
+        .collect();
     if let Some(p) = lxc.apparmor_profile.as_deref().filter(|p| !p.is_empty()) {
         if !out.iter().any(|(k, _)| k == "lxc.apparmor.profile") {
             out.push(("lxc.apparmor.profile".to_string(), p.to_string()));
@@ -163,7 +177,10 @@ mod tests {
                 gw: Some("10.0.0.1".into()),
                 tag: None,
             }),
-            firewall: Some(Firewall { enabled: true, ..Default::default() }),
+            firewall: Some(Firewall {
+                enabled: true,
+                ..Default::default()
+            }),
             pct_options: vec!["nesting=1".into(), "keyctl=1".into()],
             lxc_options: vec!["lxc.mount.entry=/dev/fuse dev/fuse none bind,create=file".into()],
             apparmor_profile: Some("unconfined".into()),
@@ -183,7 +200,13 @@ mod tests {
     fn raw_lines_add_apparmor_once() {
         let mut l = sample();
         let r = raw_lines(&l);
-        assert_eq!(r[0], ("lxc.mount.entry".into(), "/dev/fuse dev/fuse none bind,create=file".into()));
+        assert_eq!(
+            r[0],
+            (
+                "lxc.mount.entry".into(),
+                "/dev/fuse dev/fuse none bind,create=file".into()
+            )
+        );
         assert_eq!(r[1], ("lxc.apparmor.profile".into(), "unconfined".into()));
         l.lxc_options.push("lxc.apparmor.profile=unconfined".into());
         assert_eq!(raw_lines(&l).len(), 2);

@@ -73,12 +73,20 @@ fn truthy(v: Option<&str>) -> bool {
 }
 
 fn set_of(s: &str) -> std::collections::BTreeSet<String> {
-    s.split([',', ';']).map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
+    s.split([',', ';'])
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn prop_map(s: &str) -> Option<std::collections::BTreeMap<String, String>> {
     let p = PropString::parse(s).ok()?;
-    Some(p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    Some(
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
 }
 
 /// `net0` keys Phoenix manages; anything else (`type`, `mtu`, `rate`) is Proxmox's or the user's.
@@ -119,7 +127,12 @@ fn merge_prop(cur: &str, want: &str) -> String {
 pub fn apply_raw(conf: &mut Conf, raw: &[(String, String)]) -> Vec<String> {
     let mut done = Vec::new();
     for (k, v) in raw {
-        let present: Vec<String> = conf.lxc_entries().iter().filter(|(ck, _)| ck == k).map(|(_, cv)| cv.to_string()).collect();
+        let present: Vec<String> = conf
+            .lxc_entries()
+            .iter()
+            .filter(|(ck, _)| ck == k)
+            .map(|(_, cv)| cv.to_string())
+            .collect();
         if MULTI_VALUED.contains(&k.as_str()) {
             if !present.iter().any(|p| p == v) {
                 conf.main_mut().add_lxc(k, v);
@@ -144,7 +157,13 @@ mod tests {
     const CONF: &str = "arch: amd64\nfeatures: keyctl=1,nesting=1\nhostname: web\nmemory: 2048\nnet0: name=eth0,bridge=vmbr0,hwaddr=52:54:00:aa:bb:cc,ip=10.0.0.5/24,gw=10.0.0.1,type=veth\nonboot: 1\nstartup: up=5,order=3\nlxc.apparmor.profile: unconfined\n";
 
     fn want(pairs: &[(&str, &str)]) -> Desired {
-        Desired { plain: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() }
+        Desired {
+            plain: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -156,7 +175,10 @@ mod tests {
             ("features", "nesting=1,keyctl=1"),
             ("onboot", "1"),
             ("startup", "order=3,up=5"),
-            ("net0", "name=eth0,bridge=vmbr0,hwaddr=52:54:00:AA:BB:CC,ip=10.0.0.5/24,gw=10.0.0.1"),
+            (
+                "net0",
+                "name=eth0,bridge=vmbr0,hwaddr=52:54:00:AA:BB:CC,ip=10.0.0.5/24,gw=10.0.0.1",
+            ),
         ]);
         assert!(plain(&c, &w).is_empty());
     }
@@ -164,7 +186,11 @@ mod tests {
     #[test]
     fn differences_go_into_one_set_and_net0_keeps_other_keys() {
         let c = Conf::parse(CONF);
-        let w = want(&[("memory", "4096"), ("cores", "4"), ("net0", "name=eth0,bridge=vmbr0,ip=10.0.0.6/24,firewall=1")]);
+        let w = want(&[
+            ("memory", "4096"),
+            ("cores", "4"),
+            ("net0", "name=eth0,bridge=vmbr0,ip=10.0.0.6/24,firewall=1"),
+        ]);
         let p = plain(&c, &w);
         assert_eq!(p.argv("950"), vec!["set", "950", "--memory", "4096", "--cores", "4", "--net0", "name=eth0,bridge=vmbr0,hwaddr=52:54:00:aa:bb:cc,ip=10.0.0.6/24,type=veth,firewall=1"]);
     }

@@ -30,8 +30,18 @@ pub fn render(fw: &Firewall) -> String {
 
 /// One `[RULES]` line: `IN ACCEPT -source 10.0.0.153 -p tcp -dport 8000 # comment`.
 pub fn rule(r: &FirewallRule) -> String {
-    let mut parts = vec![r.direction.to_ascii_uppercase(), r.action.to_ascii_uppercase()];
-    let opts = [("-i", &r.iface), ("-source", &r.source), ("-dest", &r.dest), ("-p", &r.proto), ("-dport", &r.port), ("-sport", &r.sport)];
+    let mut parts = vec![
+        r.direction.to_ascii_uppercase(),
+        r.action.to_ascii_uppercase(),
+    ];
+    let opts = [
+        ("-i", &r.iface),
+        ("-source", &r.source),
+        ("-dest", &r.dest),
+        ("-p", &r.proto),
+        ("-dport", &r.port),
+        ("-sport", &r.sport),
+    ];
     for (flag, v) in opts {
         if let Some(v) = v {
             parts.push(flag.to_string());
@@ -48,8 +58,15 @@ pub fn rule(r: &FirewallRule) -> String {
 
 /// Writes the firewall file when the config has a `firewall` and the file differs.
 pub fn ensure(job: &Job) -> StepResult<()> {
-    let Some(fw) = &job.lxc.firewall else { return Ok(()) };
-    let path = job.ctx.env.pve_dir.join("firewall").join(format!("{}.fw", job.id));
+    let Some(fw) = &job.lxc.firewall else {
+        return Ok(());
+    };
+    let path = job
+        .ctx
+        .env
+        .pve_dir
+        .join("firewall")
+        .join(format!("{}.fw", job.id));
     let want = render(fw);
     let have = std::fs::read_to_string(&path).ok();
     if have.as_deref() == Some(want.as_str()) {

@@ -25,7 +25,9 @@ pub fn wanted_paths(gpus: &[u32]) -> Vec<String> {
 
 fn is_nvidia(path: &str) -> bool {
     path.strip_prefix("/dev/nvidia").is_some_and(|rest| {
-        rest.is_empty() || rest.bytes().all(|b| b.is_ascii_digit()) || SHARED_DEVICES.contains(&path)
+        rest.is_empty()
+            || rest.bytes().all(|b| b.is_ascii_digit())
+            || SHARED_DEVICES.contains(&path)
     })
 }
 
@@ -33,7 +35,15 @@ fn is_nvidia(path: &str) -> bool {
 fn devices(conf: &Conf) -> Vec<(u32, String)> {
     conf.indexed("dev")
         .into_iter()
-        .filter_map(|(n, v)| Some((n, PropString::parse_with_default(v, Some("path")).ok()?.get("path")?.to_string())))
+        .filter_map(|(n, v)| {
+            Some((
+                n,
+                PropString::parse_with_default(v, Some("path"))
+                    .ok()?
+                    .get("path")?
+                    .to_string(),
+            ))
+        })
         .collect()
 }
 

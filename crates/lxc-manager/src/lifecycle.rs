@@ -13,7 +13,11 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// `running`, `stopped`, ... as `pct status` reports it.
 pub fn status(job: &Job, step: &'static str) -> StepResult<String> {
-    let out = job.ctx.runner.read("pct", &["status".to_string(), job.ids()]).map_err(tool(step))?;
+    let out = job
+        .ctx
+        .runner
+        .read("pct", &["status".to_string(), job.ids()])
+        .map_err(tool(step))?;
     pve::output::parse_status(&out).map_err(|e| fail(step, e.to_string()))
 }
 
@@ -50,18 +54,26 @@ pub fn ensure_running(job: &Job) -> StepResult<bool> {
                     job.say("started");
                     return Ok(true);
                 }
-                last = format!("still not running {}s after `pct start`", interval.as_secs());
+                last = format!(
+                    "still not running {}s after `pct start`",
+                    interval.as_secs()
+                );
             }
             Err(e) => last = e.msg,
         }
         if attempt < attempts {
-            job.say(format!("start attempt {attempt}/{attempts} failed ({last}); waiting for the status"));
+            job.say(format!(
+                "start attempt {attempt}/{attempts} failed ({last}); waiting for the status"
+            ));
             if wait_for(job, "running", interval)? {
                 return Ok(true);
             }
         }
     }
-    Err(fail("start", format!("not running after {attempts} attempts: {last}")))
+    Err(fail(
+        "start",
+        format!("not running after {attempts} attempts: {last}"),
+    ))
 }
 
 /// `start` verb.
@@ -73,7 +85,10 @@ pub fn start(job: &Job) -> StepResult<()> {
         return Ok(());
     }
     if job.ctx.config.guest(job.id).is_some_and(|g| g.is_template) {
-        return Err(fail("start", "is a template; templates are only started by `create` to install their features"));
+        return Err(fail(
+            "start",
+            "is a template; templates are only started by `create` to install their features",
+        ));
     }
     ensure_running(job).map(|_| ())
 }
@@ -112,7 +127,10 @@ pub fn delete(job: &Job) -> StepResult<()> {
     if status(job, "delete")? == "running" {
         job.pct_change("stop", &["stop".to_string(), job.ids()])?;
     }
-    job.pct_change("delete", &["destroy".to_string(), job.ids(), "--purge".to_string()])?;
+    job.pct_change(
+        "delete",
+        &["destroy".to_string(), job.ids(), "--purge".to_string()],
+    )?;
     if !job.dry_run() {
         crate::record::remove(job);
         job.say("destroyed");
@@ -136,14 +154,23 @@ fn guard_clones(job: &Job) -> StepResult<()> {
     if clones.is_empty() {
         return Ok(());
     }
-    Err(fail("delete", format!("containers {} were cloned from it; delete them first or pass --force", clones.join(", "))))
+    Err(fail(
+        "delete",
+        format!(
+            "containers {} were cloned from it; delete them first or pass --force",
+            clones.join(", ")
+        ),
+    ))
 }
 
 fn require(job: &Job, step: &'static str) -> StepResult<()> {
     if conffile::path(job).exists() {
         Ok(())
     } else {
-        Err(fail(step, format!("does not exist; run `lxc-manager create {}` first", job.id)))
+        Err(fail(
+            step,
+            format!("does not exist; run `lxc-manager create {}` first", job.id),
+        ))
     }
 }
 
@@ -151,7 +178,10 @@ fn require(job: &Job, step: &'static str) -> StepResult<()> {
 pub fn show(job: &Job) -> StepResult<()> {
     let conf = conffile::read(job, "status")?;
     let (state, name) = match &conf {
-        Some(c) => (status(job, "status")?, c.get("hostname").unwrap_or(&job.lxc.name).to_string()),
+        Some(c) => (
+            status(job, "status")?,
+            c.get("hostname").unwrap_or(&job.lxc.name).to_string(),
+        ),
         None => ("absent".to_string(), job.lxc.name.clone()),
     };
     match job.ctx.inv.common.output {

@@ -19,14 +19,28 @@ mod volumes;
 
 use phoenix_host::{exit, manager};
 
-const VERBS: &[&str] = &["create", "delete", "start", "stop", "restart", "status", "reconfigure", "test"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "start",
+    "stop",
+    "restart",
+    "status",
+    "reconfigure",
+    "test",
+];
 
 fn main() {
     std::process::exit(run());
 }
 
 fn run() -> i32 {
-    let inv = match manager::parse("lxc-manager", "Phoenix manager for Proxmox containers", VERBS, true) {
+    let inv = match manager::parse(
+        "lxc-manager",
+        "Phoenix manager for Proxmox containers",
+        VERBS,
+        true,
+    ) {
         Ok(i) => i,
         Err(code) => return code,
     };
@@ -36,7 +50,10 @@ fn run() -> i32 {
     };
     let id = ctx.id();
     let Some(lxc) = ctx.config.lxc(id) else {
-        eprintln!("Error: container {id}: config: not defined in {}", ctx.config.paths.lxc.display());
+        eprintln!(
+            "Error: container {id}: config: not defined in {}",
+            ctx.config.paths.lxc.display()
+        );
         return exit::FAILURE;
     };
     let job = step::Job::new(&ctx, id, lxc);

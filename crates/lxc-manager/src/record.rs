@@ -29,8 +29,19 @@ pub struct Record {
 }
 
 pub fn path(job: &Job) -> PathBuf {
-    let dir = job.ctx.config.hypervisor.core_paths.hypervisor_marker_dir.as_deref().unwrap_or(DEFAULT_MARKER_DIR);
-    job.ctx.env.host_path(std::path::Path::new(dir)).join("guests").join(format!("{}.json", job.id))
+    let dir = job
+        .ctx
+        .config
+        .hypervisor
+        .core_paths
+        .hypervisor_marker_dir
+        .as_deref()
+        .unwrap_or(DEFAULT_MARKER_DIR);
+    job.ctx
+        .env
+        .host_path(std::path::Path::new(dir))
+        .join("guests")
+        .join(format!("{}.json", job.id))
 }
 
 pub fn load(job: &Job) -> Option<Record> {
@@ -50,14 +61,19 @@ pub fn expected(job: &Job, fingerprint: String) -> Record {
 
 /// Whether `rec` describes what `want` asks for (the time does not matter).
 pub fn matches(rec: &Record, want: &Record) -> bool {
-    rec.features == want.features && rec.application_script == want.application_script && rec.fingerprint == want.fingerprint
+    rec.features == want.features
+        && rec.application_script == want.application_script
+        && rec.fingerprint == want.fingerprint
 }
 
 pub fn save(job: &Job, mut rec: Record) -> StepResult<()> {
     if job.dry_run() {
         return Ok(());
     }
-    rec.completed_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    rec.completed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let text = serde_json::to_string_pretty(&rec).map_err(|e| fail("record", e.to_string()))?;
     write_atomic(&path(job), &(text + "\n")).map_err(|e| fail("record", e))
 }

@@ -28,7 +28,10 @@ pub type StepResult<T> = Result<T, StepError>;
 
 /// A `StepError` for `step`.
 pub fn fail(step: &'static str, msg: impl Into<String>) -> StepError {
-    StepError { step, msg: msg.into() }
+    StepError {
+        step,
+        msg: msg.into(),
+    }
 }
 
 /// Maps a tool error to a step error.
@@ -47,7 +50,12 @@ pub struct Job<'a> {
 
 impl<'a> Job<'a> {
     pub fn new(ctx: &'a Context, id: GuestId, lxc: &'a Lxc) -> Job<'a> {
-        Job { ctx, id, lxc, changed: Cell::new(false) }
+        Job {
+            ctx,
+            id,
+            lxc,
+            changed: Cell::new(false),
+        }
     }
 
     pub fn mark_changed(&self) {

@@ -24,7 +24,12 @@ pub fn parse_storage_cfg(text: &str) -> Vec<StorageDef> {
         }
         if !line.starts_with([' ', '\t']) {
             if let Some((kind, id)) = line.split_once(':') {
-                out.push(StorageDef { id: id.trim().to_string(), kind: kind.trim().to_string(), path: None, content: Vec::new() });
+                out.push(StorageDef {
+                    id: id.trim().to_string(),
+                    kind: kind.trim().to_string(),
+                    path: None,
+                    content: Vec::new(),
+                });
             }
             continue;
         }
@@ -32,7 +37,9 @@ pub fn parse_storage_cfg(text: &str) -> Vec<StorageDef> {
         let mut kv = line.trim().splitn(2, char::is_whitespace);
         match (kv.next(), kv.next()) {
             (Some("path"), Some(p)) => cur.path = Some(p.trim().to_string()),
-            (Some("content"), Some(c)) => cur.content = c.split(',').map(|s| s.trim().to_string()).collect(),
+            (Some("content"), Some(c)) => {
+                cur.content = c.split(',').map(|s| s.trim().to_string()).collect()
+            }
             _ => {}
         }
     }
@@ -59,14 +66,18 @@ fn from_path(value: &str, storages: &[StorageDef]) -> Result<(String, String), S
     let p = Path::new(value);
     for s in storages {
         let Some(base) = &s.path else { continue };
-        let Ok(rest) = p.strip_prefix(base) else { continue };
+        let Ok(rest) = p.strip_prefix(base) else {
+            continue;
+        };
         if rest.parent() == Some(Path::new("template/cache")) {
             if let Some(name) = rest.file_name().and_then(|n| n.to_str()) {
                 return Ok((s.id.clone(), name.to_string()));
             }
         }
     }
-    Err(format!("template path {value} is not in the template/cache folder of any storage in storage.cfg"))
+    Err(format!(
+        "template path {value} is not in the template/cache folder of any storage in storage.cfg"
+    ))
 }
 
 #[cfg(test)]
@@ -80,8 +91,14 @@ mod tests {
         let s = parse_storage_cfg(CFG);
         assert_eq!(s.len(), 3);
         let t = "ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
-        assert_eq!(resolve(&format!("/fastData/shared-iso/template/cache/{t}"), &s), Ok(("iso".into(), t.into())));
-        assert_eq!(resolve(&format!("iso:vztmpl/{t}"), &s), Ok(("iso".into(), t.into())));
+        assert_eq!(
+            resolve(&format!("/fastData/shared-iso/template/cache/{t}"), &s),
+            Ok(("iso".into(), t.into()))
+        );
+        assert_eq!(
+            resolve(&format!("iso:vztmpl/{t}"), &s),
+            Ok(("iso".into(), t.into()))
+        );
         assert_eq!(resolve(t, &s), Ok(("local".into(), t.into())));
         assert!(resolve("/elsewhere/x.tar.zst", &s).is_err());
     }

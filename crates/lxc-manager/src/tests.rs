@@ -13,7 +13,17 @@ pub fn run(job: &Job) -> StepResult<()> {
     if let Some(s) = suite {
         if !suites.contains_key(s) {
             let known: Vec<&str> = suites.keys().map(String::as_str).collect();
-            return Err(fail("test", format!("has no test suite '{s}' (known: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })));
+            return Err(fail(
+                "test",
+                format!(
+                    "has no test suite '{s}' (known: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
         }
     }
     let mut needed = vec![runner.clone()];
@@ -29,10 +39,18 @@ pub fn run(job: &Job) -> StepResult<()> {
         cmd.args(["--suite", s]);
     }
     job.ctx.env.apply(&mut cmd, Some(&job.ctx.config));
-    let st = cmd.status().map_err(|e| fail("test", format!("cannot run {}: {e}", runner.display())))?;
+    let st = cmd
+        .status()
+        .map_err(|e| fail("test", format!("cannot run {}: {e}", runner.display())))?;
     if st.success() {
         Ok(())
     } else {
-        Err(fail("test", format!("test_runner.sh reported failures (exit {})", st.code().unwrap_or(-1))))
+        Err(fail(
+            "test",
+            format!(
+                "test_runner.sh reported failures (exit {})",
+                st.code().unwrap_or(-1)
+            ),
+        ))
     }
 }

@@ -24,14 +24,20 @@ pub fn wanted(lxc: &Lxc) -> Vec<WantedMount> {
         if let Some(b) = v.backup {
             value.push_str(&format!(",backup={}", crate::desired::bool01(b)));
         }
-        out.push(WantedMount { path: v.mount_point.clone(), value });
+        out.push(WantedMount {
+            path: v.mount_point.clone(),
+            value,
+        });
     }
     for m in &lxc.mount_points {
         let mut value = format!("{},mp={}", m.host_path, m.mount_point);
         if m.read_only == Some(true) {
             value.push_str(",ro=1");
         }
-        out.push(WantedMount { path: m.mount_point.clone(), value });
+        out.push(WantedMount {
+            path: m.mount_point.clone(),
+            value,
+        });
     }
     out
 }
@@ -68,9 +74,13 @@ pub fn plan(conf: &Conf, wanted: &[WantedMount]) -> SetPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Disk {
     Keep,
-    Grow { to_gb: u64 },
+    Grow {
+        to_gb: u64,
+    },
     /// Bigger than configured: never shrunk.
-    Larger { have_gb: f64 },
+    Larger {
+        have_gb: f64,
+    },
     Unknown,
 }
 
@@ -79,12 +89,16 @@ pub fn disk(conf: &Conf, want_gb: u64) -> Disk {
         .get("rootfs")
         .and_then(|v| PropString::parse_with_default(v, Some("volume")).ok())
         .and_then(|p| p.get("size").and_then(pve::propstring::parse_size));
-    let Some(bytes) = size else { return Disk::Unknown };
+    let Some(bytes) = size else {
+        return Disk::Unknown;
+    };
     let want = want_gb << 30;
     match bytes.cmp(&want) {
         std::cmp::Ordering::Less => Disk::Grow { to_gb: want_gb },
         std::cmp::Ordering::Equal => Disk::Keep,
-        std::cmp::Ordering::Greater => Disk::Larger { have_gb: bytes as f64 / (1u64 << 30) as f64 },
+        std::cmp::Ordering::Greater => Disk::Larger {
+            have_gb: bytes as f64 / (1u64 << 30) as f64,
+        },
     }
 }
 
@@ -96,13 +110,28 @@ mod tests {
     #[test]
     fn matched_by_mount_path_not_index() {
         let lxc = Lxc {
-            zfs_volumes: vec![Volume { name: "m".into(), pool: "bulk".into(), size_gb: 50, mount_point: "/vllm_models".into(), backup: None }],
-            volumes: vec![Volume { name: "d".into(), pool: "vol".into(), size_gb: 10, mount_point: "/data".into(), backup: None }],
+            zfs_volumes: vec![Volume {
+                name: "m".into(),
+                pool: "bulk".into(),
+                size_gb: 50,
+                mount_point: "/vllm_models".into(),
+                backup: None,
+            }],
+            volumes: vec![Volume {
+                name: "d".into(),
+                pool: "vol".into(),
+                size_gb: 10,
+                mount_point: "/data".into(),
+                backup: None,
+            }],
             ..Default::default()
         };
         let conf = Conf::parse("mp1: bulk:subvol-950-disk-1,mp=/vllm_models,size=50G\n");
         let p = plan(&conf, &wanted(&lxc));
-        assert_eq!(p.set, vec![("mp0".to_string(), "vol:10,mp=/data".to_string())]);
+        assert_eq!(
+            p.set,
+            vec![("mp0".to_string(), "vol:10,mp=/data".to_string())]
+        );
         let conf = Conf::parse("mp0: vol:subvol-950-disk-2,mp=/data/,size=10G\nmp1: bulk:subvol-950-disk-1,mp=/vllm_models,size=50G\n");
         assert!(plan(&conf, &wanted(&lxc)).is_empty());
     }

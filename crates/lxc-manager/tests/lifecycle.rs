@@ -23,7 +23,9 @@ fn phx_lxc_01_missing_verb_target_and_bad_values() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("Invalid target ID '12'"));
     let o = s.run(&["create", "4242"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("Error: container 4242: config: not defined"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Error: container 4242: config: not defined")
+    );
 }
 
 #[test]
@@ -38,23 +40,47 @@ fn phx_lxc_02_03_chain_is_configured_then_converged_with_zero_changes() {
     assert_eq!(line(&c, "startup"), Some("order=3,up=5"));
     assert_eq!(line(&c, "unprivileged"), Some("1"));
     let net = line(&c, "net0").unwrap();
-    for part in ["name=eth0", "bridge=vmbr0", "hwaddr=52:54:00:67:89:B0", "ip=10.0.0.150/24", "gw=10.0.0.1", "firewall=1"] {
+    for part in [
+        "name=eth0",
+        "bridge=vmbr0",
+        "hwaddr=52:54:00:67:89:B0",
+        "ip=10.0.0.150/24",
+        "gw=10.0.0.1",
+        "firewall=1",
+    ] {
         assert!(net.split(',').any(|p| p == part), "net0 {net} lacks {part}");
     }
     assert!(line(&c, "rootfs").unwrap().ends_with("size=128G"));
     assert!(line(&c, "mp0").unwrap().contains("mp=/vllm_models"));
     assert!(line(&c, "mp0").unwrap().contains("size=50G"));
     assert_eq!(c.matches("lxc.apparmor.profile: unconfined").count(), 1);
-    let devs: Vec<&str> = c.lines().take_while(|l| !l.starts_with('[')).filter(|l| l.starts_with("dev")).collect();
-    assert_eq!(devs.len(), 4, "GPU 0 plus nvidiactl, nvidia-uvm, nvidia-uvm-tools: {devs:?}");
-    assert!(devs.iter().any(|d| d.ends_with(" /dev/nvidia0")) && !devs.iter().any(|d| d.ends_with(" /dev/nvidia1")));
+    let devs: Vec<&str> = c
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .filter(|l| l.starts_with("dev"))
+        .collect();
+    assert_eq!(
+        devs.len(),
+        4,
+        "GPU 0 plus nvidiactl, nvidia-uvm, nvidia-uvm-tools: {devs:?}"
+    );
+    assert!(
+        devs.iter().any(|d| d.ends_with(" /dev/nvidia0"))
+            && !devs.iter().any(|d| d.ends_with(" /dev/nvidia1"))
+    );
     let fw = std::fs::read_to_string(s.dir().join("etc/pve/firewall/950.fw")).unwrap();
-    assert_eq!(fw, "[OPTIONS]\nenable: 1\n\n[RULES]\nIN ACCEPT -source 10.0.0.153 -p tcp -dport 8000\n");
+    assert_eq!(
+        fw,
+        "[OPTIONS]\nenable: 1\n\n[RULES]\nIN ACCEPT -source 10.0.0.153 -p tcp -dport 8000\n"
+    );
     // 920: grown from 901's 32G, both GPUs; templates carry their snapshots.
     let c920 = s.conf("920");
     assert!(line(&c920, "rootfs").unwrap().ends_with("size=128G"));
     assert!(c920.contains(" /dev/nvidia1\n"));
-    assert!(s.conf("900").contains("\n[pre-configured]\n") && s.conf("900").contains("\n[final-form]\n"));
+    assert!(
+        s.conf("900").contains("\n[pre-configured]\n")
+            && s.conf("900").contains("\n[final-form]\n")
+    );
     assert!(c920.contains("\n[pre-configured]\n"));
     let c902_features = line(&s.conf("953"), "features").unwrap().to_string();
     assert_eq!(c902_features, "nesting=1");
@@ -70,11 +96,23 @@ fn phx_lxc_02_03_chain_is_configured_then_converged_with_zero_changes() {
         assert!(err.contains("already in the desired state"), "{err}");
     }
     let after = since(&s.calls(), n);
-    assert_eq!(after.iter().filter(|(_, m)| *m).count(), 0, "mutating calls on a converged host: {after:?}");
-    assert_eq!(after.len(), CHAIN.len(), "one read per container: {after:?}");
+    assert_eq!(
+        after.iter().filter(|(_, m)| *m).count(),
+        0,
+        "mutating calls on a converged host: {after:?}"
+    );
+    assert_eq!(
+        after.len(),
+        CHAIN.len(),
+        "one read per container: {after:?}"
+    );
     let now: Vec<String> = CHAIN.iter().map(|i| s.conf(i)).collect();
     assert_eq!(before, now);
-    assert_eq!(log_before, s.script_log(), "no feature, app or health script on a converged container");
+    assert_eq!(
+        log_before,
+        s.script_log(),
+        "no feature, app or health script on a converged container"
+    );
 }
 
 #[test]
@@ -86,28 +124,44 @@ fn phx_lxc_04_05_06_start_stop_delete() {
     assert!(s.ok(&["stop", "953"]).contains("already stopped"));
     s.ok(&["start", "953"]);
     assert!(s.ok(&["start", "953"]).contains("already running"));
-    let argv: Vec<String> = since(&s.calls(), n).into_iter().filter(|(_, m)| *m).map(|(a, _)| a.join(" ")).collect();
+    let argv: Vec<String> = since(&s.calls(), n)
+        .into_iter()
+        .filter(|(_, m)| *m)
+        .map(|(a, _)| a.join(" "))
+        .collect();
     assert_eq!(argv, vec!["pct stop 953", "pct start 953"]);
     let o = s.run(&["status", "953", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["status"], "running");
     assert_eq!(v["name"], "Nginx-VscodeRag");
     let o = s.run(&["status", "953"]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "status: running\nname: Nginx-VscodeRag\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "status: running\nname: Nginx-VscodeRag\n"
+    );
     // 900 is a template (cloned from, not started at boot): `start` refuses once it is stopped.
     s.ok(&["stop", "900"]);
     let o = s.run(&["start", "900"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("Error: container 900: start: is a template"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Error: container 900: start: is a template")
+    );
     // delete refuses a clone source, then stops and destroys.
     let o = s.run(&["delete", "900"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("cloned from it"));
     let n = s.calls().len();
     s.ok(&["delete", "953"]);
-    let argv: Vec<String> = since(&s.calls(), n).into_iter().filter(|(_, m)| *m).map(|(a, _)| a.join(" ")).collect();
+    let argv: Vec<String> = since(&s.calls(), n)
+        .into_iter()
+        .filter(|(_, m)| *m)
+        .map(|(a, _)| a.join(" "))
+        .collect();
     assert_eq!(argv, vec!["pct stop 953", "pct destroy 953 --purge"]);
     assert!(!s.dir().join("etc/pve/lxc/953.conf").exists());
-    assert!(!s.dir().join("host/usr/local/phoenix_hypervisor/lib/guests/953.json").exists());
+    assert!(!s
+        .dir()
+        .join("host/usr/local/phoenix_hypervisor/lib/guests/953.json")
+        .exists());
     assert!(s.ok(&["delete", "953"]).contains("does not exist"));
 }
 
@@ -117,13 +171,24 @@ fn phx_lxc_07_test_calls_test_runner() {
     let o = s.run(&["test", "950", "--suite", "health_checks"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "dummy_fail fails on purpose");
-    assert!(out.contains("PASS health_checks/Dummy Pass\n") && out.contains("FAIL health_checks/Dummy Fail\n"), "{out}");
+    assert!(
+        out.contains("PASS health_checks/Dummy Pass\n")
+            && out.contains("FAIL health_checks/Dummy Fail\n"),
+        "{out}"
+    );
     assert!(out.contains("1 passed, 1 failed"));
     // The integration suite's scripts are not in this scripts folder: named before anything runs.
     let o = s.run(&["test", "950"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("Error: container 950: preflight: script") && err.contains("vllm/test_vllm_context_window.py does not exist"), "{err}");
-    assert!(String::from_utf8_lossy(&s.run(&["test", "950", "--suite", "smoke"]).stderr).contains("has no test suite 'smoke'"));
+    assert!(
+        err.contains("Error: container 950: preflight: script")
+            && err.contains("vllm/test_vllm_context_window.py does not exist"),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&s.run(&["test", "950", "--suite", "smoke"]).stderr)
+            .contains("has no test suite 'smoke'")
+    );
 }
 
 #[test]
@@ -133,7 +198,10 @@ fn clone_without_source_snapshot_names_the_fix() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("Error: container 920: clone: container 920 needs container 901; run `phoenix create 901` first"));
     s.ok(&["create", "900"]);
-    assert!(s.pct(&["delsnapshot", "900", "pre-configured"]).status.success());
+    assert!(s
+        .pct(&["delsnapshot", "900", "pre-configured"])
+        .status
+        .success());
     let o = s.run(&["create", "901"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("Error: container 901: clone: container 901 needs 900's snapshot 'pre-configured'; run `phoenix create 900` first"));
 }
