@@ -73,6 +73,25 @@ fn raw_lines_and_gpus_are_not_duplicated_on_reconfigure() {
 }
 
 #[test]
+fn converge_reruns_recorded_features_and_changes_nothing_else() {
+    let s = Sim::new();
+    s.create_chain(&["900", "953"]);
+    let before = s.conf("953");
+    let runs = s.script_log().matches("base_setup 953").count();
+    let n = s.calls().len();
+    let o = s.run_env(&["create", "953"], &[("PHOENIX_CONVERGE", "1")]);
+    assert!(o.status.success());
+    assert_eq!(s.script_log().matches("base_setup 953").count(), runs + 1);
+    assert!(
+        mutating(&s, n)
+            .iter()
+            .all(|c| c.starts_with("pct exec 953") || c.starts_with("pct push 953")),
+        "only the application script's calls"
+    );
+    assert_eq!(s.conf("953"), before);
+}
+
+#[test]
 fn start_is_retried_by_polling_the_status() {
     let s = Sim::new();
     s.create_chain(&["900", "953"]);

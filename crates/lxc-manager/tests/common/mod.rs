@@ -96,6 +96,10 @@ impl Sim {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let bin = bin_dir();
         let mut cmd = Command::new(bin.join("lxc-manager"));
         cmd.args(args)
@@ -118,6 +122,7 @@ impl Sim {
         }
         cmd.env("PHOENIX_SCRIPTS_DIR", self.tmp.path().join("scripts"))
             .env("PHOENIX_SIM_BIN", bin.join("pve-sim"));
+        cmd.envs(env.iter().copied());
         cmd.output().expect("run lxc-manager")
     }
 
