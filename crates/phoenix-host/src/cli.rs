@@ -41,7 +41,9 @@ pub fn normalize_sim_arg(args: Vec<String>, verbs: &[&str]) -> Vec<String> {
     while let Some(a) = it.next() {
         if a == "--sim" {
             let takes = it.peek().is_some_and(|n| {
-                !n.starts_with('-') && !verbs.contains(&n.as_str()) && !n.bytes().all(|b| b.is_ascii_digit())
+                !n.starts_with('-')
+                    && !verbs.contains(&n.as_str())
+                    && !n.bytes().all(|b| b.is_ascii_digit())
             });
             if takes {
                 let dir = it.next().unwrap_or_default();
@@ -81,9 +83,21 @@ mod tests {
     #[test]
     fn sim_takes_a_folder_but_not_a_verb_or_id() {
         let verbs = ["LetsGo", "start"];
-        assert_eq!(normalize_sim_arg(v(&["--sim", "LetsGo"]), &verbs), v(&["--sim", "LetsGo"]));
-        assert_eq!(normalize_sim_arg(v(&["--sim", "/tmp/x", "LetsGo"]), &verbs), v(&["--sim=/tmp/x", "LetsGo"]));
-        assert_eq!(normalize_sim_arg(v(&["start", "--sim", "950"]), &verbs), v(&["start", "--sim", "950"]));
-        assert_eq!(normalize_sim_arg(v(&["start", "950", "--sim"]), &verbs), v(&["start", "950", "--sim"]));
+        assert_eq!(
+            normalize_sim_arg(v(&["--sim", "LetsGo"]), &verbs),
+            v(&["--sim", "LetsGo"])
+        );
+        assert_eq!(
+            normalize_sim_arg(v(&["--sim", "/tmp/x", "LetsGo"]), &verbs),
+            v(&["--sim=/tmp/x", "LetsGo"])
+        );
+        assert_eq!(
+            normalize_sim_arg(v(&["start", "--sim", "950"]), &verbs),
+            v(&["start", "--sim", "950"])
+        );
+        assert_eq!(
+            normalize_sim_arg(v(&["start", "950", "--sim"]), &verbs),
+            v(&["start", "950", "--sim"])
+        );
     }
 }

@@ -29,7 +29,9 @@ pub struct HostEnv {
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 impl HostEnv {
@@ -40,8 +42,10 @@ impl HostEnv {
         HostEnv {
             pve_dir: env_path("PHOENIX_PVE_DIR").unwrap_or_else(|| PathBuf::from("/etc/pve")),
             host_root: env_path("PHOENIX_HOST_ROOT").unwrap_or_default(),
-            scripts_dir: env_path("PHOENIX_SCRIPTS_DIR").unwrap_or_else(|| default_scripts_dir(&config)),
-            base_dir: env_path("PHOENIX_BASE_DIR").unwrap_or_else(|| PathBuf::from(DEFAULT_BASE_DIR)),
+            scripts_dir: env_path("PHOENIX_SCRIPTS_DIR")
+                .unwrap_or_else(|| default_scripts_dir(&config)),
+            base_dir: env_path("PHOENIX_BASE_DIR")
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_BASE_DIR)),
             sim: env_path("PHOENIX_SIM"),
             path: None,
             config,
@@ -79,9 +83,15 @@ impl HostEnv {
             ("PHOENIX_CONFIG".into(), self.config.clone().into()),
             ("PHOENIX_PVE_DIR".into(), self.pve_dir.clone().into()),
             ("PHOENIX_HOST_ROOT".into(), self.host_root.clone().into()),
-            ("PHOENIX_SCRIPTS_DIR".into(), self.scripts_dir.clone().into()),
+            (
+                "PHOENIX_SCRIPTS_DIR".into(),
+                self.scripts_dir.clone().into(),
+            ),
             ("PHOENIX_BASE_DIR".into(), self.base_dir.clone().into()),
-            ("PHOENIX_DRY_RUN".into(), if self.dry_run { "1" } else { "0" }.into()),
+            (
+                "PHOENIX_DRY_RUN".into(),
+                if self.dry_run { "1" } else { "0" }.into(),
+            ),
         ];
         if let Some(c) = cfg {
             v.push(("PHOENIX_LXC_CONFIG".into(), c.paths.lxc.clone().into()));
@@ -120,10 +130,7 @@ impl HostEnv {
 /// folder of the running executable's installation.
 fn default_scripts_dir(config: &Path) -> PathBuf {
     let cfg_dir = config.parent().unwrap_or(Path::new("."));
-    let candidates = [
-        cfg_dir.join("../scripts"),
-        cfg_dir.join("../bin"),
-    ];
+    let candidates = [cfg_dir.join("../scripts"), cfg_dir.join("../bin")];
     for c in candidates.iter().chain(exe_candidates().iter()) {
         if c.join("lxc_setup").is_dir() {
             return c.clone();
@@ -134,7 +141,9 @@ fn default_scripts_dir(config: &Path) -> PathBuf {
 
 /// `<exe dir>` and its parents, then the checkout's `scripts/` from a `target/` build.
 fn exe_candidates() -> Vec<PathBuf> {
-    let Ok(exe) = std::env::current_exe() else { return Vec::new() };
+    let Ok(exe) = std::env::current_exe() else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut dir = exe.parent().map(Path::to_path_buf);
     for _ in 0..4 {

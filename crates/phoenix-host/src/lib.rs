@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod env;
 pub mod exit;
+pub mod fs;
 pub mod lock;
 pub mod manager;
 pub mod sim;

@@ -16,7 +16,12 @@ pub const HELD_ENV: &str = "PHOENIX_HOST_LOCK_HELD";
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("another Phoenix run holds {path}: PID {pid} ({cmdline}); waited {waited}s")]
-    Busy { path: String, pid: String, cmdline: String, waited: u64 },
+    Busy {
+        path: String,
+        pid: String,
+        cmdline: String,
+        waited: u64,
+    },
     #[error("cannot open lock file {path}: {why}")]
     Open { path: String, why: String },
 }
@@ -40,7 +45,10 @@ impl HostLock {
             .create(true)
             .truncate(false)
             .open(path)
-            .map_err(|e| LockError::Open { path: path.display().to_string(), why: e.to_string() })?;
+            .map_err(|e| LockError::Open {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            })?;
         let start = Instant::now();
         loop {
             // SAFETY: flock on a file descriptor we own; no memory is touched.
@@ -62,7 +70,10 @@ impl HostLock {
         let (old_pid, old_cmd) = read_holder(&mut file);
         if let Ok(pid) = old_pid.parse::<i32>() {
             if pid != std::process::id() as i32 && !alive(pid) {
-                log::info!("took over a stale lock {} left by PID {pid} ({old_cmd})", path.display());
+                log::info!(
+                    "took over a stale lock {} left by PID {pid} ({old_cmd})",
+                    path.display()
+                );
             }
         }
         let me = format!("{}\n{}\n", std::process::id(), own_cmdline());
@@ -70,7 +81,10 @@ impl HostLock {
         let _ = file.rewind();
         let _ = file.write_all(me.as_bytes());
         let _ = file.flush();
-        Ok(HostLock { file, path: path.to_path_buf() })
+        Ok(HostLock {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 }
 
@@ -99,4 +113,30 @@ fn alive(pid: i32) -> bool {
 
 fn own_cmdline() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+/// The host lock file: `PHOENIX_LOCK_FILE`, else `orchestration.lock_file`, else
+/// [`DEFAULT_LOCK_FILE`]; inside the simulated node's `run/` under `--sim`.
+pub fn host_lock_path(env: &crate::HostEnv, cfg: &phoenix_config::Config) -> PathBuf {
+    if let Some(p) = std::env::var_os("PHOENIX_LOCK_FILE").filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    let configured = cfg
+        .hypervisor
+        .orchestration
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| DEFAULT_LOCK_FILE.into());
+    match &env.sim {
+        Some(dir) => dir
+            .join("run")
+            .join(Path::new(&configured).file_name().unwrap_or_default()),
+        None => configured.into(),
+    }
+}
+
+/// The lock a manager holds on its one guest, beside the host lock.
+pub fn guest_lock_path(host_lock: &Path, id: phoenix_config::GuestId) -> PathBuf {
+    let dir = host_lock.parent().unwrap_or(Path::new("."));
+    dir.join(format!("phoenix-guest-{id}.lock"))
 }

@@ -42,13 +42,28 @@ pub struct Invocation {
 }
 
 /// Parses the process arguments. `Err` carries the exit code after the message was printed.
-pub fn parse(name: &str, about: &str, verbs: &'static [&'static str], takes_target: bool) -> Result<Invocation, i32> {
+pub fn parse(
+    name: &str,
+    about: &str,
+    verbs: &'static [&'static str],
+    takes_target: bool,
+) -> Result<Invocation, i32> {
     let args = normalize_sim_arg(std::env::args().collect(), verbs);
     parse_from(name, about, verbs, takes_target, args)
 }
 
-pub fn parse_from(name: &str, about: &str, verbs: &'static [&'static str], takes_target: bool, args: Vec<String>) -> Result<Invocation, i32> {
-    let usage = if takes_target { format!("{name} <VERB> <ID> [OPTIONS]") } else { format!("{name} <VERB> [OPTIONS]") };
+pub fn parse_from(
+    name: &str,
+    about: &str,
+    verbs: &'static [&'static str],
+    takes_target: bool,
+    args: Vec<String>,
+) -> Result<Invocation, i32> {
+    let usage = if takes_target {
+        format!("{name} <VERB> <ID> [OPTIONS]")
+    } else {
+        format!("{name} <VERB> [OPTIONS]")
+    };
     let cmd = <ManagerCli as clap::CommandFactory>::command()
         .name(name.to_string())
         .about(about.to_string())
@@ -57,7 +72,11 @@ pub fn parse_from(name: &str, about: &str, verbs: &'static [&'static str], takes
     let matches = match cmd.try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => {
-            let code = if e.use_stderr() { exit::FAILURE } else { exit::SUCCESS };
+            let code = if e.use_stderr() {
+                exit::FAILURE
+            } else {
+                exit::SUCCESS
+            };
             let _ = e.print();
             return Err(code);
         }
@@ -72,17 +91,31 @@ pub fn parse_from(name: &str, about: &str, verbs: &'static [&'static str], takes
         exit::FAILURE
     };
     let verb_str = cli.verb.ok_or_else(|| fail("Missing verb".into()))?;
-    let verb = *verbs.iter().find(|v| **v == verb_str).ok_or_else(|| fail(format!("Invalid verb '{verb_str}'")))?;
+    let verb = *verbs
+        .iter()
+        .find(|v| **v == verb_str)
+        .ok_or_else(|| fail(format!("Invalid verb '{verb_str}'")))?;
     let id = if takes_target {
         let t = cli.target.ok_or_else(|| fail("Missing target ID".into()))?;
-        Some(GuestId::parse(&t).filter(|i| i.in_range()).ok_or_else(|| fail(format!("Invalid target ID '{t}'; expected a number from 100 to 999999999")))?)
+        Some(GuestId::parse(&t).filter(|i| i.in_range()).ok_or_else(|| {
+            fail(format!(
+                "Invalid target ID '{t}'; expected a number from 100 to 999999999"
+            ))
+        })?)
     } else {
         if let Some(t) = cli.target {
             return Err(fail(format!("{name} takes no target ID (got '{t}')")));
         }
         None
     };
-    Ok(Invocation { verb, id, common: cli.common, suite: cli.suite, force: cli.force, wipe_disks: cli.wipe_disks })
+    Ok(Invocation {
+        verb,
+        id,
+        common: cli.common,
+        suite: cli.suite,
+        force: cli.force,
+        wipe_disks: cli.wipe_disks,
+    })
 }
 
 /// Everything a verb needs: the host, the config, a tool runner.
@@ -91,6 +124,8 @@ pub struct Context {
     pub config: Config,
     pub runner: Runner,
     pub inv: Invocation,
+    /// Held for the whole run: the host lock when run directly, and the guest's own lock.
+    _locks: Vec<crate::lock::HostLock>,
 }
 
 impl Context {
@@ -100,12 +135,50 @@ impl Context {
         let mut runner = Runner::new(env.dry_run);
         let o = &config.hypervisor.orchestration;
         runner.lock_retries = o.pve_lock_retries.unwrap_or(3);
-        runner.lock_backoff = std::time::Duration::from_millis(o.pve_lock_backoff_ms.unwrap_or(1000));
-        Ok(Context { env, config, runner, inv })
+        runner.lock_backoff =
+            std::time::Duration::from_millis(o.pve_lock_backoff_ms.unwrap_or(1000));
+        let locks = if env.dry_run {
+            Vec::new()
+        } else {
+            take_locks(&env, &config, inv.id)?
+        };
+        Ok(Context {
+            env,
+            config,
+            runner,
+            inv,
+            _locks: locks,
+        })
     }
 
     /// The target ID (managers that take one always have it).
     pub fn id(&self) -> GuestId {
         self.inv.id.unwrap_or_default()
     }
+}
+
+/// A manager run directly takes the host lock like the dispatcher (so it never races a
+/// `phoenix` run); under the dispatcher it relies on the dispatcher's. Either way it takes its
+/// guest's own lock, so two managers never work on one guest at once.
+fn take_locks(
+    env: &HostEnv,
+    config: &Config,
+    id: Option<GuestId>,
+) -> Result<Vec<crate::lock::HostLock>, i32> {
+    use crate::lock::{guest_lock_path, host_lock_path, HostLock, HELD_ENV};
+    let host = host_lock_path(env, config);
+    let wait =
+        std::time::Duration::from_secs(config.hypervisor.orchestration.lock_wait_secs.unwrap_or(0));
+    let fail = |e: crate::lock::LockError| {
+        eprintln!("Error: {e}");
+        exit::LOCKED
+    };
+    let mut held = Vec::new();
+    if std::env::var_os(HELD_ENV).is_none() {
+        held.push(HostLock::acquire(&host, wait).map_err(fail)?);
+    }
+    if let Some(id) = id {
+        held.push(HostLock::acquire(&guest_lock_path(&host, id), wait).map_err(fail)?);
+    }
+    Ok(held)
 }

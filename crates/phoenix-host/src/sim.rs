@@ -21,7 +21,10 @@ pub enum SimError {
 
 /// Initialises the node in `dir` when needed and points `env` at it.
 pub fn enter(mut env: HostEnv, dir: &Path) -> Result<HostEnv, SimError> {
-    let setup = |why: String| SimError::Setup { dir: dir.display().to_string(), why };
+    let setup = |why: String| SimError::Setup {
+        dir: dir.display().to_string(),
+        why,
+    };
     std::fs::create_dir_all(dir).map_err(|e| setup(e.to_string()))?;
     let dir = dir.canonicalize().map_err(|e| setup(e.to_string()))?;
     let bin = find_sim_binary()?;
@@ -69,7 +72,11 @@ pub fn find_sim_binary() -> Result<PathBuf, SimError> {
     }
     let exe = std::env::current_exe().ok();
     if let Some(dir) = exe.as_deref().and_then(Path::parent) {
-        for cand in [dir.join("pve-sim"), dir.join("../pve-sim"), dir.join("sim/pve-sim")] {
+        for cand in [
+            dir.join("pve-sim"),
+            dir.join("../pve-sim"),
+            dir.join("sim/pve-sim"),
+        ] {
             if cand.is_file() {
                 return Ok(cand);
             }

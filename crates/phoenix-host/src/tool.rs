@@ -29,7 +29,11 @@ impl ToolOutput {
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
     #[error("`{cmd}` failed (exit {code}): {stderr}")]
-    Failed { cmd: String, code: i32, stderr: String },
+    Failed {
+        cmd: String,
+        code: i32,
+        stderr: String,
+    },
     #[error("cannot run `{cmd}`: {why}")]
     Spawn { cmd: String, why: String },
 }
@@ -92,7 +96,12 @@ impl Runner {
     }
 
     /// Like [`Runner::change`], feeding `stdin` to the command.
-    pub fn change_with_stdin<S: AsRef<str>>(&self, tool: &str, args: &[S], stdin: Option<&[u8]>) -> Result<String, ToolError> {
+    pub fn change_with_stdin<S: AsRef<str>>(
+        &self,
+        tool: &str,
+        args: &[S],
+        stdin: Option<&[u8]>,
+    ) -> Result<String, ToolError> {
         self.changes.set(self.changes.get() + 1);
         if self.dry_run {
             eprintln!("[dry-run] {}", display(tool, args));
@@ -108,7 +117,12 @@ impl Runner {
             }
             if is_lock_timeout(&out.stderr) && attempt < self.lock_retries {
                 attempt += 1;
-                log::warn!("{}: Proxmox lock busy; retry {attempt}/{} in {:?}", display(tool, args), self.lock_retries, delay);
+                log::warn!(
+                    "{}: Proxmox lock busy; retry {attempt}/{} in {:?}",
+                    display(tool, args),
+                    self.lock_retries,
+                    delay
+                );
                 std::thread::sleep(delay);
                 delay *= 2;
                 continue;
@@ -123,13 +137,24 @@ pub fn is_lock_timeout(stderr: &str) -> bool {
     stderr.contains("can't lock file") && stderr.contains("got timeout")
 }
 
-fn exec<S: AsRef<str>>(tool: &str, args: &[S], stdin: Option<&[u8]>) -> Result<ToolOutput, ToolError> {
+fn exec<S: AsRef<str>>(
+    tool: &str,
+    args: &[S],
+    stdin: Option<&[u8]>,
+) -> Result<ToolOutput, ToolError> {
     let mut cmd = Command::new(tool);
     cmd.args(args.iter().map(AsRef::as_ref));
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     log::debug!("exec: {}", display(tool, args));
-    let spawn_err = |e: std::io::Error| ToolError::Spawn { cmd: display(tool, args), why: e.to_string() };
+    let spawn_err = |e: std::io::Error| ToolError::Spawn {
+        cmd: display(tool, args),
+        why: e.to_string(),
+    };
     let mut child = cmd.spawn().map_err(spawn_err)?;
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
         use std::io::Write;
@@ -149,8 +174,16 @@ fn signal_of(status: &std::process::ExitStatus) -> i32 {
 }
 
 fn failed<S: AsRef<str>>(tool: &str, args: &[S], out: &ToolOutput) -> ToolError {
-    let stderr = if out.stderr.is_empty() { out.stdout.trim().to_string() } else { out.stderr.clone() };
-    ToolError::Failed { cmd: display(tool, args), code: out.code, stderr }
+    let stderr = if out.stderr.is_empty() {
+        out.stdout.trim().to_string()
+    } else {
+        out.stderr.clone()
+    };
+    ToolError::Failed {
+        cmd: display(tool, args),
+        code: out.code,
+        stderr,
+    }
 }
 
 /// A command as a person would type it, quoted where needed, secrets masked.
@@ -164,7 +197,10 @@ pub fn display<S: AsRef<str>>(tool: &str, args: &[S]) -> String {
             mask_next = false;
             continue;
         }
-        if let Some((opt, _)) = a.split_once('=').filter(|(o, _)| SECRET_OPTIONS.contains(o)) {
+        if let Some((opt, _)) = a
+            .split_once('=')
+            .filter(|(o, _)| SECRET_OPTIONS.contains(o))
+        {
             parts.push(format!("{opt}=******"));
             continue;
         }
@@ -175,7 +211,9 @@ pub fn display<S: AsRef<str>>(tool: &str, args: &[S]) -> String {
 }
 
 fn quote(a: &str) -> String {
-    let plain = !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=,+@%".contains(&b));
+    let plain = !a.is_empty()
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,+@%".contains(&b));
     if plain {
         a.to_string()
     } else {
@@ -189,14 +227,25 @@ mod tests {
 
     #[test]
     fn display_quotes_and_masks() {
-        assert_eq!(display("pct", &["set", "950", "--memory", "4096"]), "pct set 950 --memory 4096");
-        assert_eq!(display("qm", &["set", "1", "--cipassword", "hunter2"]), "qm set 1 --cipassword ******");
-        assert_eq!(display("pct", &["exec", "1", "--", "sh", "-c", "a b"]), "pct exec 1 -- sh -c 'a b'");
+        assert_eq!(
+            display("pct", &["set", "950", "--memory", "4096"]),
+            "pct set 950 --memory 4096"
+        );
+        assert_eq!(
+            display("qm", &["set", "1", "--cipassword", "hunter2"]),
+            "qm set 1 --cipassword ******"
+        );
+        assert_eq!(
+            display("pct", &["exec", "1", "--", "sh", "-c", "a b"]),
+            "pct exec 1 -- sh -c 'a b'"
+        );
     }
 
     #[test]
     fn lock_timeout_is_recognised() {
-        assert!(is_lock_timeout("can't lock file '/var/lock/lxc/pve-config-950.lock' - got timeout"));
+        assert!(is_lock_timeout(
+            "can't lock file '/var/lock/lxc/pve-config-950.lock' - got timeout"
+        ));
         assert!(!is_lock_timeout("CT 950 is locked (disk)"));
     }
 }

@@ -209,32 +209,10 @@ fn take_host_lock(env: &HostEnv, cfg: &Config) -> Result<phoenix_host::lock::Hos
     if std::env::var_os(phoenix_host::lock::HELD_ENV).is_some() {
         return Err("phoenix is already running as a child of another phoenix run".into());
     }
-    let path = lock_path(env, cfg);
+    let path = phoenix_host::lock::host_lock_path(env, cfg);
     let wait =
         std::time::Duration::from_secs(cfg.hypervisor.orchestration.lock_wait_secs.unwrap_or(0));
     phoenix_host::lock::HostLock::acquire(&path, wait).map_err(|e| e.to_string())
-}
-
-/// `PHOENIX_LOCK_FILE`, else `orchestration.lock_file`, else the default; inside the simulated
-/// node under `--sim`.
-pub fn lock_path(env: &HostEnv, cfg: &Config) -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("PHOENIX_LOCK_FILE").filter(|p| !p.is_empty()) {
-        return p.into();
-    }
-    let configured = cfg
-        .hypervisor
-        .orchestration
-        .lock_file
-        .clone()
-        .unwrap_or_else(|| phoenix_host::lock::DEFAULT_LOCK_FILE.into());
-    match &env.sim {
-        Some(dir) => dir.join("run").join(
-            std::path::Path::new(&configured)
-                .file_name()
-                .unwrap_or_default(),
-        ),
-        None => configured.into(),
-    }
 }
 
 fn summarize(plan: &Plan, report: &run::Report, quiet: bool) {
