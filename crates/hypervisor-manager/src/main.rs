@@ -1,4 +1,15 @@
 //! `hypervisor-manager`: host set-up and host tests.
+//!
+//! - `hypervisor-manager setup [--config PATH] [--wipe-disks] [--dry-run] [--sim[=DIR]]` runs the
+//!   set-up steps (`scripts/hypervisor_setup/hypervisor_feature_<step>.sh`) in order, stopping at
+//!   the first failure, and records a completed set-up in `core_paths.hypervisor_marker`
+//!   (see [`setup`]).
+//! - `hypervisor-manager test [--suite NAME]` runs `tests/hypervisor_test_runner.sh` with the
+//!   host test suites of the config (see [`host_tests`]).
+
+mod host_tests;
+mod script;
+mod setup;
 
 use phoenix_host::{exit, manager};
 
@@ -9,7 +20,12 @@ fn main() {
 }
 
 fn run() -> i32 {
-    let inv = match manager::parse("hypervisor-manager", "Phoenix manager for the Proxmox host itself", VERBS, false) {
+    let inv = match manager::parse(
+        "hypervisor-manager",
+        "Phoenix manager for the Proxmox host itself: set-up steps and host tests",
+        VERBS,
+        false,
+    ) {
         Ok(i) => i,
         Err(code) => return code,
     };
@@ -17,6 +33,12 @@ fn run() -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    eprintln!("Error: hypervisor-manager {}: this verb is not implemented yet", ctx.inv.verb);
-    exit::FAILURE
+    match ctx.inv.verb {
+        "setup" => setup::run(&ctx),
+        "test" => host_tests::run(&ctx),
+        other => {
+            eprintln!("Error: Invalid verb '{other}'");
+            exit::FAILURE
+        }
+    }
 }

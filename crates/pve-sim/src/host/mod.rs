@@ -248,7 +248,7 @@ impl Args {
                 let val = if rest.is_empty() {
                     it.next().cloned()
                 } else {
-                    Some(rest.to_string())
+                    Some(rest.strip_prefix('=').unwrap_or(rest).to_string())
                 };
                 self.opts.push((name, val));
                 return;

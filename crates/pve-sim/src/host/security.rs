@@ -193,7 +193,7 @@ pub fn nvidia_smi(h: &mut Host, a: &[String]) -> Out {
     let Some(driver) = h.state.nvidia.driver.clone() else {
         return Out::err(9, NO_DRIVER);
     };
-    if let Some(v) = args.val(&["pm", "persistence-mode"]) {
+    if let Some(v) = args.val(&["persistence-mode"]) {
         h.state.nvidia.persistence = v == "1" || v.eq_ignore_ascii_case("enabled");
         let word = if h.state.nvidia.persistence {
             "Enabled"

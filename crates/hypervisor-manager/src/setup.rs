@@ -1,0 +1,246 @@
+//! `hypervisor-manager setup`: the host set-up steps, in order.
+//!
+//! The sequence is `setup_sequence` of the hypervisor config, else [`DEFAULT_SEQUENCE`]. Step
+//! `<step>` is the script `<scripts>/hypervisor_setup/hypervisor_feature_<step>.sh`; every script
+//! is checked to exist before the first one runs. Each runs with the environment contract
+//! (`PHOENIX_CONFIG`, `PHOENIX_HOST_ROOT`, `PHOENIX_DRY_RUN`, ...), plus `PHOENIX_SETUP_STEP` and
+//! `PHOENIX_WIPE_DISKS=1` under `--wipe-disks`; its output is streamed. The first failing step
+//! ends the run: `Error: setup step '<step>' failed (exit N)`.
+//!
+//! The scripts are idempotent: a re-run re-checks every step and changes nothing on a configured
+//! host. After a complete run (not a dry run) the marker file `core_paths.hypervisor_marker`
+//! (under `PHOENIX_HOST_ROOT`) records the steps; it is rewritten only when they differ.
+
+use std::path::{Path, PathBuf};
+
+use phoenix_host::manager::Context;
+use phoenix_host::{exit, lock};
+
+use crate::script::{self, Ended};
+
+/// Steps when the config has no `setup_sequence`.
+pub const DEFAULT_SEQUENCE: &[&str] = &[
+    "initial_setup",
+    "zfs",
+    "vfio",
+    "nvidia",
+    "firewall",
+    "nfs",
+    "users",
+    "samba",
+    "shared_resources",
+    "apparmor",
+    "tunables",
+];
+
+/// Marker file when `core_paths.hypervisor_marker` is absent.
+pub const DEFAULT_MARKER: &str =
+    "/usr/local/phoenix_hypervisor/lib/.phoenix_hypervisor_initialized";
+
+pub fn run(ctx: &Context) -> i32 {
+    if ctx.inv.suite.is_some() {
+        eprintln!("warning: --suite applies to 'test' only; ignored");
+    }
+    let steps = sequence(ctx);
+    let scripts = match resolve_scripts(&ctx.env.scripts_dir, &steps) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("Error: {msg}");
+            return exit::FAILURE;
+        }
+    };
+    let _lock = match take_lock(ctx) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("Error: {msg}");
+            return exit::LOCKED;
+        }
+    };
+    let marker = ctx.env.host_path(Path::new(marker_setting(ctx)));
+    if marker.exists() {
+        log::info!(
+            "the host was set up before ({}); re-checking every step",
+            marker.display()
+        );
+    }
+    if let Err(code) = run_steps(ctx, &steps, &scripts) {
+        return code;
+    }
+    if ctx.env.dry_run {
+        eprintln!(
+            "dry run: {} set-up steps checked; nothing was changed",
+            steps.len()
+        );
+        return exit::SUCCESS;
+    }
+    if let Err(e) = write_marker(&marker, &steps) {
+        eprintln!(
+            "Error: all set-up steps passed, but the marker {} could not be written: {e}",
+            marker.display()
+        );
+        return exit::FAILURE;
+    }
+    eprintln!("host set-up complete: {} steps", steps.len());
+    exit::SUCCESS
+}
+
+/// `setup_sequence` of the config, else the default.
+pub fn sequence(ctx: &Context) -> Vec<String> {
+    match &ctx.config.hypervisor.setup_sequence {
+        Some(s) => s.clone(),
+        None => DEFAULT_SEQUENCE.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn marker_setting(ctx: &Context) -> &str {
+    ctx.config
+        .hypervisor
+        .core_paths
+        .hypervisor_marker
+        .as_deref()
+        .unwrap_or(DEFAULT_MARKER)
+}
+
+/// The script of every step; every problem at once.
+pub fn resolve_scripts(scripts_dir: &Path, steps: &[String]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for step in steps {
+        if step.is_empty() || !step.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            problems.push(format!(
+                "invalid set-up step name '{step}' (letters, digits and '_' only)"
+            ));
+            continue;
+        }
+        let p = scripts_dir
+            .join("hypervisor_setup")
+            .join(format!("hypervisor_feature_{step}.sh"));
+        if !p.is_file() {
+            problems.push(format!(
+                "set-up step '{step}' has no script {}",
+                p.display()
+            ));
+        }
+        out.push(p);
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems.join("\nError: "))
+    }
+}
+
+fn run_steps(ctx: &Context, steps: &[String], scripts: &[PathBuf]) -> Result<(), i32> {
+    let n = steps.len();
+    for (i, (step, path)) in steps.iter().zip(scripts).enumerate() {
+        if !ctx.inv.common.quiet {
+            eprintln!("==> setup step {}/{n}: {step}", i + 1);
+        }
+        let mut extra = vec![("PHOENIX_SETUP_STEP", step.clone())];
+        if ctx.inv.wipe_disks {
+            extra.push(("PHOENIX_WIPE_DISKS", "1".to_string()));
+        }
+        match script::run(ctx, path, &[], &extra) {
+            Ok(Ended::Ok) => {}
+            Ok(e) => {
+                eprintln!(
+                    "Error: setup step '{step}' failed (exit {})",
+                    e.shown_code()
+                );
+                return Err(e.exit_code());
+            }
+            Err(e) => {
+                eprintln!("Error: setup step '{step}': {e}");
+                return Err(exit::FAILURE);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The per-host run lock, unless the dispatcher that started us holds it.
+fn take_lock(ctx: &Context) -> Result<Option<lock::HostLock>, String> {
+    if std::env::var_os(lock::HELD_ENV).is_some() {
+        return Ok(None);
+    }
+    let path = lock_path(ctx);
+    let wait = std::time::Duration::from_secs(
+        ctx.config
+            .hypervisor
+            .orchestration
+            .lock_wait_secs
+            .unwrap_or(0),
+    );
+    lock::HostLock::acquire(&path, wait)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Same rule as the dispatcher: `PHOENIX_LOCK_FILE`, else `orchestration.lock_file`, else the
+/// default; inside the simulated node's `run/` under `--sim`.
+fn lock_path(ctx: &Context) -> PathBuf {
+    if let Some(p) = std::env::var_os("PHOENIX_LOCK_FILE").filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    let configured = ctx
+        .config
+        .hypervisor
+        .orchestration
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| lock::DEFAULT_LOCK_FILE.into());
+    match &ctx.env.sim {
+        Some(dir) => dir
+            .join("run")
+            .join(Path::new(&configured).file_name().unwrap_or_default()),
+        None => configured.into(),
+    }
+}
+
+/// The marker's content for `steps` (no timestamp, so a re-run leaves it alone).
+pub fn marker_content(steps: &[String]) -> String {
+    format!(
+        "# Phoenix hypervisor set-up completed (hypervisor-manager setup)\nsteps={}\n",
+        steps.join(",")
+    )
+}
+
+/// Writes the marker atomically when absent or different.
+fn write_marker(path: &Path, steps: &[String]) -> std::io::Result<()> {
+    let content = marker_content(steps);
+    if std::fs::read_to_string(path).is_ok_and(|c| c == content) {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("marker"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, content)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_invalid_steps_are_all_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let steps = vec!["zfs".to_string(), "no such".to_string()];
+        let err = resolve_scripts(dir.path(), &steps).expect_err("must fail");
+        assert!(err.contains("set-up step 'zfs' has no script"), "{err}");
+        assert!(err.contains("invalid set-up step name 'no such'"), "{err}");
+    }
+
+    #[test]
+    fn marker_content_is_stable() {
+        let s = vec!["zfs".to_string(), "nfs".to_string()];
+        assert_eq!(marker_content(&s), marker_content(&s));
+        assert!(marker_content(&s).contains("steps=zfs,nfs"));
+    }
+}
