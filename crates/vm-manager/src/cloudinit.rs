@@ -73,7 +73,7 @@ fn value_of(key: &str, d: &Desired) -> Result<Option<String>, String> {
         )),
         "lock_passwd" => Some(hash.is_none().to_string()),
         "password_hash" => hash.map(|h| quote(&h)),
-        "ssh_authorized_keys" => Some(flow_list(&d.ssh_keys)),
+        "ssh_authorized_keys" => (!d.ssh_keys.is_empty()).then(|| flow_list(&d.ssh_keys)),
         "packages" => Some(flow_list(&packages(d))),
         other => {
             return Err(format!(

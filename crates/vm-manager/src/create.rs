@@ -406,7 +406,7 @@ fn write_snippets(run: &mut Run, conf: &Conf) -> StepResult<String> {
         None => host::first_snippets_storage(&run.ctx.runner)?,
     };
     let (user_name, net_name) = cloudinit::snippet_names(run.d.id);
-    let user_path = host::snippet_path(&run.ctx.runner, &storage, &user_name)?;
+    let user_path = host::snippet_path(&run.ctx.env, &run.ctx.runner, &storage, &user_name)?;
     let net_path = user_path.with_file_name(&net_name);
     let template = cloudinit::template_text(run.paths.cloud_init_dir.as_deref())
         .map_err(|e| Fail::new("cloud-init", e))?;

@@ -127,20 +127,34 @@ pub fn first_snippets_storage(runner: &Runner) -> StepResult<String> {
         })
 }
 
+/// Where a path printed by a Proxmox tool is from here: under `PHOENIX_HOST_ROOT` unless it
+/// already lies inside the simulated node's own folder (identity on a real host).
+pub fn tool_path(env: &HostEnv, printed: &str) -> PathBuf {
+    let p = Path::new(printed.trim());
+    if env.sim.as_deref().is_some_and(|root| p.starts_with(root)) {
+        return p.to_path_buf();
+    }
+    env.host_path(p)
+}
+
 /// Host path of a snippet volume (`pvesm path <storage>:snippets/<file>`).
-pub fn snippet_path(runner: &Runner, storage: &str, file: &str) -> StepResult<PathBuf> {
+pub fn snippet_path(
+    env: &HostEnv,
+    runner: &Runner,
+    storage: &str,
+    file: &str,
+) -> StepResult<PathBuf> {
     let vol = format!("{storage}:snippets/{file}");
     let out = runner
         .read("pvesm", &["path", vol.as_str()])
         .at("cloud-init")?;
-    let p = out.trim();
-    if p.is_empty() {
+    if out.trim().is_empty() {
         return Err(Fail::new(
             "cloud-init",
             format!("pvesm path {vol} printed nothing"),
         ));
     }
-    Ok(PathBuf::from(p))
+    Ok(tool_path(env, &out))
 }
 
 /// Writes `data` to `path` unless it already holds exactly these bytes (temp file + rename,

@@ -1,7 +1,5 @@
 //! `start`, `stop`, `restart`, `status`, `delete`, `test` for one VM.
 
-use std::path::Path;
-
 use phoenix_config::GuestId;
 use phoenix_host::manager::Context;
 use pve::Conf;
@@ -162,7 +160,7 @@ fn remove_snippets(ctx: &Context, conf: &Conf) {
             continue;
         }
         if let Ok(out) = ctx.runner.read("pvesm", &["path", vol]) {
-            let _ = std::fs::remove_file(Path::new(out.trim()));
+            let _ = std::fs::remove_file(host::tool_path(&ctx.env, &out));
         }
     }
 }
