@@ -175,3 +175,40 @@ fn import_failure_stops_then_converges() {
     n.ok(&["create", "8001"]);
     assert_eq!(n.dump(), clean_dump(&["8000", "8001"]));
 }
+
+#[test]
+fn failing_health_check_retries_then_stops_and_reconfigure_reruns_features() {
+    let n = Node::with_vms(&json!({
+        "vm_defaults": {"storage_pool": "quickOS-vm-disks", "guest_agent_poll_secs": 1},
+        "vms": [{"vmid": 1400, "name": "hc", "template_image": NOBLE, "features": ["base_setup"],
+                 "health_checks": [{"name": "web", "command": "curl -fsS http://localhost/", "retries": 2, "interval": 1}]}]
+    }));
+    n.seed_image(CACHE, NOBLE, 1 << 20);
+    n.faults(&json!({"guest_commands": [{"tool": "qm", "contains": "curl -fsS", "exit_code": 22, "stderr": "connection refused"}]}));
+    let err = n.fails(&["create", "1400"]);
+    assert!(
+        err.contains("Error: VM 1400: health check web:")
+            && err.contains("after 2 attempts")
+            && err.contains("connection refused"),
+        "{err}"
+    );
+    let tries = n
+        .guest_exec_log(1400)
+        .iter()
+        .filter(|e| e["cmd"].to_string().contains("curl -fsS"))
+        .count();
+    assert_eq!(tries, 2);
+    clear_faults(&n);
+    n.ok(&["create", "1400"]);
+    let runs = |n: &Node| {
+        n.guest_exec_log(1400)
+            .iter()
+            .filter(|e| e["cmd"].to_string().contains("/bin/bash"))
+            .count()
+    };
+    let before = runs(&n);
+    n.ok(&["create", "1400"]);
+    assert_eq!(runs(&n), before, "recorded feature is not re-run by create");
+    n.ok(&["reconfigure", "1400"]);
+    assert_eq!(runs(&n), before + 1, "reconfigure re-runs features");
+}
