@@ -4,7 +4,8 @@
 //! `<step>` is the script `<scripts>/hypervisor_setup/hypervisor_feature_<step>.sh`; every script
 //! is checked to exist before the first one runs. Each runs with the environment contract
 //! (`PHOENIX_CONFIG`, `PHOENIX_HOST_ROOT`, `PHOENIX_DRY_RUN`, ...), plus `PHOENIX_SETUP_STEP` and
-//! `PHOENIX_WIPE_DISKS=1` under `--wipe-disks`; its output is streamed. The first failing step
+//! `PHOENIX_WIPE_DISKS=1` under `--wipe-disks`; its output is streamed. The host run lock is
+//! held by [`Context::start`] (or by the dispatcher that started us). The first failing step
 //! ends the run: `Error: setup step '<step>' failed (exit N)`.
 //!
 //! The scripts are idempotent: a re-run re-checks every step and changes nothing on a configured
@@ -13,8 +14,8 @@
 
 use std::path::{Path, PathBuf};
 
+use phoenix_host::exit;
 use phoenix_host::manager::Context;
-use phoenix_host::{exit, lock};
 
 use crate::script::{self, Ended};
 
@@ -47,13 +48,6 @@ pub fn run(ctx: &Context) -> i32 {
         Err(msg) => {
             eprintln!("Error: {msg}");
             return exit::FAILURE;
-        }
-    };
-    let _lock = match take_lock(ctx) {
-        Ok(l) => l,
-        Err(msg) => {
-            eprintln!("Error: {msg}");
-            return exit::LOCKED;
         }
     };
     let marker = ctx.env.host_path(Path::new(marker_setting(ctx)));
@@ -158,45 +152,6 @@ fn run_steps(ctx: &Context, steps: &[String], scripts: &[PathBuf]) -> Result<(),
     Ok(())
 }
 
-/// The per-host run lock, unless the dispatcher that started us holds it.
-fn take_lock(ctx: &Context) -> Result<Option<lock::HostLock>, String> {
-    if std::env::var_os(lock::HELD_ENV).is_some() {
-        return Ok(None);
-    }
-    let path = lock_path(ctx);
-    let wait = std::time::Duration::from_secs(
-        ctx.config
-            .hypervisor
-            .orchestration
-            .lock_wait_secs
-            .unwrap_or(0),
-    );
-    lock::HostLock::acquire(&path, wait)
-        .map(Some)
-        .map_err(|e| e.to_string())
-}
-
-/// Same rule as the dispatcher: `PHOENIX_LOCK_FILE`, else `orchestration.lock_file`, else the
-/// default; inside the simulated node's `run/` under `--sim`.
-fn lock_path(ctx: &Context) -> PathBuf {
-    if let Some(p) = std::env::var_os("PHOENIX_LOCK_FILE").filter(|p| !p.is_empty()) {
-        return p.into();
-    }
-    let configured = ctx
-        .config
-        .hypervisor
-        .orchestration
-        .lock_file
-        .clone()
-        .unwrap_or_else(|| lock::DEFAULT_LOCK_FILE.into());
-    match &ctx.env.sim {
-        Some(dir) => dir
-            .join("run")
-            .join(Path::new(&configured).file_name().unwrap_or_default()),
-        None => configured.into(),
-    }
-}
-
 /// The marker's content for `steps` (no timestamp, so a re-run leaves it alone).
 pub fn marker_content(steps: &[String]) -> String {
     format!(
@@ -211,17 +166,7 @@ fn write_marker(path: &Path, steps: &[String]) -> std::io::Result<()> {
     if std::fs::read_to_string(path).is_ok_and(|c| c == content) {
         return Ok(());
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("marker"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, content)?;
-    std::fs::rename(&tmp, path)
+    phoenix_host::fs::write_atomic(path, content.as_bytes())
 }
 
 #[cfg(test)]
