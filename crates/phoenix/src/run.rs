@@ -371,7 +371,10 @@ pub fn by_outcome(plan: &Plan, report: &Report) -> BTreeMap<&'static str, Vec<Gu
             Outcome::Interrupted => "interrupted",
             Outcome::NotStarted => "not started",
         };
-        m.entry(k).or_default().push(id);
+        let ids = m.entry(k).or_default();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
     }
     m
 }

@@ -1042,6 +1042,27 @@ fn guest_file(node: &Node, id: u32, path: &str) -> R<std::path::PathBuf> {
         .join(path.trim_start_matches('/')))
 }
 
+/// GPU indices whose `/dev/nvidiaN` node a container's config passes through (`devN:` entries
+/// or raw `lxc.mount.entry` lines).
+fn passed_gpus(node: &Node, id: u32) -> Vec<usize> {
+    let Ok(conf) = node.read_conf(Kind::Lxc, id) else {
+        return Vec::new();
+    };
+    let text = conf.main_text();
+    let mut out = Vec::new();
+    for word in text.split(|c: char| c.is_whitespace() || c == ',' || c == '=') {
+        if let Some(n) = word
+            .strip_prefix("/dev/nvidia")
+            .and_then(|r| r.parse::<usize>().ok())
+        {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
 /// Built-in answers for a few read-only commands on pushed files (`cat`, `test -e/-f/-d`).
 fn builtin(node: &Node, id: u32, cmd: &[String]) -> Option<(i32, String)> {
     match cmd {
@@ -1070,6 +1091,11 @@ fn builtin(node: &Node, id: u32, cmd: &[String]) -> Option<(i32, String)> {
 fn outcome(node: &Node, tool: &str, id: u32, cmd: &[String]) -> R<(i32, String, String, u64)> {
     Ok(match guest_outcome(node, tool, id, cmd)? {
         Some(r) => (r.exit_code, r.stdout, r.stderr, r.duration_ms),
+        None if tool == "pct" && cmd.first().is_some_and(|c| c == "nvidia-smi") => {
+            let visible = passed_gpus(node, id);
+            let out = crate::host::container_nvidia_smi(&node.root, &visible, &cmd[1..]);
+            (out.code, out.stdout, out.stderr, 0)
+        }
         None => match builtin(node, id, cmd) {
             Some((c, o)) => (c, o, String::new(), 0),
             None => (0, String::new(), String::new(), 0),

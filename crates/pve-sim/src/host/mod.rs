@@ -280,3 +280,26 @@ impl Args {
             .collect()
     }
 }
+
+/// `nvidia-smi` run inside a container: the host's driver answers, but only the GPUs whose
+/// device nodes the container's config passes through are visible. Nothing is changed.
+pub fn container_nvidia_smi(root: &Path, visible: &[usize], args: &[String]) -> Out {
+    let mut h = match Host::open(root) {
+        Ok(h) => h,
+        Err(e) => return Out::err(e.code, e.msg),
+    };
+    let all = h.state.nvidia.gpus.clone();
+    h.state.nvidia.gpus = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| visible.contains(i))
+        .map(|(_, g)| g.clone())
+        .collect();
+    let persistence = h.state.nvidia.persistence;
+    let mut out = security::nvidia_smi(&mut h, args);
+    // Inside a container the view is read-only: put the host's state back as it was.
+    h.state.nvidia.gpus = all;
+    h.state.nvidia.persistence = persistence;
+    out.mutating = false;
+    out
+}

@@ -184,7 +184,11 @@ impl Default for HostState {
             modules: ["zfs"].iter().map(|m| m.to_string()).collect(),
             apparmor_loaded: BTreeSet::new(),
             nvidia: Nvidia {
-                gpus: vec!["NVIDIA GeForce RTX 3090 (simulated)".into()],
+                // A dual-GPU AI host, as the bundled and upstream configs describe.
+                gpus: vec![
+                    "NVIDIA GeForce RTX 3090 (simulated)".into(),
+                    "NVIDIA GeForce RTX 3090 (simulated)".into(),
+                ],
                 driver: None,
                 persistence: false,
             },
