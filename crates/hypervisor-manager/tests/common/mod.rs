@@ -25,11 +25,8 @@ pub fn bin_dir() -> PathBuf {
 pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
     if !p.is_file() {
-        let pkg = match name {
-            "pve-sim" => "pve-sim",
-            "phoenix" => "phoenix",
-            other => other,
-        };
+        // Each binary is built by the package of the same name.
+        let pkg = name;
         let status = Command::new(env!("CARGO"))
             .args(["build", "-p", pkg])
             .current_dir(repo())
