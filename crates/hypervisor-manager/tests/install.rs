@@ -68,24 +68,22 @@ fn installed_layout_runs() {
         assert!(prefix.join(p).exists(), "{p} not installed");
     }
 
-    let help = run(&mut installed(&prefix, "bin/phoenix").arg("--help"));
+    let help = run(installed(&prefix, "bin/phoenix").arg("--help"));
     assert!(help.status.success(), "{}", text(&help).1);
     assert!(text(&help).0.contains("setup"), "{}", text(&help).0);
 
     let cfg = prefix.join("etc/phoenix_hypervisor_config.json");
-    let v = run(&mut installed(&prefix, "bin/phoenix")
+    let v = run(installed(&prefix, "bin/phoenix")
         .arg("validate")
         .arg("--config")
         .arg(&cfg));
     assert!(v.status.success(), "{}{}", text(&v).0, text(&v).1);
 
     // The legacy name of a manager reaches the same binary.
-    let hm = run(
-        &mut installed(&prefix, "bin/managers/hypervisor-manager.sh")
-            .arg("foobar")
-            .arg("--config")
-            .arg(&cfg),
-    );
+    let hm = run(installed(&prefix, "bin/managers/hypervisor-manager.sh")
+        .arg("foobar")
+        .arg("--config")
+        .arg(&cfg));
     assert_eq!(hm.status.code(), Some(1));
     assert!(text(&hm).1.contains("Error: Invalid verb 'foobar'"));
 
