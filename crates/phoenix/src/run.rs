@@ -357,24 +357,35 @@ fn manager_command(name: &str) -> Result<Command, String> {
     find_manager(name).map(Command::new)
 }
 
-/// Per-guest outcome rows for the summary.
+/// Each guest once, under the most severe outcome of its steps (a `LetsGo` guest has a create
+/// and a start step), so the summary's numbers add up to the number of guests.
 pub fn by_outcome(plan: &Plan, report: &Report) -> BTreeMap<&'static str, Vec<GuestId>> {
-    let mut m: BTreeMap<&'static str, Vec<GuestId>> = BTreeMap::new();
-    for (s, o) in plan.steps.iter().zip(&report.outcomes) {
-        let (Some(id), false) = (s.id, s.action == Action::Barrier) else {
-            continue;
-        };
-        let k = match o {
-            Outcome::Done => "completed",
-            Outcome::Skipped(_) => "skipped",
-            Outcome::Failed(_) => "failed",
-            Outcome::Interrupted => "interrupted",
-            Outcome::NotStarted => "not started",
-        };
-        let ids = m.entry(k).or_default();
-        if !ids.contains(&id) {
-            ids.push(id);
+    fn rank(o: &Outcome) -> (u8, &'static str) {
+        match o {
+            Outcome::Failed(_) => (5, "failed"),
+            Outcome::Interrupted => (4, "interrupted"),
+            Outcome::NotStarted => (3, "not started"),
+            Outcome::Done => (2, "completed"),
+            Outcome::Skipped(_) => (1, "skipped"),
         }
+    }
+    let mut worst: BTreeMap<GuestId, (u8, &'static str)> = BTreeMap::new();
+    let mut order = Vec::new();
+    for (s, o) in plan.steps.iter().zip(&report.outcomes) {
+        let (Some(id), false) = (s.id, s.action == Action::Barrier) else { continue };
+        let r = rank(o);
+        match worst.get_mut(&id) {
+            Some(w) if w.0 >= r.0 => {}
+            Some(w) => *w = r,
+            None => {
+                worst.insert(id, r);
+                order.push(id);
+            }
+        }
+    }
+    let mut m: BTreeMap<&'static str, Vec<GuestId>> = BTreeMap::new();
+    for id in order {
+        m.entry(worst[&id].1).or_default().push(id);
     }
     m
 }

@@ -285,7 +285,7 @@ fn dis_10_lets_go_creates_all_then_starts_non_templates() {
         ]
     );
     assert!(
-        stderr(&o).contains("Summary: 11 processed, 0 skipped, 0 failed"),
+        stderr(&o).contains("Summary: 6 processed, 0 skipped, 0 failed"),
         "{}",
         stderr(&o)
     );
