@@ -30,8 +30,8 @@ pub fn show(cfg: &Config, output: OutputFormat) -> Result<(), String> {
         }
         OutputFormat::Text => {
             println!(
-                "{:<10} {:<5} {:<28} {:<7} {}",
-                "ID", "TYPE", "NAME", "EXISTS", "STATE"
+                "{:<10} {:<5} {:<28} {:<7} STATE",
+                "ID", "TYPE", "NAME", "EXISTS"
             );
             for (g, exists, state) in rows {
                 let name = if g.is_template {
