@@ -5,7 +5,6 @@
 //! `pct set` does not accept. Writes go to a temporary file in the same folder, then rename, so
 //! Proxmox never sees half a file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use pve::Conf;
@@ -36,18 +35,6 @@ pub fn read_path(p: &Path) -> Result<Option<Conf>, String> {
 
 /// Writes `text` to `p` atomically (temporary file beside it, then rename).
 pub fn write_atomic(p: &Path, text: &str) -> Result<(), String> {
-    let dir = p.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let res = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, p));
-    res.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", p.display())
-    })
+    phoenix_host::fs::write_atomic(p, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", p.display()))
 }

@@ -19,17 +19,6 @@ mod volumes;
 
 use phoenix_host::{exit, manager};
 
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "start",
-    "stop",
-    "restart",
-    "status",
-    "reconfigure",
-    "test",
-];
-
 fn main() {
     std::process::exit(run());
 }
@@ -38,7 +27,7 @@ fn run() -> i32 {
     let inv = match manager::parse(
         "lxc-manager",
         "Phoenix manager for Proxmox containers",
-        VERBS,
+        manager::GUEST_VERBS,
         true,
     ) {
         Ok(i) => i,

@@ -15,9 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::conffile::write_atomic;
 use crate::step::{fail, Job, StepResult};
 
-/// Default of `core_paths.hypervisor_marker_dir`.
-pub const DEFAULT_MARKER_DIR: &str = "/usr/local/phoenix_hypervisor/lib";
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub features: Vec<String>,
@@ -29,18 +26,9 @@ pub struct Record {
 }
 
 pub fn path(job: &Job) -> PathBuf {
-    let dir = job
-        .ctx
-        .config
-        .hypervisor
-        .core_paths
-        .hypervisor_marker_dir
-        .as_deref()
-        .unwrap_or(DEFAULT_MARKER_DIR);
     job.ctx
         .env
-        .host_path(std::path::Path::new(dir))
-        .join("guests")
+        .records_dir(&job.ctx.config)
         .join(format!("{}.json", job.id))
 }
 

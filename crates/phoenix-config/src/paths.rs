@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_BASE_DIR: &str = "/usr/local/phoenix_hypervisor";
 /// Where the hypervisor config lives on an installed host.
 pub const DEFAULT_CONFIG: &str = "/usr/local/phoenix_hypervisor/etc/phoenix_hypervisor_config.json";
+/// Default of `core_paths.hypervisor_marker_dir`: set-up marker and per-guest records.
+pub const DEFAULT_MARKER_DIR: &str = "/usr/local/phoenix_hypervisor/lib";
 /// Environment variable naming the hypervisor config.
 pub const CONFIG_ENV: &str = "PHOENIX_CONFIG";
 

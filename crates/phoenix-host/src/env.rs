@@ -77,6 +77,16 @@ impl HostEnv {
         self.host_root.join(p.strip_prefix("/").unwrap_or(p))
     }
 
+    /// Where managers record what they did inside each guest (`<marker dir>/guests/`), so a
+    /// converged guest is not probed again; see docs/lxc.md and docs/vms.md.
+    pub fn records_dir(&self, cfg: &phoenix_config::Config) -> PathBuf {
+        let dir = cfg.hypervisor.core_paths.hypervisor_marker_dir.as_deref();
+        self.host_path(Path::new(
+            dir.unwrap_or(phoenix_config::paths::DEFAULT_MARKER_DIR),
+        ))
+        .join("guests")
+    }
+
     /// The environment variables of the contract, for a child process.
     pub fn vars(&self, cfg: Option<&phoenix_config::Config>) -> Vec<(String, OsString)> {
         let mut v: Vec<(String, OsString)> = vec![

@@ -29,6 +29,18 @@ struct ManagerCli {
     wipe_disks: bool,
 }
 
+/// The verbs of the guest managers (`lxc-manager`, `vm-manager`).
+pub const GUEST_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "start",
+    "stop",
+    "restart",
+    "status",
+    "reconfigure",
+    "test",
+];
+
 /// A parsed manager command line.
 #[derive(Debug, Clone)]
 pub struct Invocation {

@@ -26,8 +26,6 @@ pub const DEFAULT_AGENT_TIMEOUT_SECS: u64 = 300;
 pub const DEFAULT_AGENT_POLL_SECS: u64 = 2;
 /// Where cloud images are cached when `core_paths.image_cache_dir` is not set.
 pub const DEFAULT_IMAGE_CACHE_DIR: &str = "/var/lib/vz/template/phoenix-images";
-/// Host folder of Phoenix's records when `core_paths.hypervisor_marker_dir` is not set.
-pub const DEFAULT_MARKER_DIR: &str = "/usr/local/phoenix_hypervisor/lib";
 
 /// Everything the state machine needs to know about one VM.
 #[derive(Debug, Clone)]
@@ -207,7 +205,7 @@ impl Paths {
                 .cloud_init_dir
                 .as_deref()
                 .map(|d| phoenix_config::paths::resolve_dir(&cfg.paths.dir, d)),
-            records: host(&cp.hypervisor_marker_dir, DEFAULT_MARKER_DIR).join("guests"),
+            records: env.records_dir(cfg),
         }
     }
 }

@@ -14,23 +14,17 @@ mod record;
 
 use phoenix_host::{exit, manager};
 
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "start",
-    "stop",
-    "restart",
-    "status",
-    "reconfigure",
-    "test",
-];
-
 fn main() {
     std::process::exit(run());
 }
 
 fn run() -> i32 {
-    let inv = match manager::parse("vm-manager", "Phoenix manager for Proxmox VMs", VERBS, true) {
+    let inv = match manager::parse(
+        "vm-manager",
+        "Phoenix manager for Proxmox VMs",
+        manager::GUEST_VERBS,
+        true,
+    ) {
         Ok(i) => i,
         Err(code) => return code,
     };
