@@ -79,32 +79,37 @@ impl Graph {
     /// Every guest after everything it needs; among ready guests the smallest ID first.
     /// Fails with every cycle when there is one.
     pub fn toposort(&self) -> Result<Vec<GuestId>, Vec<Cycle>> {
-        let mut missing: BTreeMap<GuestId, usize> =
-            self.needs.iter().map(|(&id, d)| (id, d.len())).collect();
-        let mut dependents: BTreeMap<GuestId, Vec<GuestId>> = BTreeMap::new();
-        for (&id, deps) in &self.needs {
-            for &d in deps {
-                dependents.entry(d).or_default().push(id);
-            }
-        }
-        let mut ready: BinaryHeap<Reverse<GuestId>> = missing
-            .iter()
-            .filter(|(_, &n)| n == 0)
-            .map(|(&id, _)| Reverse(id))
-            .collect();
-        let mut order = Vec::with_capacity(self.needs.len());
-        while let Some(Reverse(id)) = ready.pop() {
-            order.push(id);
-            for &dep in dependents.get(&id).into_iter().flatten() {
-                if let Some(n) = missing.get_mut(&dep) {
-                    *n -= 1;
-                    if *n == 0 {
-                        ready.push(Reverse(dep));
-                    }
+        // Dense indices in ascending ID order (the map iterates sorted), so the smallest ready
+        // index is the smallest ready ID; plain vectors instead of maps keep this linear-ish.
+        let ids: Vec<GuestId> = self.needs.keys().copied().collect();
+        let index = |id: &GuestId| ids.binary_search(id).ok();
+        let mut missing: Vec<usize> = vec![0; ids.len()];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
+        for (i, deps) in self.needs.values().enumerate() {
+            for d in deps {
+                if let Some(j) = index(d) {
+                    dependents[j].push(i);
+                    missing[i] += 1;
                 }
             }
         }
-        if order.len() == self.needs.len() {
+        let mut ready: BinaryHeap<Reverse<usize>> = missing
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n == 0)
+            .map(|(i, _)| Reverse(i))
+            .collect();
+        let mut order = Vec::with_capacity(ids.len());
+        while let Some(Reverse(i)) = ready.pop() {
+            order.push(ids[i]);
+            for &dep in &dependents[i] {
+                missing[dep] -= 1;
+                if missing[dep] == 0 {
+                    ready.push(Reverse(dep));
+                }
+            }
+        }
+        if order.len() == ids.len() {
             Ok(order)
         } else {
             Err(self.cycles())

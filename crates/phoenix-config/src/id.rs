@@ -33,8 +33,9 @@ impl GuestId {
 }
 
 impl fmt::Display for GuestId {
+    /// Honours width and alignment, so IDs line up in tables.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        f.pad(&self.0.to_string())
     }
 }
 

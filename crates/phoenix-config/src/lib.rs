@@ -31,7 +31,7 @@ pub mod paths;
 pub mod schema;
 mod validate;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -131,6 +131,8 @@ pub struct Config {
     pub warnings: Vec<Diagnostic>,
     guests: BTreeMap<GuestId, Guest>,
     graph: Graph,
+    /// Every guest in dependency order (`graph.toposort()`, computed once by validation).
+    order: Vec<GuestId>,
     /// Position of each VM in `vm.vms`.
     vm_index: BTreeMap<GuestId, usize>,
 }
@@ -213,8 +215,13 @@ impl Config {
         vm: VmFile,
         mut diags: Vec<Diagnostic>,
     ) -> Result<Config, ConfigError> {
-        let (guests, graph, found) = validate::validate(&paths, &hypervisor, &lxc, &vm);
-        diags.extend(found);
+        let validate::Validated {
+            guests,
+            graph,
+            order,
+            diagnostics,
+        } = validate::validate(&paths, &hypervisor, &lxc, &vm);
+        diags.extend(diagnostics);
         if diags.iter().any(|d| d.severity == Severity::Error) {
             return Err(ConfigError::Invalid(diags));
         }
@@ -232,6 +239,7 @@ impl Config {
             warnings: diags,
             guests,
             graph,
+            order,
             vm_index,
         })
     }
@@ -285,7 +293,7 @@ impl Config {
         self.check_known(targets)?;
         let closure = self.graph.closure(targets);
         if closure.len() == self.guests.len() {
-            return self.graph.toposort().map_err(OrderError::Cycles);
+            return Ok(self.order.clone());
         }
         self.graph
             .restrict(&closure)
@@ -296,10 +304,18 @@ impl Config {
     /// `targets` sorted by `boot_order`, then ID; guests without one last (PHX-CU-05).
     pub fn get_boot_order(&self, targets: &[GuestId]) -> Result<Vec<GuestId>, OrderError> {
         self.check_known(targets)?;
-        let unique: BTreeSet<GuestId> = targets.iter().copied().collect();
-        let mut ids: Vec<GuestId> = unique.into_iter().collect();
-        ids.sort_by_key(|id| (self.guests[id].boot_order.unwrap_or(u64::MAX), *id));
-        Ok(ids)
+        // Keys looked up once per guest, not once per comparison; the ID breaks ties, so
+        // duplicates end up adjacent and are dropped.
+        let mut keyed: Vec<(u64, GuestId)> = targets
+            .iter()
+            .map(|id| {
+                let order = self.guests.get(id).and_then(|g| g.boot_order);
+                (order.unwrap_or(u64::MAX), *id)
+            })
+            .collect();
+        keyed.sort_unstable();
+        keyed.dedup();
+        Ok(keyed.into_iter().map(|(_, id)| id).collect())
     }
 
     fn check_known(&self, targets: &[GuestId]) -> Result<(), OrderError> {

@@ -26,16 +26,25 @@ impl Report<'_> {
     fn warn(&mut self, at: impl Into<String>, msg: impl Into<String>) {
         self.out.push(Diagnostic::warning(self.file, at, msg));
     }
-    fn check(&mut self, at: impl Into<String>, result: Result<(), String>) {
+    /// `at` is only formatted when there is something to report: building a JSON path for
+    /// every checked field was most of validation's time on large configs.
+    fn check(&mut self, at: impl FnOnce() -> String, result: Result<(), String>) {
         if let Err(msg) = result {
-            self.error(at, msg);
+            self.error(at(), msg);
         }
     }
-    fn range(&mut self, at: String, what: &str, v: Option<u64>, min: u64, max: u64) {
+    fn range(
+        &mut self,
+        at: impl FnOnce() -> String,
+        what: &str,
+        v: Option<u64>,
+        min: u64,
+        max: u64,
+    ) {
         if let Some(v) = v {
             if !(min..=max).contains(&v) {
                 self.error(
-                    at,
+                    at(),
                     format!("{what} {v} is out of range; expected {min}-{max}"),
                 );
             }
@@ -43,20 +52,29 @@ impl Report<'_> {
     }
 }
 
-/// Builds the guest index and the graph, and returns every problem found.
+/// What validation builds besides its findings.
+pub(crate) struct Validated {
+    pub guests: BTreeMap<GuestId, Guest>,
+    pub graph: Graph,
+    /// Every guest in dependency order (empty when there is a cycle).
+    pub order: Vec<GuestId>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Builds the guest index, the graph and its order, and returns every problem found.
 pub(crate) fn validate(
     paths: &ConfigPaths,
     hv: &HypervisorFile,
     lxc: &crate::model::LxcFile,
     vm: &VmFile,
-) -> (BTreeMap<GuestId, Guest>, Graph, Vec<Diagnostic>) {
+) -> Validated {
     let mut out = Vec::new();
     let mut guests = BTreeMap::new();
     index_lxc(&paths.lxc, lxc, &mut guests, &mut out);
     index_vms(paths.vm_path(), vm, &mut guests, &mut out);
     check_references(paths, &guests, &mut out);
     let graph = build_graph(&guests);
-    check_cycles(paths, &guests, &graph, &mut out);
+    let order = check_cycles(paths, &guests, &graph, &mut out);
     for (key, c) in &lxc.lxc_configs {
         let mut r = Report {
             file: &paths.lxc,
@@ -67,7 +85,12 @@ pub(crate) fn validate(
     check_vms(paths.vm_path(), vm, hv, &mut out);
     check_hypervisor(&paths.hypervisor, hv, &mut out);
     mark_templates(&mut guests);
-    (guests, graph, out)
+    Validated {
+        guests,
+        graph,
+        order,
+        diagnostics: out,
+    }
 }
 
 fn index_lxc(
@@ -78,21 +101,21 @@ fn index_lxc(
 ) {
     let mut r = Report { file, out };
     for (key, c) in &lxc.lxc_configs {
-        let at = format!("lxc_configs.{key}");
+        let at = || format!("lxc_configs.{key}");
         let Some(id) = GuestId::parse(key) else {
-            r.error(at, format!("container key '{key}' is not a container ID; expected digits ({MIN_ID}-{MAX_ID})"));
+            r.error(at(), format!("container key '{key}' is not a container ID; expected digits ({MIN_ID}-{MAX_ID})"));
             continue;
         };
         if !id.in_range() {
             r.error(
-                at,
+                at(),
                 format!("container ID {id} is out of range; expected {MIN_ID}-{MAX_ID}"),
             );
             continue;
         }
         if let Some(prev) = guests.get(&id) {
             r.error(
-                at,
+                at(),
                 format!(
                     "container ID {id} is written twice (also as '{}')",
                     prev.key
@@ -128,11 +151,11 @@ fn index_vms(
 ) {
     let mut r = Report { file, out };
     for (i, v) in vm.vms.iter().enumerate() {
-        let at = format!("vms[{i}].vmid");
+        let at = || format!("vms[{i}].vmid");
         let id = v.vmid;
         if !id.in_range() {
             r.error(
-                at,
+                at(),
                 format!("VM ID {id} is out of range; expected {MIN_ID}-{MAX_ID}"),
             );
             continue;
@@ -142,7 +165,7 @@ fn index_vms(
                 GuestKind::Lxc => format!("ID {id} is defined both as a container (in the LXC file) and as a VM; guest IDs must be unique on a host"),
                 GuestKind::Vm => format!("VM ID {id} is defined twice in `vms`"),
             };
-            r.error(at, msg);
+            r.error(at(), msg);
             continue;
         }
         guests.insert(
@@ -206,12 +229,12 @@ fn check_references(
             }
         }
         for (i, d) in g.dependencies.iter().enumerate() {
-            let at = guest_path(g, &format!("dependencies[{i}]"));
+            let at = || guest_path(g, &format!("dependencies[{i}]"));
             if *d == g.id {
-                r.error(at, format!("{} {} depends on itself", g.kind, g.id));
+                r.error(at(), format!("{} {} depends on itself", g.kind, g.id));
             } else if !guests.contains_key(d) {
                 r.error(
-                    at,
+                    at(),
                     format!(
                         "{} {} depends on {d}, which is not defined in any config file",
                         g.kind, g.id
@@ -240,8 +263,13 @@ fn check_cycles(
     guests: &BTreeMap<GuestId, Guest>,
     graph: &Graph,
     out: &mut Vec<Diagnostic>,
-) {
-    for cycle in graph.cycles() {
+) -> Vec<GuestId> {
+    // The order is needed anyway; only when it cannot be built are the cycles looked for.
+    let cycles = match graph.toposort() {
+        Ok(order) => return order,
+        Err(cycles) => cycles,
+    };
+    for cycle in cycles {
         let first = cycle.0[0];
         let (file, at) = match guests.get(&first) {
             Some(g) if g.kind == GuestKind::Vm => (paths.vm_path(), g.key.clone()),
@@ -254,6 +282,7 @@ fn check_cycles(
             format!("dependency cycle: {cycle}"),
         ));
     }
+    Vec::new()
 }
 
 /// An LXC is a template when it says so, or when other containers clone from it and it does not
@@ -268,24 +297,24 @@ fn mark_templates(guests: &mut BTreeMap<GuestId, Guest>) {
 }
 
 fn check_lxc(r: &mut Report, at: &str, c: &Lxc) {
-    r.check(format!("{at}.name"), names::hostname(&c.name));
+    r.check(|| format!("{at}.name"), names::hostname(&c.name));
     r.range(
-        format!("{at}.memory_mb"),
+        || format!("{at}.memory_mb"),
         "memory_mb",
         c.memory_mb,
         16,
         64 * 1024 * 1024,
     );
     r.range(
-        format!("{at}.swap_mb"),
+        || format!("{at}.swap_mb"),
         "swap_mb",
         c.swap_mb,
         0,
         64 * 1024 * 1024,
     );
-    r.range(format!("{at}.cores"), "cores", c.cores, 1, 8192);
+    r.range(|| format!("{at}.cores"), "cores", c.cores, 1, 8192);
     r.range(
-        format!("{at}.storage_size_gb"),
+        || format!("{at}.storage_size_gb"),
         "storage_size_gb",
         c.storage_size_gb,
         1,
@@ -303,36 +332,39 @@ fn check_lxc(r: &mut Report, at: &str, c: &Lxc) {
         }
     }
     if let Some(t) = &c.template {
-        r.check(format!("{at}.template"), names::template_ref(t));
+        r.check(|| format!("{at}.template"), names::template_ref(t));
     }
     if let Some(s) = &c.storage_pool {
-        r.check(format!("{at}.storage_pool"), names::storage_id(s));
+        r.check(|| format!("{at}.storage_pool"), names::storage_id(s));
     }
     if let Some(n) = &c.network_config {
         r.check(
-            format!("{at}.network_config.name"),
+            || format!("{at}.network_config.name"),
             names::interface(&n.name),
         );
         r.check(
-            format!("{at}.network_config.bridge"),
+            || format!("{at}.network_config.bridge"),
             names::interface(&n.bridge),
         );
-        r.check(format!("{at}.network_config.ip"), names::ip_config(&n.ip));
+        r.check(
+            || format!("{at}.network_config.ip"),
+            names::ip_config(&n.ip),
+        );
         if let Some(gw) = &n.gw {
-            r.check(format!("{at}.network_config.gw"), names::ip_address(gw));
+            r.check(|| format!("{at}.network_config.gw"), names::ip_address(gw));
         }
     }
     if let Some(m) = &c.mac_address {
-        r.check(format!("{at}.mac_address"), names::mac(m));
+        r.check(|| format!("{at}.mac_address"), names::mac(m));
     }
     if let Some(ns) = &c.nameserver {
         for a in ns.split_whitespace() {
-            r.check(format!("{at}.nameserver"), names::ip_address(a));
+            r.check(|| format!("{at}.nameserver"), names::ip_address(a));
         }
     }
     if let Some(g) = &c.gpu_assignment {
         r.check(
-            format!("{at}.gpu_assignment"),
+            || format!("{at}.gpu_assignment"),
             names::gpu_assignment(g).map(|_| ()),
         );
     }
@@ -343,23 +375,26 @@ fn check_lxc(r: &mut Report, at: &str, c: &Lxc) {
     }
     check_features(r, at, &c.features);
     for (i, o) in c.pct_options.iter().enumerate() {
-        r.check(format!("{at}.pct_options[{i}]"), names::pct_feature(o));
+        r.check(|| format!("{at}.pct_options[{i}]"), names::pct_feature(o));
     }
     for (i, o) in c.lxc_options.iter().enumerate() {
-        r.check(format!("{at}.lxc_options[{i}]"), names::lxc_option(o));
+        r.check(|| format!("{at}.lxc_options[{i}]"), names::lxc_option(o));
     }
     if let Some(s) = &c.template_snapshot_name {
-        r.check(format!("{at}.template_snapshot_name"), names::snapshot(s));
+        r.check(
+            || format!("{at}.template_snapshot_name"),
+            names::snapshot(s),
+        );
     }
     if let Some(p) = &c.apparmor_profile {
         r.check(
-            format!("{at}.apparmor_profile"),
+            || format!("{at}.apparmor_profile"),
             names::file_name(p, "AppArmor profile"),
         );
     }
     if let Some(s) = &c.application_script {
         r.check(
-            format!("{at}.application_script"),
+            || format!("{at}.application_script"),
             names::file_name(s, "application script"),
         );
     }
@@ -385,11 +420,11 @@ fn check_lxc(r: &mut Report, at: &str, c: &Lxc) {
     }
     for (i, m) in c.mount_points.iter().enumerate() {
         r.check(
-            format!("{at}.mount_points[{i}].host_path"),
+            || format!("{at}.mount_points[{i}].host_path"),
             names::abs_path(&m.host_path),
         );
         r.check(
-            format!("{at}.mount_points[{i}].mount_point"),
+            || format!("{at}.mount_points[{i}].mount_point"),
             names::abs_path(&m.mount_point),
         );
         if !mounts.insert(m.mount_point.as_str()) {
@@ -406,17 +441,20 @@ fn check_lxc(r: &mut Report, at: &str, c: &Lxc) {
 
 fn check_features(r: &mut Report, at: &str, features: &[String]) {
     for (i, f) in features.iter().enumerate() {
-        r.check(format!("{at}.features[{i}]"), names::feature(f));
+        r.check(|| format!("{at}.features[{i}]"), names::feature(f));
     }
 }
 
 fn check_volumes(r: &mut Report, at: &str, key: &str, vols: &[Volume]) {
     for (i, v) in vols.iter().enumerate() {
         let p = format!("{at}.{key}[{i}]");
-        r.check(format!("{p}.pool"), names::storage_id(&v.pool));
-        r.check(format!("{p}.mount_point"), names::abs_path(&v.mount_point));
+        r.check(|| format!("{p}.pool"), names::storage_id(&v.pool));
+        r.check(
+            || format!("{p}.mount_point"),
+            names::abs_path(&v.mount_point),
+        );
         r.range(
-            format!("{p}.size_gb"),
+            || format!("{p}.size_gb"),
             "size_gb",
             Some(v.size_gb),
             1,
@@ -430,19 +468,19 @@ fn check_health(r: &mut Report, at: &str, h: &HealthCheck) {
         r.error(format!("{at}.command"), "health check command is empty");
     }
     r.range(
-        format!("{at}.retries"),
+        || format!("{at}.retries"),
         "retries",
         h.retries.map(u64::from),
         1,
         1000,
     );
-    r.range(format!("{at}.interval"), "interval", h.interval, 0, 3600);
+    r.range(|| format!("{at}.interval"), "interval", h.interval, 0, 3600);
 }
 
 fn check_firewall(r: &mut Report, at: &str, f: &Firewall) {
     for (k, p) in [("policy_in", &f.policy_in), ("policy_out", &f.policy_out)] {
         if let Some(p) = p {
-            r.check(format!("{at}.{k}"), names::fw_action(p));
+            r.check(|| format!("{at}.{k}"), names::fw_action(p));
         }
     }
     for (i, rule) in f.rules.iter().enumerate() {
@@ -456,32 +494,32 @@ fn check_firewall(r: &mut Report, at: &str, f: &Firewall) {
                 ),
             );
         }
-        r.check(format!("{p}.action"), names::fw_action(&rule.action));
+        r.check(|| format!("{p}.action"), names::fw_action(&rule.action));
         for (k, v) in [("source", &rule.source), ("dest", &rule.dest)] {
             if let Some(v) = v {
-                r.check(format!("{p}.{k}"), names::fw_address(v));
+                r.check(|| format!("{p}.{k}"), names::fw_address(v));
             }
         }
         if let Some(v) = &rule.proto {
-            r.check(format!("{p}.proto"), names::word(v, "protocol"));
+            r.check(|| format!("{p}.proto"), names::word(v, "protocol"));
         }
         for (k, v) in [("port", &rule.port), ("sport", &rule.sport)] {
             if let Some(v) = v {
-                r.check(format!("{p}.{k}"), names::fw_ports(v));
+                r.check(|| format!("{p}.{k}"), names::fw_ports(v));
             }
         }
         if let Some(v) = &rule.iface {
-            r.check(format!("{p}.iface"), names::interface(v));
+            r.check(|| format!("{p}.iface"), names::interface(v));
         }
         if let Some(v) = &rule.comment {
-            r.check(format!("{p}.comment"), names::single_line(v, "comment"));
+            r.check(|| format!("{p}.comment"), names::single_line(v, "comment"));
         }
     }
 }
 
 fn check_tests(r: &mut Report, at: &str, suites: &TestSuites) {
     for (suite, tests) in suites {
-        r.check(format!("{at}.{suite}"), names::suite(suite));
+        r.check(|| format!("{at}.{suite}"), names::suite(suite));
         for (i, t) in tests.iter().enumerate() {
             if t.kind != "script" {
                 r.error(
@@ -489,9 +527,12 @@ fn check_tests(r: &mut Report, at: &str, suites: &TestSuites) {
                     format!("test type '{}' is not supported; expected script", t.kind),
                 );
             }
-            r.check(format!("{at}.{suite}[{i}].path"), names::rel_path(&t.path));
             r.check(
-                format!("{at}.{suite}[{i}].name"),
+                || format!("{at}.{suite}[{i}].path"),
+                names::rel_path(&t.path),
+            );
+            r.check(
+                || format!("{at}.{suite}[{i}].name"),
                 names::single_line(&t.name, "test name"),
             );
         }
@@ -508,17 +549,17 @@ fn check_vms(file: &Path, vm: &VmFile, hv: &HypervisorFile, out: &mut Vec<Diagno
     for (i, v) in vm.vms.iter().enumerate() {
         let at = format!("vms[{i}]");
         let s = v.own_settings().or(&vm.vm_defaults);
-        r.check(format!("{at}.name"), names::hostname(&v.name));
-        r.range(format!("{at}.cores"), "cores", s.cores, 1, 8192);
+        r.check(|| format!("{at}.name"), names::hostname(&v.name));
+        r.range(|| format!("{at}.cores"), "cores", s.cores, 1, 8192);
         r.range(
-            format!("{at}.memory_mb"),
+            || format!("{at}.memory_mb"),
             "memory_mb",
             s.memory_mb,
             16,
             64 * 1024 * 1024,
         );
         r.range(
-            format!("{at}.disk_size_gb"),
+            || format!("{at}.disk_size_gb"),
             "disk_size_gb",
             s.disk_size_gb,
             1,
@@ -529,12 +570,12 @@ fn check_vms(file: &Path, vm: &VmFile, hv: &HypervisorFile, out: &mut Vec<Diagno
         }
         if let Some(img) = &s.template_image {
             r.check(
-                format!("{at}.template_image"),
+                || format!("{at}.template_image"),
                 names::file_name(img, "image"),
             );
         }
         if let Some(sp) = &s.storage_pool {
-            r.check(format!("{at}.storage_pool"), names::storage_id(sp));
+            r.check(|| format!("{at}.storage_pool"), names::storage_id(sp));
         } else {
             r.error(
                 format!("{at}.storage_pool"),
@@ -542,45 +583,54 @@ fn check_vms(file: &Path, vm: &VmFile, hv: &HypervisorFile, out: &mut Vec<Diagno
             );
         }
         if let Some(b) = &s.network_bridge {
-            r.check(format!("{at}.network_bridge"), names::interface(b));
+            r.check(|| format!("{at}.network_bridge"), names::interface(b));
         }
         if let Some(sn) = &v.template_snapshot_name {
-            r.check(format!("{at}.template_snapshot_name"), names::snapshot(sn));
+            r.check(
+                || format!("{at}.template_snapshot_name"),
+                names::snapshot(sn),
+            );
         }
         check_features(&mut r, &at, &v.features);
         if let Some(n) = &v.network_config {
-            r.check(format!("{at}.network_config.ip"), names::ip_config(&n.ip));
+            r.check(
+                || format!("{at}.network_config.ip"),
+                names::ip_config(&n.ip),
+            );
             if let Some(gw) = &n.gw {
-                r.check(format!("{at}.network_config.gw"), names::ip_address(gw));
+                r.check(|| format!("{at}.network_config.gw"), names::ip_address(gw));
             }
             for (j, ns) in n.nameservers.iter().enumerate() {
                 r.check(
-                    format!("{at}.network_config.nameservers[{j}]"),
+                    || format!("{at}.network_config.nameservers[{j}]"),
                     names::ip_address(ns),
                 );
             }
             if let Some(sd) = &n.searchdomain {
                 r.check(
-                    format!("{at}.network_config.searchdomain"),
+                    || format!("{at}.network_config.searchdomain"),
                     names::hostname(sd),
                 );
             }
         }
         if let Some(u) = &v.user_config {
             r.check(
-                format!("{at}.user_config.username"),
+                || format!("{at}.user_config.username"),
                 names::unix_user(&u.username),
             );
             for (j, k) in u.ssh_key_files.iter().enumerate() {
                 r.check(
-                    format!("{at}.user_config.ssh_key_files[{j}]"),
+                    || format!("{at}.user_config.ssh_key_files[{j}]"),
                     names::abs_path(k),
                 );
             }
         }
         for (j, sv) in v.shared_volumes.iter().enumerate() {
             let p = format!("{at}.shared_volumes[{j}]");
-            r.check(format!("{p}.mount_point"), names::abs_path(&sv.mount_point));
+            r.check(
+                || format!("{p}.mount_point"),
+                names::abs_path(&sv.mount_point),
+            );
             if !exports.contains(sv.host_path.as_str()) {
                 r.error(
                     format!("{p}.host_path"),
@@ -612,19 +662,19 @@ fn check_hypervisor(file: &Path, hv: &HypervisorFile, out: &mut Vec<Diagnostic>)
                 "a firewall block inside `shared_volumes` is read as the host firewall; move it to the top-level `firewall` key",
             ),
             SharedEntry::Volume(v) => {
-                r.check(format!("shared_volumes.{name}.host_path"), names::abs_path(&v.host_path));
+                r.check(|| format!("shared_volumes.{name}.host_path"), names::abs_path(&v.host_path));
                 for (id, mp) in &v.mounts {
                     if GuestId::parse(id).is_none() {
                         r.error(format!("shared_volumes.{name}.mounts.{id}"), format!("'{id}' is not a container ID"));
                     }
-                    r.check(format!("shared_volumes.{name}.mounts.{id}"), names::abs_path(mp));
+                    r.check(|| format!("shared_volumes.{name}.mounts.{id}"), names::abs_path(mp));
                 }
             }
         }
     }
     if let Some(seq) = &hv.setup_sequence {
         for (i, s) in seq.iter().enumerate() {
-            r.check(format!("setup_sequence[{i}]"), names::feature(s));
+            r.check(|| format!("setup_sequence[{i}]"), names::feature(s));
         }
     }
     if let Some(t) = &hv.tests {
@@ -632,25 +682,28 @@ fn check_hypervisor(file: &Path, hv: &HypervisorFile, out: &mut Vec<Diagnostic>)
     }
     if let Some(z) = &hv.zfs {
         for (i, p) in z.pools.iter().enumerate() {
-            r.check(format!("zfs.pools[{i}].name"), names::zfs_name(&p.name));
+            r.check(|| format!("zfs.pools[{i}].name"), names::zfs_name(&p.name));
             for (j, d) in p.disks.iter().enumerate() {
-                r.check(format!("zfs.pools[{i}].disks[{j}]"), names::abs_path(d));
+                r.check(|| format!("zfs.pools[{i}].disks[{j}]"), names::abs_path(d));
             }
         }
         for (i, d) in z.datasets.iter().enumerate() {
-            r.check(format!("zfs.datasets[{i}].name"), names::zfs_name(&d.name));
+            r.check(
+                || format!("zfs.datasets[{i}].name"),
+                names::zfs_name(&d.name),
+            );
         }
     }
     let o = &hv.orchestration;
     r.range(
-        "orchestration.jobs".into(),
+        || "orchestration.jobs".into(),
         "jobs",
         o.jobs.map(|j| j as u64),
         1,
         256,
     );
     r.range(
-        "orchestration.storage_concurrency".into(),
+        || "orchestration.storage_concurrency".into(),
         "storage_concurrency",
         o.storage_concurrency.map(|j| j as u64),
         1,

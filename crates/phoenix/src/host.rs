@@ -56,4 +56,8 @@ impl HostState {
     pub fn exists(&self, id: GuestId) -> bool {
         self.guests.contains_key(&id)
     }
+
+    pub fn running(&self, id: GuestId) -> bool {
+        self.guests.get(&id).is_some_and(|p| p.status == "running")
+    }
 }

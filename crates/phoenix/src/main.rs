@@ -120,7 +120,7 @@ fn dispatch(
         wipe_disks: cli.wipe_disks,
         storage_concurrency: orch.storage_concurrency.unwrap_or(2),
     };
-    let needs_host = matches!(verb, "create" | "converge" | "LetsGo" | "delete");
+    let needs_host = matches!(verb, "create" | "converge" | "LetsGo" | "delete" | "start");
     let host = if needs_host {
         match HostState::read(&Runner::new(env.dry_run)) {
             Ok(h) => h,
@@ -136,7 +136,7 @@ fn dispatch(
         "create" => plan::create(cfg, &host, targets, false, &opts),
         "converge" => plan::create(cfg, &host, targets, true, &opts),
         "LetsGo" => plan::lets_go(cfg, &host, &opts),
-        "start" | "restart" | "stop" => plan::boot_ordered(cfg, targets, verb, &opts),
+        "start" | "restart" | "stop" => plan::boot_ordered(cfg, &host, targets, verb, &opts),
         "delete" => plan::delete(cfg, &host, targets, &opts),
         "reconfigure" => plan::each(cfg, targets, verb, &opts),
         "test" if targets.is_empty() => Ok(plan::host("test", &opts)),

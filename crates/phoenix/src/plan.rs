@@ -169,18 +169,20 @@ fn create_resources(cfg: &Config, id: GuestId, opts: &PlanOptions) -> Vec<(Strin
 /// `start`/`restart` (boot order, groups in order) or `stop` (reverse boot order).
 pub fn boot_ordered(
     cfg: &Config,
+    host: &HostState,
     targets: &[GuestId],
     verb: &'static str,
     opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
     let mut plan = Plan::default();
-    append_boot_groups(&mut plan, cfg, targets, verb, opts, None)?;
+    append_boot_groups(&mut plan, cfg, host, targets, verb, opts, None)?;
     Ok(plan)
 }
 
 fn append_boot_groups(
     plan: &mut Plan,
     cfg: &Config,
+    host: &HostState,
     targets: &[GuestId],
     verb: &'static str,
     opts: &PlanOptions,
@@ -208,7 +210,10 @@ fn append_boot_groups(
             let g = cfg.guest(id).ok_or(OrderError::Unknown(id))?;
             let mut step = Step::guest(id, g.kind, verb, Action::Run);
             step.needs = barrier.into_iter().collect();
-            if verb != "stop" && opts.boot_delays {
+            // A boot delay lets a guest that is being started come up; one already running at
+            // the start of the run (a `start` on a converged host) needs no wait.
+            let already_running = verb == "start" && host.running(id);
+            if verb != "stop" && opts.boot_delays && !already_running {
                 step.delay_after = Duration::from_secs(g.boot_delay.unwrap_or(0));
             }
             members.push(plan.push(step));
@@ -229,7 +234,15 @@ pub fn lets_go(cfg: &Config, host: &HostState, opts: &PlanOptions) -> Result<Pla
         .filter(|g| !g.is_template)
         .map(|g| g.id)
         .collect();
-    append_boot_groups(&mut plan, cfg, &startable, "start", opts, Some(barrier))?;
+    append_boot_groups(
+        &mut plan,
+        cfg,
+        host,
+        &startable,
+        "start",
+        opts,
+        Some(barrier),
+    )?;
     Ok(plan)
 }
 

@@ -372,7 +372,9 @@ pub fn by_outcome(plan: &Plan, report: &Report) -> BTreeMap<&'static str, Vec<Gu
     let mut worst: BTreeMap<GuestId, (u8, &'static str)> = BTreeMap::new();
     let mut order = Vec::new();
     for (s, o) in plan.steps.iter().zip(&report.outcomes) {
-        let (Some(id), false) = (s.id, s.action == Action::Barrier) else { continue };
+        let (Some(id), false) = (s.id, s.action == Action::Barrier) else {
+            continue;
+        };
         let r = rank(o);
         match worst.get_mut(&id) {
             Some(w) if w.0 >= r.0 => {}

@@ -30,7 +30,7 @@ pub fn show(cfg: &Config, output: OutputFormat) -> Result<(), String> {
         }
         OutputFormat::Text => {
             println!(
-                "{:<10} {:<5} {:<28} {:<7} STATE",
+                "{:<10} {:<5} {:<34} {:<7} STATE",
                 "ID", "TYPE", "NAME", "EXISTS"
             );
             for (g, exists, state) in rows {
@@ -40,7 +40,7 @@ pub fn show(cfg: &Config, output: OutputFormat) -> Result<(), String> {
                     g.name.clone()
                 };
                 println!(
-                    "{:<10} {:<5} {:<28} {:<7} {}",
+                    "{:<10} {:<5} {:<34} {:<7} {}",
                     g.id,
                     g.kind.as_str(),
                     name,
