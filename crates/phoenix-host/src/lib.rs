@@ -9,13 +9,14 @@
 //! - [`env::HostEnv`]: resolved paths and modes, and the environment passed to children;
 //! - [`sim::enter`]: point a `HostEnv` at a simulated node;
 //! - [`tool::Runner`]: run `pct`/`qm`/... and scripts;
-//! - [`lock::HostLock`]: one run per host;
+//! - [`lock::HostLock`]: one run per host; [`guestlock`]: waiting out a Proxmox `lock:`;
 //! - [`cli::CommonArgs`]: the global options; [`exit`]: exit codes.
 
 pub mod cli;
 pub mod env;
 pub mod exit;
 pub mod fs;
+pub mod guestlock;
 pub mod lock;
 pub mod manager;
 pub mod sim;

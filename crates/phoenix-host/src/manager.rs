@@ -154,6 +154,9 @@ impl Context {
         } else {
             take_locks(&env, &config, inv.id)?
         };
+        if !env.dry_run {
+            wait_for_proxmox_locks(&env, &config, &inv)?;
+        }
         Ok(Context {
             env,
             config,
@@ -167,6 +170,48 @@ impl Context {
     pub fn id(&self) -> GuestId {
         self.inv.id.unwrap_or_default()
     }
+}
+
+/// Verbs that change a guest, and so fail at once while Proxmox holds a `lock:` on it.
+const MUTATING_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "start",
+    "stop",
+    "restart",
+    "reconfigure",
+];
+
+/// Before a mutating verb: waits while the guest's config (and, for `create`, its clone
+/// source's) shows `lock: <x>` — Proxmox is still busy with it — instead of failing or retrying
+/// blindly (docs/performance.md, "Locks").
+fn wait_for_proxmox_locks(env: &HostEnv, config: &Config, inv: &Invocation) -> Result<(), i32> {
+    let Some(id) = inv.id else { return Ok(()) };
+    if !MUTATING_VERBS.contains(&inv.verb) {
+        return Ok(());
+    }
+    let Some(guest) = config.guest(id) else {
+        return Ok(());
+    };
+    let wait = std::time::Duration::from_secs(
+        config
+            .hypervisor
+            .orchestration
+            .guest_lock_wait_secs
+            .unwrap_or(crate::guestlock::DEFAULT_WAIT_SECS),
+    );
+    let mut ids = vec![id];
+    if inv.verb == "create" {
+        ids.extend(guest.clone_from);
+    }
+    for g in ids {
+        crate::guestlock::wait_unlocked(&env.pve_dir, guest.kind, g, wait, crate::guestlock::POLL)
+            .map_err(|e| {
+                eprintln!("Error: {} {id}: lock: {e}", guest.kind);
+                exit::FAILURE
+            })?;
+    }
+    Ok(())
 }
 
 /// A manager run directly takes the host lock like the dispatcher (so it never races a
