@@ -553,3 +553,52 @@ fn second_run_waits_for_the_host_lock_then_names_the_holder() {
 fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+#[test]
+fn validate_warns_on_unknown_keys_and_strict_makes_them_errors() {
+    let e = Env::new();
+    let mut lxc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(e.path("lxc.json")).unwrap()).unwrap();
+    lxc["lxc_configs"]["950"]["memmory_mb"] = json!(4096);
+    std::fs::write(e.path("lxc.json"), lxc.to_string()).unwrap();
+    let o = e.run(&["validate"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("lxc_configs.950.memmory_mb: unknown key `memmory_mb` is ignored; did you mean `memory_mb`?"), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("configuration is valid: 4 containers, 2 VMs, 1 warning(s)"));
+    let o = e.run(&["validate", "--strict"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("1 warning(s) treated as errors (--strict)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = e.run(&["validate", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["containers"], 4);
+    assert!(e.calls().is_empty(), "validate runs no manager");
+}
+
+#[test]
+fn graph_marks_templates_and_edge_kinds() {
+    let e = Env::new();
+    let o = e.run(&["graph", "950"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("graph TD"), "{out}");
+    assert!(out.contains("g900 -->|clone| g950"), "{out}");
+    assert!(out.contains("g953 -.->|depends| g950"), "{out}");
+    assert!(out.contains("g900[[\"900 base (lxc) template\"]]"), "{out}");
+    assert!(
+        !out.contains("g1000"),
+        "restricted to the closure of 950: {out}"
+    );
+    let o = e.run(&["graph", "--format", "dot"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("\"953\" -> \"950\" [style=dashed, label=\"depends\"];"),
+        "{out}"
+    );
+    assert!(out.contains("shape=box3d"), "{out}");
+}
