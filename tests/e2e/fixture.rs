@@ -12,7 +12,11 @@ use serde_json::Value;
 fn seed_image_cache(sim: &Sim) {
     let cache = sim.dir().join("host/var/lib/vz/template/phoenix-images");
     std::fs::create_dir_all(&cache).unwrap();
-    std::fs::write(cache.join("noble-server-cloudimg-amd64.img"), b"simulated cloud image").unwrap();
+    std::fs::write(
+        cache.join("noble-server-cloudimg-amd64.img"),
+        b"simulated cloud image",
+    )
+    .unwrap();
 }
 
 fn converge(sim: &Sim) -> String {
@@ -27,45 +31,83 @@ fn converge(sim: &Sim) -> String {
 }
 
 fn guests(dump: &Value) -> BTreeMap<u64, &Value> {
-    dump["guests"].as_array().unwrap().iter().map(|g| (g["vmid"].as_u64().unwrap(), g)).collect()
+    dump["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["vmid"].as_u64().unwrap(), g))
+        .collect()
 }
 
 fn lxc_file() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(upstream_fixture().join("phoenix_lxc_configs.json")).unwrap()).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(upstream_fixture().join("phoenix_lxc_configs.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
 fn lets_go_builds_the_upstream_deployment() {
     let sim = Sim::new();
     let out = converge(&sim);
-    assert!(out.contains("Summary: 19 processed, 0 skipped, 0 failed"), "{out}");
+    assert!(
+        out.contains("Summary: 19 processed, 0 skipped, 0 failed"),
+        "{out}"
+    );
     let dump = sim.dump();
     let by_id = guests(&dump);
     assert_eq!(by_id.len(), 19);
     for (key, want) in lxc_file()["lxc_configs"].as_object().unwrap() {
         let id: u64 = key.parse().unwrap();
-        let g = by_id.get(&id).unwrap_or_else(|| panic!("container {id} missing"));
+        let g = by_id
+            .get(&id)
+            .unwrap_or_else(|| panic!("container {id} missing"));
         let c = &g["config"];
         assert_eq!(g["type"], "lxc");
         assert_eq!(c["hostname"], want["name"], "{id} hostname");
         assert_eq!(c["memory"], want["memory_mb"].to_string(), "{id} memory");
         assert_eq!(c["cores"], want["cores"].to_string(), "{id} cores");
         let net0 = c["net0"].as_str().unwrap();
-        assert!(net0.contains(want["mac_address"].as_str().unwrap()), "{id} mac in {net0}");
-        assert!(net0.contains(&format!("ip={}", want["network_config"]["ip"].as_str().unwrap())), "{id} ip in {net0}");
+        assert!(
+            net0.contains(want["mac_address"].as_str().unwrap()),
+            "{id} mac in {net0}"
+        );
+        assert!(
+            net0.contains(&format!(
+                "ip={}",
+                want["network_config"]["ip"].as_str().unwrap()
+            )),
+            "{id} ip in {net0}"
+        );
         let size = format!("size={}G", want["storage_size_gb"]);
-        assert!(c["rootfs"].as_str().unwrap().contains(&size), "{id} rootfs {}", c["rootfs"]);
+        assert!(
+            c["rootfs"].as_str().unwrap().contains(&size),
+            "{id} rootfs {}",
+            c["rootfs"]
+        );
         if want.get("firewall").is_some_and(|f| f["enabled"] == true) {
             assert!(net0.contains("firewall=1"), "{id} firewall on net0");
         }
-        let snaps: Vec<&str> = g["snapshots"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        let snaps: Vec<&str> = g["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
         if let Some(t) = want["template_snapshot_name"].as_str() {
             assert!(snaps.contains(&t), "{id} snapshot {t} in {snaps:?}");
         }
-        let volumes = want["zfs_volumes"].as_array().into_iter().chain(want["volumes"].as_array()).flatten();
+        let volumes = want["zfs_volumes"]
+            .as_array()
+            .into_iter()
+            .chain(want["volumes"].as_array())
+            .flatten();
         for v in volumes {
             let mp = format!("mp={}", v["mount_point"].as_str().unwrap());
-            let found = c.as_object().unwrap().iter().any(|(k, val)| k.starts_with("mp") && val.as_str().unwrap_or("").contains(&mp));
+            let found =
+                c.as_object().unwrap().iter().any(|(k, val)| {
+                    k.starts_with("mp") && val.as_str().unwrap_or("").contains(&mp)
+                });
             assert!(found, "{id} volume at {mp}");
         }
         assert_eq!(g["run"]["status"], "running", "{id} runs");
@@ -77,12 +119,25 @@ fn lets_go_builds_the_upstream_deployment() {
     assert_eq!(c["run"]["status"], "running");
     assert_eq!(c["config"]["cores"], "4");
     assert_eq!(c["config"]["memory"], "8192");
-    let snaps: Vec<&str> = c["snapshots"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let snaps: Vec<&str> = c["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert!(snaps.contains(&"initial"), "{snaps:?}");
     // GPU containers see exactly their GPUs.
     let c957 = by_id[&957]["config"].as_object().unwrap();
-    let devs: Vec<&str> = c957.iter().filter(|(k, _)| k.starts_with("dev")).map(|(_, v)| v.as_str().unwrap()).collect();
-    assert!(devs.iter().any(|d| d.contains("/dev/nvidia1")) && !devs.iter().any(|d| d.contains("/dev/nvidia0")), "{devs:?}");
+    let devs: Vec<&str> = c957
+        .iter()
+        .filter(|(k, _)| k.starts_with("dev"))
+        .map(|(_, v)| v.as_str().unwrap())
+        .collect();
+    assert!(
+        devs.iter().any(|d| d.contains("/dev/nvidia1"))
+            && !devs.iter().any(|d| d.contains("/dev/nvidia0")),
+        "{devs:?}"
+    );
 }
 
 #[test]
@@ -96,23 +151,52 @@ fn every_logged_call_is_valid_per_the_reference_and_a_rerun_changes_nothing() {
         if !["pct", "qm", "pvesm", "pveam"].contains(&tool) {
             continue;
         }
-        let argv: Vec<String> = call["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+        let argv: Vec<String> = call["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
         if let Err(e) = pve::spec::validate(tool, &argv) {
             bad.push(format!("{tool} {}: {e}", argv.join(" ")));
         }
-        assert_eq!(call["exit_code"], 0, "a clean run has no failing call: {call}");
+        assert_eq!(
+            call["exit_code"], 0,
+            "a clean run has no failing call: {call}"
+        );
     }
     assert!(bad.is_empty(), "invalid calls:\n{}", bad.join("\n"));
-    assert!(!first.iter().any(|c| c["tool"] == "qm" && (c["argv"][0] == "push" || (c["argv"][0] == "agent" && c["argv"][2] == "exec"))));
+    assert!(!first.iter().any(|c| c["tool"] == "qm"
+        && (c["argv"][0] == "push" || (c["argv"][0] == "agent" && c["argv"][2] == "exec"))));
 
     let before = sim.dump();
     let cfg = upstream_fixture().join("phoenix_hypervisor_config.json");
-    let o = sim.run(&["LetsGo", "--config", cfg.to_str().unwrap(), "--no-boot-delay"]);
+    let o = sim.run(&[
+        "LetsGo",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--no-boot-delay",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let second: Vec<Value> = sim.invocations().split_off(first.len());
-    let pq: Vec<&Value> = second.iter().filter(|c| c["tool"] == "pct" || c["tool"] == "qm").collect();
-    let mutating: Vec<String> = pq.iter().filter(|c| c["mutating"] == true).map(|c| c.to_string()).collect();
-    assert!(mutating.is_empty(), "a no-op LetsGo must not change anything:\n{}", mutating.join("\n"));
-    assert!(pq.len() <= 2 * 19, "at most 2 pct/qm calls per guest, got {}", pq.len());
+    let pq: Vec<&Value> = second
+        .iter()
+        .filter(|c| c["tool"] == "pct" || c["tool"] == "qm")
+        .collect();
+    let mutating: Vec<String> = pq
+        .iter()
+        .filter(|c| c["mutating"] == true)
+        .map(|c| c.to_string())
+        .collect();
+    assert!(
+        mutating.is_empty(),
+        "a no-op LetsGo must not change anything:\n{}",
+        mutating.join("\n")
+    );
+    assert!(
+        pq.len() <= 2 * 19,
+        "at most 2 pct/qm calls per guest, got {}",
+        pq.len()
+    );
     assert_eq!(sim.dump(), before, "the node is unchanged");
 }
