@@ -13,6 +13,7 @@
 //!    compared with two bounds computed from the graph and the latencies: the critical path
 //!    (longest chain of per-guest durations; no schedule can beat it) and the greedy schedule
 //!    with the plan's constraints (8 jobs, one clone per container source at a time).
+//!    `BENCH_JOBS=8` runs only `--jobs 8` (e.g. with `BENCH_SCALE=1` for the full latencies).
 //! 2. Dispatcher overhead: `phoenix start` of `BENCH_STUB_GUESTS` (200) guests with a manager
 //!    that does nothing (`/bin/true` via `PHOENIX_MANAGER_DIR`), minus the same for one guest.
 
@@ -287,7 +288,11 @@ fn parallel_apply() {
         "bounds: sum of work {serial:.2}s, critical path {cp:.2}s, greedy schedule with 8 jobs and clone-source locks {greedy:.2}s"
     );
     let mut rows = Vec::new();
-    for jobs in [1usize, 8] {
+    let jobs_list: Vec<usize> = std::env::var("BENCH_JOBS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|j| j.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 8]);
+    for &jobs in &jobs_list {
         let node = Node::new(&guests, &lat);
         let wall = node.lets_go(jobs).as_secs_f64();
         let calls = node.calls();

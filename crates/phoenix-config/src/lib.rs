@@ -301,6 +301,11 @@ impl Config {
             .map_err(OrderError::Cycles)
     }
 
+    /// Every guest, dependencies first, ties by ascending ID (computed once by validation).
+    pub fn dependency_order(&self) -> &[GuestId] {
+        &self.order
+    }
+
     /// `targets` sorted by `boot_order`, then ID; guests without one last (PHX-CU-05).
     pub fn get_boot_order(&self, targets: &[GuestId]) -> Result<Vec<GuestId>, OrderError> {
         self.check_known(targets)?;

@@ -119,6 +119,19 @@ pub fn create(
 ) -> Result<Plan, PlanError> {
     let order = cfg.build_dependency_graph(targets)?;
     let named: BTreeSet<GuestId> = targets.iter().copied().collect();
+    create_in_order(cfg, host, order, &named, all_run, opts)
+}
+
+/// The create steps for `order` (dependencies first): a guest in `named`, or any when
+/// `all_run`, always runs; the others only when missing.
+fn create_in_order(
+    cfg: &Config,
+    host: &HostState,
+    order: Vec<GuestId>,
+    named: &BTreeSet<GuestId>,
+    all_run: bool,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
     let mut plan = Plan::default();
     let mut index = BTreeMap::new();
     for id in order {
@@ -225,8 +238,10 @@ fn append_boot_groups(
 
 /// `LetsGo`: create everything in dependency order, then start every non-template guest.
 pub fn lets_go(cfg: &Config, host: &HostState, opts: &PlanOptions) -> Result<Plan, PlanError> {
-    let all: Vec<GuestId> = cfg.guests().map(|g| g.id).collect();
-    let mut plan = create(cfg, host, &all, false, opts)?;
+    // Every guest is named, so every create runs (managers skip what is converged); the order
+    // of all guests was computed once by validation.
+    let order = cfg.dependency_order().to_vec();
+    let mut plan = create_in_order(cfg, host, order, &BTreeSet::new(), true, opts)?;
     let creates: Vec<usize> = (0..plan.steps.len()).collect();
     let barrier = plan.push(Step::barrier(creates));
     let startable: Vec<GuestId> = cfg
