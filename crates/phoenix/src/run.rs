@@ -252,8 +252,13 @@ fn run_child(
         Ok(s) if s.success() => Outcome::Done,
         Ok(s) => {
             use std::os::unix::process::ExitStatusExt;
-            if s.signal().is_some() || signal.load(Ordering::SeqCst) != 0 {
+            if signal.load(Ordering::SeqCst) != 0 {
                 Outcome::Interrupted
+            } else if let Some(sig) = s.signal() {
+                // Killed by a signal we did not forward (a crash, the OOM killer, kill -9):
+                // a failure, never a silent "interrupted" in a run that exits 0.
+                eprintln!("[{tag}] Error: manager killed by signal {sig}");
+                Outcome::Failed(exit::FAILURE)
             } else {
                 Outcome::Failed(s.code().unwrap_or(exit::FAILURE))
             }

@@ -133,7 +133,7 @@ fn existing(node: &Node, kind: Kind, id: u32) -> R<Conf> {
 /// Take the guest lock, spend the latency, and return the current config.
 fn locked(node: &Node, call: &Call, kind: Kind, id: u32) -> R<(FileLock, Conf)> {
     let g = node.lock_guest(kind, id, false)?;
-    node.pause(&call.tool, &call.command);
+    node.pause(&call.tool, &call.command)?;
     let conf = existing(node, kind, id)?;
     Ok((g, conf))
 }
@@ -380,7 +380,7 @@ fn create(node: &Node, call: &Call) -> R<i32> {
     let kind = kind_of(call);
     let id = vmid(call)?;
     let _g = node.lock_guest(kind, id, false)?;
-    node.pause(&call.tool, &call.command);
+    node.pause(&call.tool, &call.command)?;
     if node.guest_kind(id).is_some() {
         return Err(already_exists(kind, id));
     }
@@ -859,7 +859,7 @@ fn clone(node: &Node, call: &Call) -> R<i32> {
         node.write_conf(kind, id, &c)?;
     }
     let result = (|| -> R<Conf> {
-        node.pause(&call.tool, &call.command);
+        node.pause(&call.tool, &call.command)?;
         let cur = node.read_conf(kind, id)?;
         let base = match snapname {
             Some(s) => cur
@@ -1106,7 +1106,7 @@ fn outcome(node: &Node, tool: &str, id: u32, cmd: &[String]) -> R<(i32, String, 
 fn pct_exec(node: &Node, call: &Call) -> R<i32> {
     let id = vmid(call)?;
     existing(node, Kind::Lxc, id)?;
-    node.pause(&call.tool, &call.command);
+    node.pause(&call.tool, &call.command)?;
     if !node.is_running(id) {
         return Err(fail(format!("CT {id} not running")));
     }
@@ -1210,7 +1210,7 @@ fn exec_status_json(p: &AgentProc, now: u64) -> serde_json::Value {
 
 fn guest_exec(node: &Node, call: &Call) -> R<i32> {
     let id = vmid(call)?;
-    node.pause(&call.tool, &call.command);
+    node.pause(&call.tool, &call.command)?;
     agent_ready(node, id)?;
     if call.extra.is_empty() {
         return Err(fail("No command given"));
@@ -1297,7 +1297,7 @@ fn guest_exec_status(node: &Node, call: &Call) -> R<i32> {
 
 fn guest_cmd(node: &Node, call: &Call) -> R<i32> {
     let id = vmid(call)?;
-    node.pause(&call.tool, &call.command);
+    node.pause(&call.tool, &call.command)?;
     agent_ready(node, id)?;
     let conf = existing(node, Kind::Qemu, id)?;
     let name = conf.get("name").unwrap_or("").to_string();

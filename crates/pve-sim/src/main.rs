@@ -87,6 +87,22 @@ fn run_tool(tool: &str, argv: &[String]) -> i32 {
         );
         return 2;
     }
+    // SIGINT/SIGTERM end a call's latency with a failure (Node::pause) instead of killing the
+    // process halfway through, as a Proxmox CLI worker dies through its own error path.
+    extern "C" fn on_signal(_: libc::c_int) {
+        state::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    // SAFETY: the handler only stores into an atomic; installed before any thread starts.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
     let start = now_ms();
     let t0 = std::time::Instant::now();
     let (code, mutating) = execute(&root, tool, argv);
@@ -121,7 +137,7 @@ fn execute(root: &Path, tool: &str, argv: &[String]) -> (i32, bool) {
     let mutating = call.is_mutating();
     match faults::call_fault(&node, tool, &call.command, call.vmid(), argv) {
         Ok(Some((code, msg))) => {
-            node.pause(tool, &call.command);
+            let _ = node.pause(tool, &call.command);
             eprintln!("{msg}");
             return (code, mutating);
         }
@@ -131,19 +147,22 @@ fn execute(root: &Path, tool: &str, argv: &[String]) -> (i32, bool) {
             return (e.code, mutating);
         }
     }
-    if !mutating {
-        node.pause(tool, &call.command);
-    }
-    let result = match tool {
+    let pre = if mutating {
+        Ok(())
+    } else {
+        node.pause(tool, &call.command)
+    };
+    let result = pre.and_then(|()| match tool {
         "pct" | "qm" => guest::run(&node, &call),
         "pvesm" => storage::pvesm(&node, &call),
         _ => storage::pveam(&node, &call),
-    };
+    });
     // Commands that did not spend their latency inside a lock spend it now (not after a
     // failure, so a lock time-out reports after the lock timeout only).
-    if result.is_ok() {
-        node.pause(tool, &call.command);
-    }
+    let result = match result {
+        Ok(c) => node.pause(tool, &call.command).map(|()| c),
+        Err(e) => Err(e),
+    };
     match result {
         Ok(c) => (c, mutating),
         Err(e) => {

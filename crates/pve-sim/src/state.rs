@@ -97,6 +97,9 @@ pub fn flock(path: &Path, shared: bool, timeout: Duration, timeout_msg: &str) ->
     }
 }
 
+/// Set by the SIGINT/SIGTERM handler of a tool call (see [`Node::pause`]).
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The simulated node.
 pub struct Node {
     pub root: PathBuf,
@@ -118,13 +121,24 @@ impl Node {
     /// Spend the configured latency of `tool command` (once per call). Mutating guest commands
     /// call this while holding the guest lock, so a slow call blocks concurrent ones as on a
     /// real node.
-    pub fn pause(&self, tool: &str, command: &str) {
+    ///
+    /// SIGINT/SIGTERM end the wait and fail the call with `received interrupt`, as they make a
+    /// Proxmox CLI worker die inside its operation: the caller's error path then undoes what the
+    /// real tool undoes (`pct clone` removes the `lock: disk` it put on the source).
+    pub fn pause(&self, tool: &str, command: &str) -> R<()> {
         if self.paused.replace(true) {
-            return;
+            return Ok(());
         }
-        let ms = self.faults.latency(tool, command);
-        if ms > 0 {
-            std::thread::sleep(Duration::from_millis(ms));
+        let end = Instant::now() + Duration::from_millis(self.faults.latency(tool, command));
+        loop {
+            if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(fail("received interrupt"));
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(Duration::from_millis(10)));
         }
     }
 
