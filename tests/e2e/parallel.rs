@@ -24,6 +24,10 @@ const GRAPH: &[(u64, Option<u64>, &[u64])] = &[
 ];
 
 fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
+    write_config_with(dir, json!({ "storage_concurrency": 4 }))
+}
+
+fn write_config_with(dir: &std::path::Path, orchestration: Value) -> std::path::PathBuf {
     let mut cts = serde_json::Map::new();
     for (id, from, deps) in GRAPH {
         let mut c = json!({
@@ -47,7 +51,7 @@ fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
         "core_paths": { "lxc_config_file": "lxc.json", "vm_config_file": "vm.json" },
         "zfs": { "pools": [], "datasets": [ { "name": "lxc-disks", "pool": "quickOS",
             "proxmox_storage_type": "zfspool", "proxmox_content_type": "rootdir" } ] },
-        "orchestration": { "storage_concurrency": 4 }
+        "orchestration": orchestration
     });
     std::fs::write(
         dir.join("lxc.json"),
@@ -160,4 +164,112 @@ fn parallel_lets_go_keeps_order_and_proxmox_locks() {
         a.0 < b.1 && b.0 < a.1,
         "900 and 910 were created one after the other"
     );
+}
+
+/// A node with the test graph's config (and `orchestration`), initialised, without latencies.
+fn node_with(orchestration: Value) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let hv = write_config_with(tmp.path(), orchestration);
+    assert!(Command::new(bin("pve-sim"))
+        .args(["init", "--config"])
+        .arg(&hv)
+        .env("PVE_SIM_ROOT", tmp.path().join("node"))
+        .status()
+        .unwrap()
+        .success());
+    (tmp, hv)
+}
+
+fn phoenix(tmp: &tempfile::TempDir, hv: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin("phoenix"));
+    c.args(args)
+        .arg("--config")
+        .arg(hv)
+        .arg(format!("--sim={}", tmp.path().join("node").display()));
+    clean_env(&mut c);
+    c.env("PHOENIX_LOCK_FILE", tmp.path().join("phoenix.lock"));
+    c
+}
+
+fn set_lock(tmp: &tempfile::TempDir, id: u64, lock: Option<&str>) {
+    let p = tmp.path().join(format!("node/etc/pve/lxc/{id}.conf"));
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with("lock:"))
+        .map(String::from)
+        .collect();
+    if let Some(l) = lock {
+        lines.insert(0, format!("lock: {l}"));
+    }
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[test]
+fn a_guest_whose_config_shows_a_lock_is_waited_for_not_retried() {
+    let (tmp, hv) = node_with(json!({ "guest_lock_wait_secs": 60 }));
+    let o = phoenix(&tmp, &hv, &["create", "900"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = phoenix(&tmp, &hv, &["stop", "900"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    set_lock(&tmp, 900, Some("backup"));
+    let child = phoenix(&tmp, &hv, &["start", "900", "--no-boot-delay"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let released = now_ms();
+    set_lock(&tmp, 900, None);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("container 900 is locked (backup); waiting up to 60s"),
+        "{err}"
+    );
+    let log: Vec<Value> = std::fs::read_to_string(tmp.path().join("node/invocations.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let starts: Vec<&Value> = log
+        .iter()
+        .filter(|c| c["tool"] == "pct" && c["argv"][0] == "start" && c["argv"][1] == "900")
+        .collect();
+    let last = starts.last().unwrap();
+    assert_eq!(last["exit_code"], 0, "the start was not tried while locked");
+    assert!(last["start"].as_u64().unwrap() + 50 >= released);
+    assert!(
+        log.iter().all(|c| c["exit_code"] == 0),
+        "no call ran into the lock"
+    );
+}
+
+#[test]
+fn a_lock_that_stays_fails_after_guest_lock_wait_secs_naming_it() {
+    let (tmp, hv) = node_with(json!({ "guest_lock_wait_secs": 1 }));
+    let o = phoenix(&tmp, &hv, &["create", "900"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = phoenix(&tmp, &hv, &["stop", "900"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    set_lock(&tmp, 900, Some("backup"));
+    let o = phoenix(&tmp, &hv, &["start", "900", "--no-boot-delay"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "Error: container 900: lock: container 900 is still locked (backup) after waiting 1s"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("pct unlock 900"), "{err}");
 }
