@@ -78,6 +78,11 @@ pub fn ensure_running(job: &Job) -> StepResult<bool> {
 
 /// `start` verb.
 pub fn start(job: &Job) -> StepResult<()> {
+    // `LetsGo --dry-run` on a new host: the create step before this one only printed its work.
+    if job.ctx.runner.dry_run && !conffile::path(job).exists() {
+        job.say("[dry-run] does not exist yet; it is started once created");
+        return Ok(());
+    }
     require(job, "start")?;
     let st = status(job, "start")?;
     if st == "running" {

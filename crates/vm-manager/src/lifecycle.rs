@@ -22,6 +22,14 @@ fn qm(ctx: &Context, step: &str, args: &[&str]) -> StepResult<()> {
 
 /// `qm start <id>` unless running; templates are refused.
 pub fn start(ctx: &Context) -> StepResult<()> {
+    // `LetsGo --dry-run` on a new host: the create step before this one only printed its work.
+    if ctx.runner.dry_run && host::read_conf(&ctx.env, ctx.id())?.is_none() {
+        eprintln!(
+            "VM {}: [dry-run] does not exist yet; it is started once created",
+            ctx.id()
+        );
+        return Ok(());
+    }
     let conf = existing(ctx, "start")?;
     if is_template(&conf) {
         return Err(Fail::new(
