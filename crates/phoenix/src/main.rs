@@ -118,7 +118,9 @@ fn dispatch(
         boot_delays: !cli.no_boot_delay,
         suite: cli.suite.clone(),
         wipe_disks: cli.wipe_disks,
-        storage_concurrency: orch.storage_concurrency.unwrap_or(2),
+        storage_concurrency: orch
+            .storage_concurrency
+            .unwrap_or(phoenix::plan::DEFAULT_STORAGE_CONCURRENCY),
     };
     let needs_host = matches!(verb, "create" | "converge" | "LetsGo" | "delete" | "start");
     let host = if needs_host {

@@ -77,6 +77,12 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
+/// Creates per storage at once when `orchestration.storage_concurrency` is unset. The slot is
+/// held for a guest's whole create step although Proxmox's storage lock only covers the brief
+/// allocation (and a time-out there is retried), so the default equals the default `--jobs`:
+/// it must not quietly serialise a host whose guests all live on one pool.
+pub const DEFAULT_STORAGE_CONCURRENCY: usize = 4;
+
 /// Settings that shape a plan.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {

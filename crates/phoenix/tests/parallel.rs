@@ -428,7 +428,7 @@ fn one_failing_guest_with_8_jobs_stops_new_starts_and_its_dependents() {
 
 #[test]
 fn allocations_per_storage_are_capped() {
-    // Eight independent guests on one storage, cap 2 (the default), 8 jobs.
+    // Eight independent guests on one storage, cap 2, 8 jobs.
     let guests: Vec<Guest> = (0..8)
         .map(|i| Guest {
             id: 600 + i,
@@ -437,7 +437,7 @@ fn allocations_per_storage_are_capped() {
             deps: vec![],
         })
         .collect();
-    let e = Env::new(guests);
+    let e = Env::with_storage_cap(guests, Some(2));
     let o = e.run(
         &[
             "create", "--jobs", "8", "600", "601", "602", "603", "604", "605", "606", "607",

@@ -321,7 +321,7 @@ pub struct Orchestration {
     /// First back-off after a Proxmox lock time-out, doubled each retry. Default 1000 ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pve_lock_backoff_ms: Option<u64>,
-    /// Disk allocations (create, clone, resize) at once per storage. Default 2.
+    /// Guest creations (clone, create, resize) at once per storage. Default 4, the default jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_concurrency: Option<usize>,
     /// Attempts to start a guest. Default 3.
