@@ -122,6 +122,19 @@ fn dispatch(
             .storage_concurrency
             .unwrap_or(phoenix::plan::DEFAULT_STORAGE_CONCURRENCY),
     };
+    // The lock comes before the host is read: a run that waited for another must plan from
+    // the state that run left, not from what was there before it.
+    let _lock = if env.dry_run {
+        None
+    } else {
+        match take_host_lock(env, cfg) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return exit::LOCKED;
+            }
+        }
+    };
     let needs_host = matches!(verb, "create" | "converge" | "LetsGo" | "delete" | "start");
     let host = if needs_host {
         match HostState::read(&Runner::new(env.dry_run)) {
@@ -172,17 +185,6 @@ fn dispatch(
             }
         }
     }
-    let _lock = if env.dry_run {
-        None
-    } else {
-        match take_host_lock(env, cfg) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                return exit::LOCKED;
-            }
-        }
-    };
     let signal = Arc::new(AtomicI32::new(0));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let s = signal.clone();
