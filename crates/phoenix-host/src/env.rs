@@ -140,7 +140,10 @@ impl HostEnv {
 /// folder of the running executable's installation.
 fn default_scripts_dir(config: &Path) -> PathBuf {
     let cfg_dir = config.parent().unwrap_or(Path::new("."));
-    let candidates = [cfg_dir.join("../scripts"), cfg_dir.join("../bin")];
+    let mut candidates = vec![cfg_dir.join("../bin")];
+    // A config anywhere inside a checkout (`etc/`, `tests/fixtures/...`): the checkout's scripts.
+    let abs = std::path::absolute(cfg_dir).unwrap_or_else(|_| cfg_dir.to_path_buf());
+    candidates.extend(abs.ancestors().take(5).map(|a| a.join("scripts")));
     for c in candidates.iter().chain(exe_candidates().iter()) {
         if c.join("lxc_setup").is_dir() {
             return c.clone();
