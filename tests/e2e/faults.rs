@@ -340,10 +340,10 @@ fn every_create_clone_set_start_snapshot_and_qm_call_and_a_spread_of_exec_push_c
     );
 }
 
-/// Every mutating call of the clean run, one at a time. About 15 minutes on 2 cores:
+/// Every mutating call of the clean run, one at a time. About 11 minutes on 2 cores:
 /// `cargo test -p phoenix-tests --test faults -- --ignored`.
 #[test]
-#[ignore = "full sweep over every mutating call (~15 min); run with -- --ignored"]
+#[ignore = "full sweep over every mutating call (~11 min); run with -- --ignored"]
 fn full_sweep_every_mutating_call_fails_cleanly_and_reruns_converge() {
     let mut all = targets();
     // `FAULTS_ONLY=3,57` re-runs chosen calls (to debug one).
