@@ -241,7 +241,9 @@ fn run_child(
             pumps.push(std::thread::spawn(move || pump(err, &t, true)));
         }
     }
+    let pgid = child.id();
     let status = child.wait();
+    wait_for_group(pgid);
     for p in pumps {
         let _ = p.join();
     }
@@ -264,6 +266,21 @@ fn run_child(
             }
         }
         Err(_) => Outcome::Failed(exit::FAILURE),
+    }
+}
+
+/// Waits until no process of a manager's process group is left: after a forwarded signal the
+/// manager may exit while a `pct`/`qm` it started is still undoing its work (a clone removing
+/// its `lock: disk`), and the run must not end, nor a re-run start, before that. Bounded, so a
+/// daemon a script left behind cannot hang the run.
+fn wait_for_group(pgid: u32) {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // SAFETY: signal 0 only asks whether any process of the group exists.
+    while unsafe { libc::kill(-pgid, 0) } == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
