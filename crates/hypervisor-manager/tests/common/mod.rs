@@ -97,13 +97,7 @@ pub fn example_config(dir: &Path) -> PathBuf {
 
 /// The upstream fixture configs in `<dir>/etc/`.
 pub fn fixture_config(dir: &Path) -> PathBuf {
-    let f = repo().join("../shared/fixtures/upstream-2025-10-01");
-    let f = if f.is_dir() {
-        f
-    } else {
-        PathBuf::from("/work/shared/fixtures/upstream-2025-10-01")
-    };
-    copy_configs(&f, dir)
+    copy_configs(&repo().join("tests/fixtures/upstream-2025-10-01"), dir)
 }
 
 /// Rewrites the hypervisor config at `path` with `edit`.

@@ -17,9 +17,7 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn fixture_dir() -> PathBuf {
-    PathBuf::from("/work/shared/fixtures/upstream-2025-10-01")
-        .canonicalize()
-        .unwrap_or_else(|_| repo().join("tests/fixtures/upstream-2025-10-01"))
+    repo().join("tests/fixtures/upstream-2025-10-01")
 }
 
 fn sim_binary() -> PathBuf {
