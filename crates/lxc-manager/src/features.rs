@@ -95,7 +95,7 @@ pub fn fingerprint(job: &Job) -> StepResult<String> {
         blobs.push(std::fs::read(&s).unwrap_or_default());
     }
     let parts: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
-    Ok(crate::record::fnv1a(&parts))
+    Ok(phoenix_host::fs::fingerprint(&parts))
 }
 
 /// Runs every feature script, in order, output streamed.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::agent::failure_text;
 use crate::create::Run;
 use crate::fail::{Fail, StepResult};
-use crate::record::fingerprint;
+use phoenix_host::fs::fingerprint;
 
 /// Folder inside the VM that receives feature scripts and `vm_config.json`.
 pub const GUEST_DIR: &str = "/var/lib/phoenix/vm_features";

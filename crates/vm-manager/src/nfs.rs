@@ -16,7 +16,7 @@ use phoenix_config::model::vm::SharedVolume;
 
 use crate::create::Run;
 use crate::fail::{AtStep, Fail, StepResult};
-use crate::record::fingerprint;
+use phoenix_host::fs::fingerprint;
 
 const STEP: &str = "shared volumes";
 

@@ -83,27 +83,9 @@ impl RecordFile {
     }
 }
 
-/// 64-bit FNV-1a of the parts (stable across builds), as hex.
-pub fn fingerprint(parts: &[&[u8]]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.iter().chain(&[0xff]) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fingerprint_is_stable_and_separates_parts() {
-        assert_eq!(fingerprint(&[b"a"]), fingerprint(&[b"a"]));
-        assert_ne!(fingerprint(&[b"ab", b"c"]), fingerprint(&[b"a", b"bc"]));
-    }
 
     #[test]
     fn record_round_trips() {
