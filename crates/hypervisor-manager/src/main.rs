@@ -20,16 +20,12 @@ fn main() {
 }
 
 fn run() -> i32 {
-    let inv = match manager::parse(
+    let ctx = match manager::start(
         "hypervisor-manager",
         "Phoenix manager for the Proxmox host itself: set-up steps and host tests",
         VERBS,
         false,
     ) {
-        Ok(i) => i,
-        Err(code) => return code,
-    };
-    let ctx = match manager::Context::start(inv) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -24,16 +24,12 @@ fn main() {
 }
 
 fn run() -> i32 {
-    let inv = match manager::parse(
+    let ctx = match manager::start(
         "lxc-manager",
         "Phoenix manager for Proxmox containers",
         manager::GUEST_VERBS,
         true,
     ) {
-        Ok(i) => i,
-        Err(code) => return code,
-    };
-    let ctx = match manager::Context::start(inv) {
         Ok(c) => c,
         Err(code) => return code,
     };

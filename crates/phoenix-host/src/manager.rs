@@ -130,6 +130,17 @@ pub fn parse_from(
     })
 }
 
+/// Parses the command line and starts the context: the opening of every manager's `main`.
+/// `Err` is the exit code, its message already printed.
+pub fn start(
+    name: &str,
+    about: &str,
+    verbs: &'static [&'static str],
+    takes_target: bool,
+) -> Result<Context, i32> {
+    Context::start(parse(name, about, verbs, takes_target)?)
+}
+
 /// Everything a verb needs: the host, the config, a tool runner.
 pub struct Context {
     pub env: HostEnv,

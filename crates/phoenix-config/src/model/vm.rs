@@ -61,7 +61,9 @@ pub struct VmSettings {
     pub start_at_boot: Option<bool>,
 }
 
-/// One VM as written in the file.
+/// One VM as written in the file. The `VmSettings` fields are repeated here on purpose rather
+/// than `#[serde(flatten)]`ed: flattening buffers the object and hides unknown keys from
+/// `serde_ignored`, which would lose the "did you mean" warnings; `own_settings` maps them back.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Vm {
     pub vmid: GuestId,
