@@ -843,9 +843,10 @@ fn clone(node: &Node, call: &Call) -> R<i32> {
     if node.guest_kind(newid).is_some() {
         return Err(already_exists(kind, newid));
     }
-    // Source lock: a stopped template is only share-locked (parallel clones); otherwise the
-    // source gets `lock: disk` (CT) / `lock: clone` (VM) for the whole copy.
-    let shared_template = is_template && !node.is_running(id);
+    // Source lock: a container always gets `lock: disk` for the whole copy, template or not
+    // (pve-container's clone sets it unconditionally); a VM gets `lock: clone`, except a
+    // stopped template, which qemu-server only share-locks so several clones run in parallel.
+    let shared_template = kind == Kind::Qemu && is_template && !node.is_running(id);
     let mut held: Option<FileLock> = None;
     if shared_template {
         held = Some(node.lock_guest(kind, id, true)?);

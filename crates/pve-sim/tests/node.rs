@@ -192,6 +192,26 @@ fn clone_holds_disk_lock() {
 }
 
 #[test]
+fn a_container_template_is_locked_while_cloned() {
+    // Unlike a VM template, pve-container locks a container template (`lock: disk`) for the
+    // whole clone, so a second clone of it fails at once.
+    let s = Sim::new();
+    s.ct(900);
+    s.pct("template 900").ok();
+    s.faults(r#"{"latency_ms": {"pct clone": 1500}}"#);
+    let mut child = s.cmd("pct", &["clone", "900", "901"]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.read("etc/pve/lxc/900.conf").contains("lock: disk") {
+        assert!(Instant::now() < deadline, "lock never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.pct("clone 900 902").fails_with("CT 900 is locked (disk)");
+    assert!(child.wait().unwrap().success());
+    s.pct("clone 900 902").ok();
+    assert!(!s.read("etc/pve/lxc/900.conf").contains("lock:"));
+}
+
+#[test]
 fn concurrent_set_times_out() {
     let s = Sim::new();
     s.ct(900);
@@ -215,14 +235,24 @@ fn qm_template_clones_share_lock() {
         .ok();
     s.qm("template 8000").ok();
     s.faults(r#"{"latency_ms": {"qm clone": 1200}}"#);
-    let t = Instant::now();
     let mut a = s.cmd("qm", &["clone", "8000", "8001"]).spawn().unwrap();
     let mut b = s.cmd("qm", &["clone", "8000", "8002"]).spawn().unwrap();
     assert!(a.wait().unwrap().success());
     assert!(b.wait().unwrap().success());
+    // Clones of a template run in parallel: their spans in the log overlap.
+    let spans: Vec<(u64, u64)> = s
+        .log()
+        .iter()
+        .filter(|c| c["tool"] == "qm" && c["argv"][0] == "clone")
+        .map(|c| {
+            let start = c["start"].as_u64().unwrap();
+            (start, start + c["duration_ms"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(spans.len(), 2);
     assert!(
-        t.elapsed() < Duration::from_millis(2300),
-        "clones of a template run in parallel"
+        spans[0].0 < spans[1].1 && spans[1].0 < spans[0].1,
+        "clones of a template were serialised: {spans:?}"
     );
     assert!(!s.read("etc/pve/qemu-server/8000.conf").contains("lock:"));
     // A non-template VM is marked `lock: clone` while cloned.
