@@ -6,6 +6,7 @@
 //! firewall) → 3 disk → 4 running → 5 lifecycle snapshot → 6 features → 7 application script →
 //! 8 health checks → 5' final snapshot → 9 template snapshot.
 
+use phoenix_host::slots::Resource;
 use pve::Conf;
 
 use crate::desired::{self, Desired};
@@ -137,12 +138,24 @@ fn clone(job: &Job, src: phoenix_config::GuestId) -> StepResult<()> {
     }
     argv.extend(["--hostname".to_string(), job.lxc.name.clone()]);
     // A clone of a normal container is always full; of a Proxmox template, full unless asked.
-    if !is_pve_template || job.lxc.full_clone != Some(false) {
+    let full = !is_pve_template || job.lxc.full_clone != Some(false);
+    if full {
         argv.extend(["--full".to_string(), "1".to_string()]);
         if let Some(p) = &job.lxc.storage_pool {
             argv.extend(["--storage".to_string(), p.clone()]);
         }
     }
+    // `pct clone` puts `lock: disk` on its source for the whole copy, template or not: one
+    // clone per source at a time. The new disk lands on `--storage`, else beside the source's.
+    let source_pool = || job.ctx.config.lxc(src).and_then(|s| s.storage_pool.clone());
+    let storage = if full {
+        job.lxc.storage_pool.clone().or_else(source_pool)
+    } else {
+        source_pool()
+    };
+    let mut wants = vec![Resource::CloneSource(src)];
+    wants.extend(storage.map(Resource::Storage));
+    let _slots = job.hold("clone", &wants)?;
     job.pct_change("clone", &argv)?;
     Ok(())
 }
@@ -185,6 +198,15 @@ fn create_from_template(job: &Job) -> StepResult<()> {
     for (k, v) in plan.set {
         argv.extend([format!("--{k}"), v]);
     }
+    let pool = want
+        .rootfs
+        .as_ref()
+        .map(|(pool, _)| pool.clone())
+        .or_else(|| job.lxc.storage_pool.clone());
+    let _slots = job.hold(
+        "create",
+        &pool.into_iter().map(Resource::Storage).collect::<Vec<_>>(),
+    )?;
     job.pct_change("create", &argv)?;
     Ok(())
 }

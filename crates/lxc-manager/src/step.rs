@@ -81,6 +81,15 @@ impl<'a> Job<'a> {
         self.ctx.runner.change("pct", args).map_err(tool(step))
     }
 
+    /// Holds the clone-source and storage slots for one call (see `phoenix_host::slots`).
+    pub fn hold(
+        &self,
+        step: &'static str,
+        resources: &[phoenix_host::slots::Resource],
+    ) -> StepResult<phoenix_host::slots::Slots> {
+        self.ctx.hold(resources).map_err(|e| fail(step, e))
+    }
+
     /// A progress line for people (stderr, so stdout stays data).
     pub fn say(&self, msg: impl AsRef<str>) {
         if !self.ctx.inv.common.quiet {

@@ -35,6 +35,21 @@ pub fn current_lock(conf: &Path) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
+/// The guest a failed Proxmox call names as locked: `CT 900 is locked (disk)` or
+/// `VM 8000 is locked (clone)`.
+pub fn locked_guest(stderr: &str) -> Option<(GuestKind, GuestId)> {
+    stderr.lines().find_map(|line| {
+        let (before, _) = line.split_once(" is locked (")?;
+        let mut words = before.split_whitespace().rev();
+        let id = GuestId::parse(words.next()?)?;
+        match words.next()? {
+            "CT" => Some((GuestKind::Lxc, id)),
+            "VM" => Some((GuestKind::Vm, id)),
+            _ => None,
+        }
+    })
+}
+
 /// A guest still locked when the wait ran out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} {id} is still locked ({lock}) after waiting {waited}s (orchestration.guest_lock_wait_secs); run `{tool} unlock {id}` if no Proxmox task holds it")]
@@ -44,6 +59,21 @@ pub struct StillLocked {
     pub lock: String,
     pub waited: u64,
     pub tool: &'static str,
+}
+
+impl StillLocked {
+    pub fn new(kind: GuestKind, id: GuestId, lock: &str, waited: Duration) -> StillLocked {
+        StillLocked {
+            kind,
+            id,
+            lock: lock.to_string(),
+            waited: waited.as_secs(),
+            tool: match kind {
+                GuestKind::Lxc => "pct",
+                GuestKind::Vm => "qm",
+            },
+        }
+    }
 }
 
 /// Waits until `id`'s config shows no `lock:` line, reading it every `poll`, at most `max`.
@@ -64,16 +94,7 @@ pub fn wait_unlocked(
         };
         let waited = start.elapsed();
         if waited >= max {
-            return Err(StillLocked {
-                kind,
-                id,
-                lock,
-                waited: waited.as_secs(),
-                tool: match kind {
-                    GuestKind::Lxc => "pct",
-                    GuestKind::Vm => "qm",
-                },
-            });
+            return Err(StillLocked::new(kind, id, &lock, waited));
         }
         if !announced {
             eprintln!(
@@ -109,6 +130,20 @@ mod tests {
         );
         assert_eq!(current_lock(&p), None);
         assert_eq!(current_lock(&d.path().join("missing.conf")), None);
+    }
+
+    #[test]
+    fn the_locked_guest_is_read_from_the_message() {
+        assert_eq!(
+            locked_guest("CT 900 is locked (disk)"),
+            Some((GuestKind::Lxc, GuestId(900)))
+        );
+        assert_eq!(
+            locked_guest("clone failed: VM 8000 is locked (clone)\n"),
+            Some((GuestKind::Vm, GuestId(8000)))
+        );
+        assert_eq!(locked_guest("can't lock file '/x' - got timeout"), None);
+        assert_eq!(locked_guest("the door is locked (key)"), None);
     }
 
     #[test]

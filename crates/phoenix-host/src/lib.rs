@@ -10,6 +10,7 @@
 //! - [`sim::enter`]: point a `HostEnv` at a simulated node;
 //! - [`tool::Runner`]: run `pct`/`qm`/... and scripts;
 //! - [`lock::HostLock`]: one run per host; [`guestlock`]: waiting out a Proxmox `lock:`;
+//!   [`slots`]: the clone-source and storage slots held around one Proxmox call;
 //! - [`cli::CommonArgs`]: the global options; [`exit`]: exit codes.
 
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod guestlock;
 pub mod lock;
 pub mod manager;
 pub mod sim;
+pub mod slots;
 pub mod tool;
 
 pub use cli::{CommonArgs, OutputFormat};

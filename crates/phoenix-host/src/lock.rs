@@ -36,6 +36,28 @@ pub struct HostLock {
 impl HostLock {
     /// Takes the lock at `path`, waiting up to `wait`.
     pub fn acquire(path: &Path, wait: Duration) -> Result<HostLock, LockError> {
+        let start = Instant::now();
+        loop {
+            let mut file = match HostLock::try_acquire(path)? {
+                Ok(lock) => return Ok(lock),
+                Err(file) => file,
+            };
+            if start.elapsed() >= wait {
+                let (pid, cmdline) = read_holder(&mut file);
+                return Err(LockError::Busy {
+                    path: path.display().to_string(),
+                    pid,
+                    cmdline,
+                    waited: start.elapsed().as_secs(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Takes the lock at `path` if it is free; `Ok(Err(file))` when another process holds it
+    /// (the file, to read who).
+    pub fn try_acquire(path: &Path) -> Result<Result<HostLock, File>, LockError> {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -49,23 +71,10 @@ impl HostLock {
                 path: path.display().to_string(),
                 why: e.to_string(),
             })?;
-        let start = Instant::now();
-        loop {
-            // SAFETY: flock on a file descriptor we own; no memory is touched.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                break;
-            }
-            if start.elapsed() >= wait {
-                let (pid, cmdline) = read_holder(&mut file);
-                return Err(LockError::Busy {
-                    path: path.display().to_string(),
-                    pid,
-                    cmdline,
-                    waited: start.elapsed().as_secs(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: flock on a file descriptor we own; no memory is touched.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Ok(Err(file));
         }
         let (old_pid, old_cmd) = read_holder(&mut file);
         if let Ok(pid) = old_pid.parse::<i32>() {
@@ -81,10 +90,10 @@ impl HostLock {
         let _ = file.rewind();
         let _ = file.write_all(me.as_bytes());
         let _ = file.flush();
-        Ok(HostLock {
+        Ok(Ok(HostLock {
             file,
             path: path.to_path_buf(),
-        })
+        }))
     }
 }
 
@@ -106,7 +115,8 @@ fn read_holder(file: &mut File) -> (String, String) {
     (if pid.is_empty() { "?".into() } else { pid }, cmd)
 }
 
-fn alive(pid: i32) -> bool {
+/// Whether process `pid` exists.
+pub(crate) fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
 }

@@ -147,6 +147,8 @@ pub struct Context {
     pub config: Config,
     pub runner: Runner,
     pub inv: Invocation,
+    /// The clone-source and storage slots shared with the other managers.
+    pub slots: crate::slots::SlotTable,
     /// Held for the whole run: the host lock when run directly, and the guest's own lock.
     _locks: Vec<crate::lock::HostLock>,
 }
@@ -160,6 +162,17 @@ impl Context {
         runner.lock_retries = o.pve_lock_retries.unwrap_or(3);
         runner.lock_backoff =
             std::time::Duration::from_millis(o.pve_lock_backoff_ms.unwrap_or(1000));
+        let guest_lock_wait = std::time::Duration::from_secs(
+            o.guest_lock_wait_secs
+                .unwrap_or(crate::guestlock::DEFAULT_WAIT_SECS),
+        );
+        runner.guest_lock_wait = Some((env.pve_dir.clone(), guest_lock_wait));
+        let slots = crate::slots::table(
+            &crate::lock::host_lock_path(&env, &config),
+            o.storage_concurrency
+                .unwrap_or(crate::slots::DEFAULT_STORAGE_CONCURRENCY),
+            guest_lock_wait,
+        );
         let locks = if env.dry_run {
             Vec::new()
         } else {
@@ -173,6 +186,7 @@ impl Context {
             config,
             runner,
             inv,
+            slots,
             _locks: locks,
         })
     }
@@ -180,6 +194,18 @@ impl Context {
     /// The target ID (managers that take one always have it).
     pub fn id(&self) -> GuestId {
         self.inv.id.unwrap_or_default()
+    }
+
+    /// Holds the slots of `resources` for one call (nothing under `--dry-run`, which changes
+    /// nothing); `Err` is a message for the step's error.
+    pub fn hold(
+        &self,
+        resources: &[crate::slots::Resource],
+    ) -> Result<crate::slots::Slots, String> {
+        if self.runner.dry_run {
+            return Ok(crate::slots::Slots::default());
+        }
+        self.slots.hold(resources).map_err(|e| e.to_string())
     }
 }
 
@@ -193,9 +219,10 @@ const MUTATING_VERBS: &[&str] = &[
     "reconfigure",
 ];
 
-/// Before a mutating verb: waits while the guest's config (and, for `create`, its clone
-/// source's) shows `lock: <x>` — Proxmox is still busy with it — instead of failing or retrying
-/// blindly (docs/performance.md, "Locks").
+/// Before a mutating verb: waits while the guest's config shows `lock: <x>` — Proxmox is still
+/// busy with it — instead of failing or retrying blindly (docs/performance.md, "Locks"). A
+/// clone source's lock is not waited for here: a converged guest never touches its source, and
+/// the clone call itself waits (its slot, then [`crate::Runner`]'s lock wait).
 fn wait_for_proxmox_locks(env: &HostEnv, config: &Config, inv: &Invocation) -> Result<(), i32> {
     let Some(id) = inv.id else { return Ok(()) };
     if !MUTATING_VERBS.contains(&inv.verb) {
@@ -211,18 +238,12 @@ fn wait_for_proxmox_locks(env: &HostEnv, config: &Config, inv: &Invocation) -> R
             .guest_lock_wait_secs
             .unwrap_or(crate::guestlock::DEFAULT_WAIT_SECS),
     );
-    let mut ids = vec![id];
-    if inv.verb == "create" {
-        ids.extend(guest.clone_from);
-    }
-    for g in ids {
-        crate::guestlock::wait_unlocked(&env.pve_dir, guest.kind, g, wait, crate::guestlock::POLL)
-            .map_err(|e| {
-                eprintln!("Error: {} {id}: lock: {e}", guest.kind);
-                exit::FAILURE
-            })?;
-    }
-    Ok(())
+    crate::guestlock::wait_unlocked(&env.pve_dir, guest.kind, id, wait, crate::guestlock::POLL)
+        .map(|_| ())
+        .map_err(|e| {
+            eprintln!("Error: {} {id}: lock: {e}", guest.kind);
+            exit::FAILURE
+        })
 }
 
 /// A manager run directly takes the host lock like the dispatcher (so it never races a

@@ -2,12 +2,15 @@
 //!
 //! Reads always run (also under `--dry-run`, so a plan reflects the live host); changes print
 //! `[dry-run] ...` instead when dry-running. A Proxmox `can't lock file ... got timeout` is
-//! retried with doubling back-off. Values of secret options are masked wherever a command is
-//! shown.
+//! retried with doubling back-off; a change refused with `CT <id> is locked (<x>)` waits until
+//! that guest's config shows no `lock:` line, then runs again (a task such as another clone or
+//! a backup holds it; retrying at once would only fail again). Values of secret options are
+//! masked wherever a command is shown.
 
 use std::cell::Cell;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Options whose value is never shown.
 const SECRET_OPTIONS: &[&str] = &["--cipassword", "--password"];
@@ -54,6 +57,8 @@ pub struct Runner {
     /// Retries of a Proxmox lock time-out.
     pub lock_retries: u32,
     pub lock_backoff: Duration,
+    /// Where guest configs live and how long to wait out a `lock:` line; `None`: no waiting.
+    pub guest_lock_wait: Option<(PathBuf, Duration)>,
     reads: Cell<u32>,
     changes: Cell<u32>,
 }
@@ -64,6 +69,7 @@ impl Runner {
             dry_run,
             lock_retries: 3,
             lock_backoff: Duration::from_millis(1000),
+            guest_lock_wait: None,
             reads: Cell::new(0),
             changes: Cell::new(0),
         }
@@ -110,10 +116,22 @@ impl Runner {
         log::info!("run: {}", display(tool, args));
         let mut delay = self.lock_backoff;
         let mut attempt = 0;
+        let started = Instant::now();
         loop {
             let out = exec(tool, args, stdin)?;
             if out.success() {
                 return Ok(out.stdout);
+            }
+            match self.wait_out_guest_lock(&out.stderr, started) {
+                Some(Ok(())) => continue,
+                Some(Err(still)) => {
+                    return Err(ToolError::Failed {
+                        cmd: display(tool, args),
+                        code: out.code,
+                        stderr: still.to_string(),
+                    })
+                }
+                None => {}
             }
             if is_lock_timeout(&out.stderr) && attempt < self.lock_retries {
                 attempt += 1;
@@ -129,6 +147,31 @@ impl Runner {
             }
             return Err(failed(tool, args, &out));
         }
+    }
+
+    /// When `stderr` says a guest is locked: waits (counted from `started`, at most the
+    /// configured wait) until its config has no `lock:` line. `None`: nothing to wait for.
+    fn wait_out_guest_lock(
+        &self,
+        stderr: &str,
+        started: Instant,
+    ) -> Option<Result<(), crate::guestlock::StillLocked>> {
+        use crate::guestlock::{conf_path, current_lock, locked_guest, wait_unlocked};
+        use crate::guestlock::{StillLocked, POLL};
+        let (pve_dir, max) = self.guest_lock_wait.as_ref()?;
+        let (kind, id) = locked_guest(stderr)?;
+        let left = max.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            // The lock keeps coming back: give up like a lock that never went.
+            let lock = current_lock(&conf_path(pve_dir, kind, id)).unwrap_or_default();
+            return Some(Err(StillLocked::new(kind, id, &lock, started.elapsed())));
+        }
+        Some(wait_unlocked(pve_dir, kind, id, left, POLL).map(|waited| {
+            // Gone before we looked: pause one poll so a refusal never becomes a busy loop.
+            if waited < POLL {
+                std::thread::sleep(POLL.min(left));
+            }
+        }))
     }
 }
 
@@ -239,6 +282,77 @@ mod tests {
             display("pct", &["exec", "1", "--", "sh", "-c", "a b"]),
             "pct exec 1 -- sh -c 'a b'"
         );
+    }
+
+    /// A stand-in `pct` refusing while `<dir>/refuse` exists, counting its runs in `<dir>/runs`.
+    fn refusing_tool(dir: &std::path::Path) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("pct");
+        let d = dir.display();
+        std::fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\necho run >> {d}/runs\nif [ -e {d}/refuse ]; then echo 'CT 900 is locked (backup)' >&2; exit 255; fi\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    }
+
+    fn locked_node(dir: &std::path::Path) -> std::path::PathBuf {
+        let conf = crate::guestlock::conf_path(
+            dir,
+            phoenix_config::GuestKind::Lxc,
+            phoenix_config::GuestId(900),
+        );
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::fs::write(&conf, "lock: backup\nmemory: 512\n").unwrap();
+        std::fs::write(dir.join("refuse"), "").unwrap();
+        conf
+    }
+
+    #[test]
+    fn a_change_refused_by_a_guest_lock_waits_for_the_lock_line_then_runs_once_more() {
+        let d = tempfile::tempdir().unwrap();
+        let tool = refusing_tool(d.path());
+        let conf = locked_node(d.path());
+        let mut r = Runner::new(false);
+        r.guest_lock_wait = Some((d.path().to_path_buf(), Duration::from_secs(30)));
+        let dir = d.path().to_path_buf();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(400));
+            std::fs::remove_file(dir.join("refuse")).unwrap();
+            std::fs::write(&conf, "memory: 512\n").unwrap();
+        });
+        r.change(&tool, &["clone", "900", "901"]).unwrap();
+        release.join().unwrap();
+        let runs = std::fs::read_to_string(d.path().join("runs")).unwrap();
+        assert_eq!(
+            runs.lines().count(),
+            2,
+            "one refusal, one run after the lock went"
+        );
+    }
+
+    #[test]
+    fn a_guest_lock_that_stays_fails_after_the_wait_naming_it() {
+        let d = tempfile::tempdir().unwrap();
+        let tool = refusing_tool(d.path());
+        locked_node(d.path());
+        let mut r = Runner::new(false);
+        r.guest_lock_wait = Some((d.path().to_path_buf(), Duration::from_millis(300)));
+        let e = r.change(&tool, &["clone", "900", "901"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("container 900 is still locked (backup) after waiting 0s"),
+            "{e}"
+        );
+        // Without a configured wait the refusal is returned at once.
+        let e = Runner::new(false)
+            .change(&tool, &["clone", "900", "901"])
+            .unwrap_err();
+        assert!(e.to_string().ends_with("CT 900 is locked (backup)"), "{e}");
     }
 
     #[test]

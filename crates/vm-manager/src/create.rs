@@ -10,6 +10,7 @@
 use std::cell::Cell;
 
 use phoenix_host::manager::Context;
+use phoenix_host::slots::{Resource, Slots};
 use pve::{Conf, PropString};
 
 use crate::agent::Agent;
@@ -64,6 +65,11 @@ impl<'a> Run<'a> {
     pub fn mark(&mut self, step: &str, key: &str, fp: &str) -> StepResult<()> {
         self.changed = true;
         self.record.mark(key, fp).at(step)
+    }
+
+    /// Holds the clone-source and storage slots for one call (see `phoenix_host::slots`).
+    fn hold(&self, step: &str, resources: &[Resource]) -> StepResult<Slots> {
+        self.ctx.hold(resources).map_err(|e| Fail::new(step, e))
     }
 
     fn qm(&mut self, step: &str, args: &[String]) -> StepResult<String> {
@@ -188,6 +194,14 @@ fn clone(run: &mut Run, src: phoenix_config::GuestId) -> StepResult<()> {
         args.extend([s("--full"), s("1"), s("--storage"), run.d.storage.clone()]);
         eprintln!("VM {}: full clone of VM {src}", run.d.id);
     }
+    // `qm clone` only share-locks a template, so clones of one template run together; any
+    // other source is locked for the whole copy.
+    let mut wants = Vec::new();
+    if !src_template {
+        wants.push(Resource::CloneSource(src));
+    }
+    wants.push(Resource::Storage(run.d.storage.clone()));
+    let _slots = run.hold("clone", &wants)?;
     run.qm("clone", &args)?;
     Ok(())
 }
@@ -224,6 +238,7 @@ fn create_from_image(run: &mut Run) -> StepResult<()> {
         s("l26"),
     ];
     eprintln!("VM {}: creating from cloud image {}", d.id, image.display());
+    let _slots = run.hold("import", &[Resource::Storage(d.storage.clone())])?;
     run.qm("import", &args)?;
     Ok(())
 }

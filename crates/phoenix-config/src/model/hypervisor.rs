@@ -321,7 +321,8 @@ pub struct Orchestration {
     /// First back-off after a Proxmox lock time-out, doubled each retry. Default 1000 ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pve_lock_backoff_ms: Option<u64>,
-    /// Guest creations (clone, create, resize) at once per storage. Default 4, the default jobs.
+    /// Disk-allocating calls (`pct create`, `pct clone`, `qm create` with an import, `qm clone`)
+    /// at once per storage; each holds its slot for that call only. Default 4.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_concurrency: Option<usize>,
     /// Attempts to start a guest. Default 3.
