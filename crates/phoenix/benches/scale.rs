@@ -15,7 +15,6 @@ fn load_validate_plan(c: &mut Criterion) {
             .write(dir.path())
             .expect("write");
         let opts = PlanOptions {
-            storage_concurrency: 2,
             boot_delays: true,
             ..PlanOptions::default()
         };

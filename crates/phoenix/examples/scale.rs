@@ -47,7 +47,6 @@ fn main() {
     };
     let loaded = start.elapsed();
     let opts = PlanOptions {
-        storage_concurrency: 2,
         boot_delays: true,
         ..PlanOptions::default()
     };

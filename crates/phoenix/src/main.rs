@@ -118,9 +118,6 @@ fn dispatch(
         boot_delays: !cli.no_boot_delay,
         suite: cli.suite.clone(),
         wipe_disks: cli.wipe_disks,
-        storage_concurrency: orch
-            .storage_concurrency
-            .unwrap_or(phoenix::plan::DEFAULT_STORAGE_CONCURRENCY),
     };
     // The lock comes before the host is read: a run that waited for another must plan from
     // the state that run left, not from what was there before it.
@@ -148,8 +145,8 @@ fn dispatch(
         HostState::default()
     };
     let planned = match verb {
-        "create" => plan::create(cfg, &host, targets, false, &opts),
-        "converge" => plan::create(cfg, &host, targets, true, &opts),
+        "create" => plan::create(cfg, &host, targets, false),
+        "converge" => plan::create(cfg, &host, targets, true),
         "LetsGo" => plan::lets_go(cfg, &host, &opts),
         "start" | "restart" | "stop" => plan::boot_ordered(cfg, &host, targets, verb, &opts),
         "delete" => plan::delete(cfg, &host, targets, &opts),

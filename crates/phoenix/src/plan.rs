@@ -32,8 +32,6 @@ pub struct Step {
     pub needs: Vec<usize>,
     /// Wait this long after the step succeeds before dependents start (boot delays).
     pub delay_after: Duration,
-    /// Exclusive resources: at most `.1` steps holding `.0` run at once.
-    pub resources: Vec<(String, usize)>,
 }
 
 impl Step {
@@ -46,7 +44,6 @@ impl Step {
             action,
             needs: Vec::new(),
             delay_after: Duration::ZERO,
-            resources: Vec::new(),
         }
     }
 
@@ -59,7 +56,6 @@ impl Step {
             action: Action::Barrier,
             needs,
             delay_after: Duration::ZERO,
-            resources: Vec::new(),
         }
     }
 
@@ -77,12 +73,6 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
-/// Creates per storage at once when `orchestration.storage_concurrency` is unset. The slot is
-/// held for a guest's whole create step although Proxmox's storage lock only covers the brief
-/// allocation (and a time-out there is retried), so the default equals the default `--jobs`:
-/// it must not quietly serialise a host whose guests all live on one pool.
-pub const DEFAULT_STORAGE_CONCURRENCY: usize = 4;
-
 /// Settings that shape a plan.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
@@ -90,8 +80,6 @@ pub struct PlanOptions {
     pub boot_delays: bool,
     pub suite: Option<String>,
     pub wipe_disks: bool,
-    /// Disk allocations per storage at once.
-    pub storage_concurrency: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,11 +109,10 @@ pub fn create(
     host: &HostState,
     targets: &[GuestId],
     all_run: bool,
-    opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
     let order = cfg.build_dependency_graph(targets)?;
     let named: BTreeSet<GuestId> = targets.iter().copied().collect();
-    create_in_order(cfg, host, order, &named, all_run, opts)
+    create_in_order(cfg, host, order, &named, all_run)
 }
 
 /// The create steps for `order` (dependencies first): a guest in `named`, or any when
@@ -136,7 +123,6 @@ fn create_in_order(
     order: Vec<GuestId>,
     named: &BTreeSet<GuestId>,
     all_run: bool,
-    opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
     let mut plan = Plan::default();
     let mut index = BTreeMap::new();
@@ -149,40 +135,9 @@ fn create_in_order(
         };
         let mut step = Step::guest(id, g.kind, "create", action);
         step.needs = g.needs().filter_map(|n| index.get(&n).copied()).collect();
-        step.resources = create_resources(cfg, id, opts);
         index.insert(id, plan.push(step));
     }
     Ok(plan)
-}
-
-/// What a `create` competes for with other creates: Proxmox puts `lock: disk` on a container
-/// clone's source for the whole clone, so clones of one container run one at a time; disk
-/// allocation takes a per-storage lock, so allocations per storage are capped.
-fn create_resources(cfg: &Config, id: GuestId, opts: &PlanOptions) -> Vec<(String, usize)> {
-    let mut r = Vec::new();
-    let storage_cap = opts.storage_concurrency.max(1);
-    if let Some(lxc) = cfg.lxc(id) {
-        if let Some(src) = lxc.clone_from_ctid {
-            r.push((format!("clone-source:{src}"), 1));
-        }
-        let storage = lxc.storage_pool.clone().or_else(|| {
-            lxc.clone_from_ctid
-                .and_then(|s| cfg.lxc(s))
-                .and_then(|s| s.storage_pool.clone())
-        });
-        if let Some(s) = storage {
-            r.push((format!("storage:{s}"), storage_cap));
-        }
-    } else if let Some(vm) = cfg.vm_entry(id) {
-        if let Some(s) = vm
-            .storage_pool
-            .as_ref()
-            .or(cfg.vm.vm_defaults.storage_pool.as_ref())
-        {
-            r.push((format!("storage:{s}"), storage_cap));
-        }
-    }
-    r
 }
 
 /// `start`/`restart` (boot order, groups in order) or `stop` (reverse boot order).
@@ -247,7 +202,7 @@ pub fn lets_go(cfg: &Config, host: &HostState, opts: &PlanOptions) -> Result<Pla
     // Every guest is named, so every create runs (managers skip what is converged); the order
     // of all guests was computed once by validation.
     let order = cfg.dependency_order().to_vec();
-    let mut plan = create_in_order(cfg, host, order, &BTreeSet::new(), true, opts)?;
+    let mut plan = create_in_order(cfg, host, order, &BTreeSet::new(), true)?;
     let creates: Vec<usize> = (0..plan.steps.len()).collect();
     let barrier = plan.push(Step::barrier(creates));
     let startable: Vec<GuestId> = cfg
@@ -361,7 +316,6 @@ pub fn host(verb: &'static str, opts: &PlanOptions) -> Plan {
         action: Action::Run,
         needs: Vec::new(),
         delay_after: Duration::ZERO,
-        resources: Vec::new(),
     };
     if verb == "setup" && opts.wipe_disks {
         step.extra.push("--wipe-disks".into());

@@ -1,10 +1,12 @@
 //! Executes a [`Plan`]: one manager process per step, at most `jobs` at once, a step starting
-//! when everything it needs has finished and its resources are free. On the first failure no new
+//! when everything it needs has finished. (What Proxmox serialises itself — clones of one
+//! source, allocations per storage — the managers wait for around that one call; see
+//! `phoenix_host::slots`.) On the first failure no new
 //! step starts and the running ones finish. SIGINT/SIGTERM do the same and are forwarded to the
 //! running managers (each in its own process group). The executor never decides what to print
 //! about the run as a whole: it returns a [`Report`] for the summary.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -67,9 +69,15 @@ impl Executor<'_> {
     pub fn run(&self, plan: &Plan) -> Report {
         let start = Instant::now();
         let n = plan.steps.len();
+        // One at a time, the order cannot change the wall time: keep the plan's, which people
+        // read in `--dry-run`.
+        let order: Vec<usize> = if self.jobs > 1 {
+            priority_order(plan)
+        } else {
+            (0..n).collect()
+        };
         let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
         let mut started = vec![false; n];
-        let mut held: HashMap<String, usize> = HashMap::new();
         let children: Arc<Mutex<BTreeMap<usize, u32>>> = Arc::default();
         let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
         let mut running = 0usize;
@@ -87,18 +95,18 @@ impl Executor<'_> {
                     forward(&children, sig);
                 }
             }
-            // Barriers and skips complete at once; then start what is ready.
+            // Barriers and skips complete at once; then start what is ready, longest chain first.
             let mut progressed = true;
             while progressed && !stop {
                 progressed = false;
-                for i in 0..n {
+                for &i in &order {
                     if started[i]
                         || running >= self.jobs && matches!(plan.steps[i].action, Action::Run)
                     {
                         continue;
                     }
                     let step = &plan.steps[i];
-                    if !ready(step, &outcomes) || !free(step, &held) {
+                    if !ready(step, &outcomes) {
                         continue;
                     }
                     started[i] = true;
@@ -110,9 +118,6 @@ impl Executor<'_> {
                             outcomes[i] = Some(Outcome::Skipped(why.clone()));
                         }
                         Action::Run => {
-                            for (r, _) in &step.resources {
-                                *held.entry(r.clone()).or_default() += 1;
-                            }
                             running += 1;
                             self.spawn(i, step, prefix, tx.clone(), children.clone());
                         }
@@ -124,11 +129,6 @@ impl Executor<'_> {
             }
             if let Ok((i, outcome)) = rx.recv_timeout(Duration::from_millis(50)) {
                 running -= 1;
-                for (r, _) in &plan.steps[i].resources {
-                    if let Some(c) = held.get_mut(r) {
-                        *c -= 1;
-                    }
-                }
                 if let Outcome::Failed(code) = outcome {
                     if report.first_failure.is_none() && report.signal.is_none() {
                         report.first_failure = Some((i, code));
@@ -314,16 +314,36 @@ fn forward(children: &Mutex<BTreeMap<usize, u32>>, sig: i32) {
     }
 }
 
+/// The order in which ready steps are started: the longest chain of manager calls still to
+/// come after a step first (its "bottom level"), then plan order. Starting the heads of long
+/// chains early is what brings a wide graph's wall time near its critical path; a plan-order
+/// executor would fill its jobs with short branches while the long chain waits. Barriers end a
+/// phase (every create before any start), so chains are measured within a phase.
+pub fn priority_order(plan: &Plan) -> Vec<usize> {
+    let n = plan.steps.len();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, s) in plan.steps.iter().enumerate() {
+        for &p in &s.needs {
+            if plan.steps[i].action != Action::Barrier {
+                children[p].push(i);
+            }
+        }
+    }
+    // Needs always point to earlier steps, so one backward pass sees children first.
+    let mut level = vec![0usize; n];
+    for i in (0..n).rev() {
+        let own = usize::from(plan.steps[i].action == Action::Run);
+        level[i] = own + children[i].iter().map(|&c| level[c]).max().unwrap_or(0);
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(level[i]), i));
+    order
+}
+
 fn ready(step: &Step, outcomes: &[Option<Outcome>]) -> bool {
     step.needs
         .iter()
         .all(|&n| matches!(outcomes[n], Some(Outcome::Done) | Some(Outcome::Skipped(_))))
-}
-
-fn free(step: &Step, held: &HashMap<String, usize>) -> bool {
-    step.resources
-        .iter()
-        .all(|(r, cap)| held.get(r).copied().unwrap_or(0) < *cap)
 }
 
 pub fn guest_word(step: &Step) -> String {
@@ -412,4 +432,40 @@ pub fn by_outcome(plan: &Plan, report: &Report) -> BTreeMap<&'static str, Vec<Gu
         m.entry(worst[&id].1).or_default().push(id);
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(action: Action, needs: Vec<usize>) -> Step {
+        Step {
+            id: None,
+            manager: "lxc-manager",
+            verb: "create",
+            extra: Vec::new(),
+            action,
+            needs,
+            delay_after: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_head_of_the_longest_chain_starts_first_within_a_phase() {
+        use Action::{Barrier, Run};
+        let plan = Plan {
+            steps: vec![
+                step(Run, vec![]),  // 0: alone
+                step(Run, vec![]),  // 1: alone
+                step(Run, vec![]),  // 2: head of a chain of three
+                step(Run, vec![2]), // 3
+                step(Run, vec![3]), // 4
+                step(Barrier, (0..5).collect()),
+                step(Run, vec![5]), // starts after the barrier
+                step(Run, vec![5]),
+            ],
+        };
+        // The barrier's followers do not lengthen the creates' chains: 0 and 1 stay behind 3.
+        assert_eq!(priority_order(&plan), vec![2, 3, 0, 1, 4, 5, 6, 7]);
+    }
 }

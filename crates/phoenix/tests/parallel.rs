@@ -1,7 +1,9 @@
 //! Parallel apply with stub managers that record when they start and end: random DAGs with
-//! `--jobs 8` never start a guest before what it needs has finished; container clones of one
-//! source never overlap while VM clones of one template may; one failing guest stops new starts,
-//! lets running ones finish, and its dependents never start. No assertion is on wall time.
+//! `--jobs 8` never start a guest before what it needs has finished; one failing guest stops new
+//! starts, lets running ones finish, and its dependents never start. No assertion is on wall
+//! time. (Clones of one source and allocations per storage are serialised by the managers
+//! around the one Proxmox call: `tests/e2e/parallel.rs` and `crates/vm-manager/tests/
+//! clone_locks.rs` check them in the simulator's log.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
@@ -61,11 +63,6 @@ struct Env {
 
 impl Env {
     fn new(guests: Vec<Guest>) -> Env {
-        Env::with_storage_cap(guests, None)
-    }
-
-    /// `cap`: `orchestration.storage_concurrency` (default 2 when `None`).
-    fn with_storage_cap(guests: Vec<Guest>, cap: Option<u64>) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
@@ -107,12 +104,10 @@ impl Env {
         let write = |name: &str, v: Value| {
             std::fs::write(dir.path().join(name), v.to_string()).unwrap();
         };
-        let mut hv =
-            json!({ "core_paths": { "lxc_config_file": "lxc.json", "vm_config_file": "vm.json" } });
-        if let Some(c) = cap {
-            hv["orchestration"] = json!({ "storage_concurrency": c });
-        }
-        write("hv.json", hv);
+        write(
+            "hv.json",
+            json!({ "core_paths": { "lxc_config_file": "lxc.json", "vm_config_file": "vm.json" } }),
+        );
         write("lxc.json", json!({ "lxc_configs": cts }));
         write(
             "vm.json",
@@ -260,75 +255,6 @@ fn lets_go_with_8_jobs_orders_creates_then_starts() {
     }
 }
 
-fn overlap(a: (u128, u128), b: (u128, u128)) -> bool {
-    a.0 < b.1 && b.0 < a.1
-}
-
-#[test]
-fn container_clones_of_one_source_never_overlap_vm_clones_of_one_template_may() {
-    let mut guests = vec![
-        Guest {
-            id: 300,
-            vm: false,
-            clone_from: None,
-            deps: vec![],
-        },
-        Guest {
-            id: 400,
-            vm: true,
-            clone_from: None,
-            deps: vec![],
-        },
-    ];
-    for i in 0..4 {
-        guests.push(Guest {
-            id: 301 + i,
-            vm: false,
-            clone_from: Some(300),
-            deps: vec![],
-        });
-        guests.push(Guest {
-            id: 401 + i,
-            vm: true,
-            clone_from: Some(400),
-            deps: vec![],
-        });
-    }
-    // A storage cap above the job count, so only Proxmox's guest locks can serialise.
-    let e = Env::with_storage_cap(guests, Some(16));
-    let ids: Vec<String> = e.guests.iter().map(|g| g.id.to_string()).collect();
-    let mut args = vec!["create", "--jobs", "8"];
-    args.extend(ids.iter().map(String::as_str));
-    let o = e.run(&args, &[("STUB_SLEEP", "0.5")]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let t = e.timed();
-    assert_needs_finished_first(&e, &t);
-    let clones = |from: u64| -> Vec<(u128, u128)> {
-        e.guests
-            .iter()
-            .filter(|g| g.clone_from == Some(from))
-            .map(|g| t[&format!("create {}", g.id)])
-            .collect()
-    };
-    let ct = clones(300);
-    for (i, a) in ct.iter().enumerate() {
-        for b in &ct[i + 1..] {
-            assert!(!overlap(*a, *b), "two clones of container 300 overlapped");
-        }
-    }
-    // Not serialised by the plan: with 8 jobs and 0.5 s per clone the four VM clones run
-    // together (a plan that serialised them would make them strictly sequential).
-    let vm = clones(400);
-    let overlapping = vm
-        .iter()
-        .enumerate()
-        .any(|(i, a)| vm[i + 1..].iter().any(|b| overlap(*a, *b)));
-    assert!(
-        overlapping,
-        "VM clones of one template were serialised: {vm:?}"
-    );
-}
-
 #[test]
 fn one_failing_guest_with_8_jobs_stops_new_starts_and_its_dependents() {
     // 500 -> 501 (fails) -> 502 -> 503; 510 (slow, independent) and 511 after it.
@@ -423,37 +349,5 @@ fn one_failing_guest_with_8_jobs_stops_new_starts_and_its_dependents() {
     assert!(
         err.contains("[510] ") || err.contains("==> vm-manager create 510"),
         "{err}"
-    );
-}
-
-#[test]
-fn allocations_per_storage_are_capped() {
-    // Eight independent guests on one storage, cap 2, 8 jobs.
-    let guests: Vec<Guest> = (0..8)
-        .map(|i| Guest {
-            id: 600 + i,
-            vm: i % 2 == 1,
-            clone_from: None,
-            deps: vec![],
-        })
-        .collect();
-    let e = Env::with_storage_cap(guests, Some(2));
-    let o = e.run(
-        &[
-            "create", "--jobs", "8", "600", "601", "602", "603", "604", "605", "606", "607",
-        ],
-        &[("STUB_SLEEP", "0.2")],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let t: Vec<(u128, u128)> = e.timed().into_values().collect();
-    assert_eq!(t.len(), 8);
-    let most = t
-        .iter()
-        .map(|a| t.iter().filter(|b| b.0 <= a.0 && a.0 < b.1).count())
-        .max()
-        .unwrap();
-    assert!(
-        most <= 2,
-        "{most} creates on storage local-zfs at once; cap is 2"
     );
 }
