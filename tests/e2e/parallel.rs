@@ -247,21 +247,17 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-#[test]
-fn a_guest_whose_config_shows_a_lock_is_waited_for_not_retried() {
-    let (tmp, hv) = node_with(json!({ "guest_lock_wait_secs": 60 }));
-    let o = phoenix(&tmp, &hv, &["create", "900"]).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = phoenix(&tmp, &hv, &["stop", "900"]).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    set_lock(&tmp, 900, Some("backup"));
-    let child = phoenix(&tmp, &hv, &["start", "900", "--no-boot-delay"])
+/// Runs `phoenix <args>` while 900's config shows `lock: backup`, removes the line 1.5 s in, and
+/// checks the run waited for it and succeeded. Returns when the lock went (ms since the epoch).
+fn run_while_900_is_backed_up(tmp: &tempfile::TempDir, hv: &std::path::Path, args: &[&str]) -> u64 {
+    set_lock(tmp, 900, Some("backup"));
+    let child = phoenix(tmp, hv, args)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let released = now_ms();
-    set_lock(&tmp, 900, None);
+    set_lock(tmp, 900, None);
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
@@ -269,11 +265,18 @@ fn a_guest_whose_config_shows_a_lock_is_waited_for_not_retried() {
         err.contains("container 900 is locked (backup); waiting up to 60s"),
         "{err}"
     );
-    let log: Vec<Value> = std::fs::read_to_string(tmp.path().join("node/invocations.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    released
+}
+
+#[test]
+fn a_guest_whose_config_shows_a_lock_is_waited_for_not_retried() {
+    let (tmp, hv) = node_with(json!({ "guest_lock_wait_secs": 60 }));
+    let o = phoenix(&tmp, &hv, &["create", "900"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = phoenix(&tmp, &hv, &["stop", "900"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let released = run_while_900_is_backed_up(&tmp, &hv, &["start", "900", "--no-boot-delay"]);
+    let log = invocations(&tmp);
     let starts: Vec<&Value> = log
         .iter()
         .filter(|c| c["tool"] == "pct" && c["argv"][0] == "start" && c["argv"][1] == "900")
@@ -352,21 +355,7 @@ fn a_clone_source_locked_by_someone_else_is_waited_for_then_cloned() {
     let o = phoenix(&tmp, &hv, &["create", "900"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     // A backup of 900 is running when 901 is cloned from it.
-    set_lock(&tmp, 900, Some("backup"));
-    let child = phoenix(&tmp, &hv, &["create", "901"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let released = now_ms();
-    set_lock(&tmp, 900, None);
-    let o = child.wait_with_output().unwrap();
-    let err = stderr(&o);
-    assert!(o.status.success(), "{err}");
-    assert!(
-        err.contains("container 900 is locked (backup); waiting up to"),
-        "{err}"
-    );
+    let released = run_while_900_is_backed_up(&tmp, &hv, &["create", "901"]);
     let clones: Vec<Value> = invocations(&tmp)
         .into_iter()
         .filter(|c| c["tool"] == "pct" && c["argv"][0] == "clone")

@@ -99,7 +99,7 @@ pub fn wait_unlocked(
         if !announced {
             eprintln!(
                 "info: {kind} {id} is locked ({lock}); waiting up to {}s for Proxmox to release it",
-                max.as_secs()
+                max.as_millis().div_ceil(1000)
             );
             announced = true;
         }
