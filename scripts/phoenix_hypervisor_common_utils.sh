@@ -171,27 +171,23 @@ _phoenix_require_file() {
 }
 
 # Path of the LXC / VM config: env, else core_paths of the hypervisor config, else <base>/etc/.
-get_lxc_config_file() {
-    if [[ -n "${PHOENIX_LXC_CONFIG:-}" ]]; then
-        printf '%s\n' "$PHOENIX_LXC_CONFIG"
+# _phoenix_core_path <value from the environment> <core_paths key> <default file name>
+_phoenix_core_path() {
+    if [[ -n "$1" ]]; then
+        printf '%s\n' "$1"
         return 0
     fi
     local p=""
     if [[ -r "$PHOENIX_CONFIG" ]]; then
-        p="$(jq -r '.core_paths.lxc_config_file // empty' "$PHOENIX_CONFIG" 2>/dev/null || true)"
+        p="$(jq -r --arg k "$2" '.core_paths[$k] // empty' "$PHOENIX_CONFIG" 2>/dev/null || true)"
     fi
-    printf '%s\n' "${p:-${PHOENIX_BASE_DIR}/etc/phoenix_lxc_configs.json}"
+    printf '%s\n' "${p:-${PHOENIX_BASE_DIR}/etc/$3}"
+}
+get_lxc_config_file() {
+    _phoenix_core_path "${PHOENIX_LXC_CONFIG:-}" lxc_config_file phoenix_lxc_configs.json
 }
 get_vm_config_file() {
-    if [[ -n "${PHOENIX_VM_CONFIG:-}" ]]; then
-        printf '%s\n' "$PHOENIX_VM_CONFIG"
-        return 0
-    fi
-    local p=""
-    if [[ -r "$PHOENIX_CONFIG" ]]; then
-        p="$(jq -r '.core_paths.vm_config_file // empty' "$PHOENIX_CONFIG" 2>/dev/null || true)"
-    fi
-    printf '%s\n' "${p:-${PHOENIX_BASE_DIR}/etc/phoenix_vm_configs.json}"
+    _phoenix_core_path "${PHOENIX_VM_CONFIG:-}" vm_config_file phoenix_vm_configs.json
 }
 
 # _phoenix_jq <file> <filter> [jq args...]: print non-null results (-r); return 1 when none.

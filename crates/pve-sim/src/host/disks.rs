@@ -256,17 +256,7 @@ fn zpool_list(h: &mut Host, a: &[String]) -> Out {
     } else {
         args.pos.clone()
     };
-    let mut s = String::new();
-    if !args.has(&["H"]) {
-        s.push_str(
-            &cols
-                .iter()
-                .map(|c| c.to_uppercase())
-                .collect::<Vec<_>>()
-                .join("  "),
-        );
-        s.push('\n');
-    }
+    let mut s = header(&cols, &args);
     for n in &names {
         if !h.state.pools.contains_key(n) {
             return Out::err(1, format!("cannot open '{n}': no such pool"));
@@ -462,17 +452,7 @@ fn zfs_list(h: &mut Host, a: &[String]) -> Out {
         .unwrap_or("name,used,avail,refer,mountpoint")
         .split(',')
         .collect();
-    let mut s = String::new();
-    if !args.has(&["H"]) {
-        s.push_str(
-            &cols
-                .iter()
-                .map(|c| c.to_uppercase())
-                .collect::<Vec<_>>()
-                .join("  "),
-        );
-        s.push('\n');
-    }
+    let mut s = header(&cols, &args);
     for n in names {
         let Some(props) = h.state.datasets.get(&n) else {
             return Out::err(1, format!("cannot open '{n}': dataset does not exist"));
@@ -578,6 +558,15 @@ fn zfs_set(h: &mut Host, a: &[String]) -> Out {
     };
     set.insert(k.to_string(), v.to_string());
     Out::changed("")
+}
+
+/// The column header line of `zpool list` / `zfs list` (none with `-H`).
+fn header(cols: &[&str], args: &Args) -> String {
+    if args.has(&["H"]) {
+        return String::new();
+    }
+    let names: Vec<String> = cols.iter().map(|c| c.to_uppercase()).collect();
+    names.join("  ") + "\n"
 }
 
 #[cfg(test)]
