@@ -5,6 +5,7 @@
 //! the real node does. Keeping the formats in one crate means the managers (which read the
 //! tools' output and the config files) and the simulator (which writes them) cannot drift apart:
 //!
+//! - [`api`]: one request model (method, path, parameters) and its CLI form, both ways;
 //! - [`conf`]: guest config files (`pct.conf(5)`, `qm.conf(5)`), round-tripping byte for byte;
 //! - [`propstring`]: property strings (`name=eth0,bridge=vmbr0,...`);
 //! - [`output`]: what `pct list`, `status`, `listsnapshot`, `qm guest exec`, `pvesm status`,
@@ -12,6 +13,7 @@
 //! - [`spec`]: the CLI option spec extracted from the Proxmox reference, [`spec::validate`] and
 //!   [`spec::is_mutating`].
 
+pub mod api;
 pub mod conf;
 pub mod output;
 pub mod propstring;
