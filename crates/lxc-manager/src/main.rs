@@ -1,23 +1,11 @@
-//! `lxc-manager`: one container per process; each verb a check-then-act state machine.
-//!
-//! This file only routes: parse (PHX-LXC-01 messages), load the config, pick the verb, print a
-//! failed step as `Error: container <id>: <step>: <what>` and exit 1.
+//! `lxc-manager`: one container per process. Routes the verb to the library
+//! (`lxc_manager`), which plans each step and applies it through the guest core; a failed step
+//! is reported as `Error: container <id>: <step>: <what>` (exit 1).
 
-mod conffile;
-mod create;
-mod desired;
-mod diff;
-mod features;
-mod firewall;
-mod gpu;
-mod lifecycle;
-mod record;
-mod step;
-mod template;
-mod tests;
-mod volumes;
-
-use phoenix_host::{exit, manager};
+use lxc_manager::{create, lifecycle, tests};
+use phoenix_config::GuestKind;
+use phoenix_guest::Job;
+use phoenix_host::manager;
 
 fn main() {
     std::process::exit(run());
@@ -33,30 +21,23 @@ fn run() -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let id = ctx.id();
-    let Some(lxc) = ctx.config.lxc(id) else {
-        eprintln!(
-            "Error: container {id}: config: not defined in {}",
-            ctx.config.paths.lxc.display()
-        );
-        return exit::FAILURE;
+    let job = Job::new(&ctx, GuestKind::Lxc);
+    let result = match ctx.config.lxc(ctx.id()) {
+        _ if ctx.inv.unmanaged => lifecycle::delete_unmanaged(&job),
+        None => Err(job.err(
+            "config",
+            format!("not defined in {}", ctx.config.paths.lxc.display()),
+        )),
+        Some(lxc) => match ctx.inv.verb {
+            "create" => create::create(&job, lxc),
+            "reconfigure" => create::reconfigure(&job, lxc),
+            "delete" => lifecycle::delete(&job),
+            "start" => lifecycle::start(&job),
+            "stop" => phoenix_guest::lifecycle::stop(&job),
+            "restart" => lifecycle::restart(&job),
+            "status" => lifecycle::status(&job, lxc),
+            _ => tests::run(&job, lxc),
+        },
     };
-    let job = step::Job::new(&ctx, id, lxc);
-    let result = match ctx.inv.verb {
-        "create" => create::create(&job),
-        "reconfigure" => create::reconfigure(&job),
-        "delete" => lifecycle::delete(&job),
-        "start" => lifecycle::start(&job),
-        "stop" => lifecycle::stop(&job),
-        "restart" => lifecycle::restart(&job),
-        "status" => lifecycle::show(&job),
-        _ => tests::run(&job),
-    };
-    match result {
-        Ok(()) => exit::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: container {id}: {e}");
-            exit::FAILURE
-        }
-    }
+    phoenix_guest::finish(&job, result)
 }

@@ -76,8 +76,10 @@ pub enum Disk {
     Keep,
     Grow {
         to_gb: u64,
+        /// The live size, rounded.
+        have_gb: f64,
     },
-    /// Bigger than configured: never shrunk.
+    /// Bigger than configured: Proxmox cannot shrink; the plan refuses.
     Larger {
         have_gb: f64,
     },
@@ -94,7 +96,10 @@ pub fn disk(conf: &Conf, want_gb: u64) -> Disk {
     };
     let want = want_gb << 30;
     match bytes.cmp(&want) {
-        std::cmp::Ordering::Less => Disk::Grow { to_gb: want_gb },
+        std::cmp::Ordering::Less => Disk::Grow {
+            to_gb: want_gb,
+            have_gb: bytes as f64 / (1u64 << 30) as f64,
+        },
         std::cmp::Ordering::Equal => Disk::Keep,
         std::cmp::Ordering::Greater => Disk::Larger {
             have_gb: bytes as f64 / (1u64 << 30) as f64,
@@ -139,7 +144,13 @@ mod tests {
     #[test]
     fn disk_grows_never_shrinks() {
         let c = Conf::parse("rootfs: s:subvol-1-disk-0,size=32G\n");
-        assert_eq!(disk(&c, 64), Disk::Grow { to_gb: 64 });
+        assert_eq!(
+            disk(&c, 64),
+            Disk::Grow {
+                to_gb: 64,
+                have_gb: 32.0
+            }
+        );
         assert_eq!(disk(&c, 32), Disk::Keep);
         assert_eq!(disk(&c, 8), Disk::Larger { have_gb: 32.0 });
     }

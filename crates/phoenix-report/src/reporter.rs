@@ -153,6 +153,9 @@ impl Reporter {
     /// nothing, the dispatcher does.
     pub fn finish(&self) {
         let recap = self.recap();
+        if recap.rows.is_empty() {
+            return;
+        }
         match self.mode {
             Mode::Forward => {}
             Mode::Json => {

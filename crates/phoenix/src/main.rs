@@ -134,7 +134,7 @@ fn dispatch(
     };
     let needs_host = matches!(verb, "create" | "converge" | "LetsGo" | "delete" | "start");
     let host = if needs_host {
-        match HostState::read(&Runner::new(env.dry_run)) {
+        match HostState::read(&Runner::new()) {
             Ok(h) => h,
             Err(e) => {
                 eprintln!("Error: cannot read the host's guests: {e}");

@@ -8,7 +8,7 @@ use crate::host::HostState;
 
 /// One row per configured guest; one `pct list` and one `qm list` for the whole table.
 pub fn show(cfg: &Config, output: OutputFormat) -> Result<(), String> {
-    let host = HostState::read(&Runner::new(false))?;
+    let host = HostState::read(&Runner::new())?;
     let rows: Vec<_> = cfg
         .guests()
         .map(|g| {

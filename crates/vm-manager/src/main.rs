@@ -1,18 +1,11 @@
-//! `vm-manager <verb> <vmid>`: one VM per process; each verb a check-then-act state machine
-//! (docs/vms.md). Failures print `Error: VM <id>: <step>: <what>` and exit 1.
+//! `vm-manager <verb> <vmid>`: one VM per process (docs/vms.md). Routes the verb to the
+//! library (`vm_manager`); a failed step is reported as `Error: VM <id>: <step>: <what>`
+//! (exit 1).
 
-mod agent;
-mod cloudinit;
-mod create;
-mod desired;
-mod fail;
-mod features;
-mod host;
-mod lifecycle;
-mod nfs;
-mod record;
-
-use phoenix_host::{exit, manager};
+use phoenix_config::GuestKind;
+use phoenix_guest::Job;
+use phoenix_host::manager;
+use vm_manager::{create, lifecycle};
 
 fn main() {
     std::process::exit(run());
@@ -28,24 +21,36 @@ fn run() -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let job = Job::new(&ctx, GuestKind::Vm);
+    if ctx.inv.unmanaged {
+        let r = lifecycle::delete_unmanaged(&job);
+        return phoenix_guest::finish(&job, r);
+    }
+    if ctx.config.vm_entry(ctx.id()).is_none() {
+        let e = job.err(
+            "config",
+            format!("not defined in {}", ctx.config.paths.vm_path().display()),
+        );
+        return phoenix_guest::finish(&job, Err(e));
+    }
     let result = match ctx.inv.verb {
-        "create" => create::create(&ctx).map(|_| exit::SUCCESS),
-        "reconfigure" => create::reconfigure(&ctx).map(|_| exit::SUCCESS),
-        "delete" => lifecycle::delete(&ctx).map(|_| exit::SUCCESS),
-        "start" => lifecycle::start(&ctx).map(|_| exit::SUCCESS),
-        "stop" => lifecycle::stop(&ctx).map(|_| exit::SUCCESS),
-        "restart" => lifecycle::restart(&ctx).map(|_| exit::SUCCESS),
-        "status" => lifecycle::status(&ctx).map(|_| exit::SUCCESS),
-        "test" => lifecycle::test(&ctx),
-        other => Err(fail::Fail::new("verb", format!("'{other}' is not handled"))),
+        "create" => create::create(&job),
+        "reconfigure" => create::reconfigure(&job),
+        "delete" => lifecycle::delete(&job),
+        "start" => lifecycle::start(&job),
+        "stop" => phoenix_guest::lifecycle::stop(&job),
+        "restart" => lifecycle::restart(&job),
+        "status" => lifecycle::status(&job),
+        "test" => match lifecycle::test(&job) {
+            Ok(code) => {
+                job.finish();
+                return code;
+            }
+            Err(e) => Err(e),
+        },
+        other => Err(job.err("verb", format!("'{other}' is not handled"))),
     };
     let (reads, changes) = ctx.runner.counts();
     log::info!("VM {}: {reads} read(s), {changes} change(s)", ctx.id());
-    match result {
-        Ok(code) => code,
-        Err(f) => {
-            eprintln!("Error: VM {}: {}: {}", ctx.id(), f.step, f.what);
-            exit::FAILURE
-        }
-    }
+    phoenix_guest::finish(&job, result)
 }
