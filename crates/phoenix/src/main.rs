@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 use phoenix_config::{Config, GuestId, TargetType};
-use phoenix_host::{exit, HostEnv, Runner};
+use phoenix_host::{exit, HostEnv, OutputFormat, Runner};
+use phoenix_report::{Reporter, Verbosity};
 
 use phoenix::cli::{Cli, NEED_TARGETS};
 use phoenix::host::HostState;
@@ -163,23 +164,30 @@ fn dispatch(
             return exit::FAILURE;
         }
     };
-    if env.dry_run {
-        eprintln!(
+    let reporter = Arc::new(Reporter::new(
+        cli.common.output == OutputFormat::Json,
+        Verbosity {
+            quiet: cli.common.quiet,
+            verbose: cli.common.verbose,
+        },
+    ));
+    if env.dry_run && !cli.common.quiet && cli.common.output == OutputFormat::Text {
+        reporter.line(&format!(
             "Plan for `{verb}` ({} manager calls):",
             plan.calls()
                 .filter(|s| s.action == plan::Action::Run)
                 .count()
-        );
+        ));
         for (n, s) in plan.calls().enumerate() {
-            match &s.action {
-                plan::Action::Skip(why) => eprintln!("  {:>3}. skip {} ({why})", n + 1, s.label()),
-                _ => eprintln!(
+            reporter.line(&match &s.action {
+                plan::Action::Skip(why) => format!("  {:>3}. skip {} ({why})", n + 1, s.label()),
+                _ => format!(
                     "  {:>3}. {} {}--dry-run",
                     n + 1,
                     s.label(),
                     s.extra.iter().map(|e| format!("{e} ")).collect::<String>()
                 ),
-            }
+            });
         }
     }
     let signal = Arc::new(AtomicI32::new(0));
@@ -193,6 +201,12 @@ fn dispatch(
         };
     }
     let jobs = cli.jobs.or(orch.jobs).unwrap_or(4).max(1);
+    // Every guest's run state, read once above, handed to the managers (no status call each).
+    let observed = if needs_host {
+        write_observation(&host).ok()
+    } else {
+        None
+    };
     let exec = run::Executor {
         env,
         cfg,
@@ -200,10 +214,37 @@ fn dispatch(
         verbose: cli.common.verbose,
         converge: verb == "converge",
         signal,
+        reporter: reporter.clone(),
+        quiet: cli.common.quiet,
+        observed: observed.as_ref().map(|o| o.path().to_path_buf()),
+        changed: Default::default(),
     };
     let report = exec.run(&plan);
-    summarize(&plan, &report, cli.common.quiet);
+    reporter.finish();
+    summarize(&plan, &report, cli.common.quiet, &reporter);
     report.exit_code()
+}
+
+/// The host's guests and run states as `phoenix_guest::observe::Snapshot`, in a temp file
+/// that lives as long as the returned handle.
+fn write_observation(host: &HostState) -> std::io::Result<tempfile::NamedTempFile> {
+    use phoenix_guest::observe::{Observed, Snapshot};
+    let snap = Snapshot {
+        guests: host
+            .guests
+            .iter()
+            .map(|(id, p)| Observed {
+                guest: phoenix_guest::job::tag(p.kind, *id),
+                state: Some(p.status.clone()),
+                name: p.name.clone(),
+            })
+            .collect(),
+    };
+    let mut f = tempfile::Builder::new()
+        .prefix("phoenix-observed-")
+        .tempfile()?;
+    std::io::Write::write_all(&mut f, serde_json::to_string(&snap)?.as_bytes())?;
+    Ok(f)
 }
 
 fn take_host_lock(env: &HostEnv, cfg: &Config) -> Result<phoenix_host::lock::HostLock, String> {
@@ -216,7 +257,7 @@ fn take_host_lock(env: &HostEnv, cfg: &Config) -> Result<phoenix_host::lock::Hos
     phoenix_host::lock::HostLock::acquire(&path, wait).map_err(|e| e.to_string())
 }
 
-fn summarize(plan: &Plan, report: &run::Report, quiet: bool) {
+fn summarize(plan: &Plan, report: &run::Report, quiet: bool, out: &Reporter) {
     let groups = run::by_outcome(plan, report);
     let count = |k: &str| groups.get(k).map_or(0, Vec::len);
     let total = plan.calls().count();
@@ -234,11 +275,11 @@ fn summarize(plan: &Plan, report: &run::Report, quiet: bool) {
         };
         for k in ["failed", "interrupted", "not started"] {
             if count(k) > 0 {
-                eprintln!("{k}: {}", list(k));
+                out.line(&format!("{k}: {}", list(k)));
             }
         }
         if !quiet || report.first_failure.is_some() {
-            eprintln!(
+            out.line(&format!(
                 "Summary: {} processed, {} skipped, {} failed{}{} in {:.1}s",
                 count("completed"),
                 count("skipped"),
@@ -254,7 +295,7 @@ fn summarize(plan: &Plan, report: &run::Report, quiet: bool) {
                     String::new()
                 },
                 report.elapsed.as_secs_f64()
-            );
+            ));
         }
     }
 }
