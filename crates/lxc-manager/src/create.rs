@@ -47,11 +47,7 @@ pub fn create(job: &Job, lxc: &Lxc) -> GuestResult<()> {
             .ok_or_else(|| job.err("template snapshot", "the conf file disappeared"))?;
         job.apply(snapshot_step(job, "template snapshot", name, &conf))?;
     }
-    job.done(if job.changed() {
-        "converged"
-    } else {
-        "already in the desired state; nothing changed"
-    });
+    job.done_converged();
     Ok(())
 }
 

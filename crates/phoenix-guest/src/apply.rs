@@ -63,6 +63,7 @@ impl Job<'_> {
             return Ok(Applied::Unchanged);
         }
         if self.planning() {
+            self.mark_planned();
             for a in &step.actions {
                 self.reporter.emit(self.action_event(EventKind::Planned, a));
             }

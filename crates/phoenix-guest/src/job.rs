@@ -34,6 +34,8 @@ pub struct Job<'a> {
     observed: RefCell<Option<Observed>>,
     /// Whether an action ran in this job.
     changed: Cell<bool>,
+    /// Whether a dry run planned an action.
+    planned: Cell<bool>,
 }
 
 pub fn tag(kind: GuestKind, id: GuestId) -> GuestTag {
@@ -75,6 +77,7 @@ impl<'a> Job<'a> {
             node: std::env::var("PHOENIX_NODE").unwrap_or_else(|_| DEFAULT_NODE.into()),
             observed: RefCell::new(Observed::from_env(guest)),
             changed: Cell::new(false),
+            planned: Cell::new(false),
         }
     }
 
@@ -158,6 +161,21 @@ impl<'a> Job<'a> {
     /// Whether an action ran in this job.
     pub fn changed(&self) -> bool {
         self.changed.get()
+    }
+
+    pub(crate) fn mark_planned(&self) {
+        self.planned.set(true);
+    }
+
+    /// The closing line of `create`: converged, planned (dry run) or nothing to do.
+    pub fn done_converged(&self) {
+        self.done(if self.changed.get() {
+            "converged"
+        } else if self.planned.get() {
+            "the changes above are planned; nothing was changed (dry run)"
+        } else {
+            "already in the desired state; nothing changed"
+        });
     }
 
     /// Where the per-guest records are (`<marker dir>/guests`).

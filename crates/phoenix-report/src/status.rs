@@ -58,8 +58,10 @@ impl GuestStatus {
             Sync::Drifted => {
                 let mut keys: Vec<&str> = Vec::new();
                 for c in &self.drift {
-                    if !keys.contains(&c.key.as_str()) {
-                        keys.push(&c.key);
+                    // `net0.ip` is shown as `net0`: the column names settings.
+                    let k = c.key.split('.').next().unwrap_or(&c.key);
+                    if !keys.contains(&k) {
+                        keys.push(k);
                     }
                 }
                 format!("drifted: {}", keys.join(", "))

@@ -21,6 +21,9 @@ fn main() {
 
 fn real_main() -> i32 {
     let args = phoenix_host::cli::normalize_sim_arg(std::env::args().collect(), &cli::verb_names());
+    if let Some(code) = cli::help_request(&args) {
+        return code;
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -54,7 +57,7 @@ fn real_main() -> i32 {
         return exit::FAILURE;
     };
     let Some(verb) = cli::verb_names().into_iter().find(|v| *v == verb) else {
-        eprintln!("Error: Invalid verb '{verb}'");
+        eprintln!("{}", cli::invalid_verb(&verb));
         return exit::FAILURE;
     };
     if NEED_TARGETS.contains(&verb) && cli.targets.is_empty() {
@@ -69,7 +72,11 @@ fn real_main() -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let targets = match parse_targets(&cfg, &cli.targets) {
+    if cli.unmanaged && verb != "delete" {
+        eprintln!("Error: --unmanaged applies to 'delete' only");
+        return exit::FAILURE;
+    }
+    let targets = match parse_targets(&cfg, &cli.targets, cli.unmanaged) {
         Ok(t) => t,
         Err(msg) => {
             eprintln!("Error: {msg}");
@@ -78,9 +85,14 @@ fn real_main() -> i32 {
     };
     match verb {
         "validate" => status::validate(&cfg, cli.strict, cli.common.output),
-        "graph" => graph::print(&cfg, &targets, cli.format),
-        "status" => match status::show(&cfg, cli.common.output) {
-            Ok(()) => exit::SUCCESS,
+        "graph" => graph::print(
+            &cfg,
+            &targets,
+            cli.format,
+            cli.common.output == OutputFormat::Json,
+        ),
+        "status" => match status::show(&cfg, &env, cli.common.output, cli.detailed_exitcode) {
+            Ok(code) => code,
             Err(e) => {
                 eprintln!("Error: {e}");
                 exit::FAILURE
@@ -91,13 +103,16 @@ fn real_main() -> i32 {
 }
 
 /// Every target must be a number and a configured guest (PHOENIX-DIS-07).
-fn parse_targets(cfg: &Config, raw: &[String]) -> Result<Vec<GuestId>, String> {
+/// With `unmanaged`, targets are guests no config defines (checked against the host later).
+fn parse_targets(cfg: &Config, raw: &[String], unmanaged: bool) -> Result<Vec<GuestId>, String> {
     let mut out = Vec::new();
     for t in raw {
         let id = GuestId::parse(t)
             .ok_or_else(|| format!("Invalid target ID '{t}'; expected a number such as 950"))?;
-        if cfg.resolve_target_type(id) == TargetType::Unknown {
-            return Err(format!("Target ID '{t}' not found"));
+        if !unmanaged && cfg.resolve_target_type(id) == TargetType::Unknown {
+            return Err(format!(
+                "Target ID '{t}' not found (a guest on the host that no config defines is deleted with `phoenix delete {t} --unmanaged`)"
+            ));
         }
         if !out.contains(&id) {
             out.push(id);
@@ -150,6 +165,7 @@ fn dispatch(
         "converge" => plan::create(cfg, &host, targets, true),
         "LetsGo" => plan::lets_go(cfg, &host, &opts),
         "start" | "restart" | "stop" => plan::boot_ordered(cfg, &host, targets, verb, &opts),
+        "delete" if cli.unmanaged => plan::delete_unmanaged(cfg, &host, targets, &opts),
         "delete" => plan::delete(cfg, &host, targets, &opts),
         "reconfigure" => plan::each(cfg, targets, verb, &opts),
         "test" if targets.is_empty() => Ok(plan::host("test", &opts)),

@@ -70,11 +70,7 @@ fn in_guest(vj: &VmJob) -> GuestResult<bool> {
 }
 
 fn done(job: &Job) -> GuestResult<()> {
-    job.done(if job.changed() {
-        "converged"
-    } else {
-        "already in the desired state; nothing changed"
-    });
+    job.done_converged();
     Ok(())
 }
 
