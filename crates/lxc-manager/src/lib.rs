@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod plan;
 pub mod template;
 pub mod tests;
+pub mod verbs;
 pub mod volumes;
 
 use phoenix_config::GuestId;

@@ -4,7 +4,6 @@
 
 use phoenix_config::Lxc;
 use phoenix_guest::lifecycle::{self, DeleteExtras};
-use phoenix_guest::record::RecordFile;
 use phoenix_guest::{GuestResult, Job};
 
 fn refuse_template<'a>(job: &'a Job<'a>) -> impl Fn(&pve::Conf) -> Option<String> + 'a {
@@ -53,40 +52,16 @@ pub fn delete(job: &Job) -> GuestResult<()> {
 
 /// `status` verb: state, name and drift, in the one status shape.
 pub fn status(job: &Job, lxc: &Lxc) -> GuestResult<()> {
-    let conf = job.conf("status")?;
-    let name = conf
-        .as_ref()
-        .and_then(|c| c.get("hostname"))
-        .unwrap_or(&lxc.name)
-        .to_string();
     let fw = std::fs::read_to_string(crate::firewall::path(job.pve_dir(), job.guest.id)).ok();
-    let drift = match &conf {
-        Some(c) => crate::plan::drift(
+    let template = job.config().guest(job.id()).is_some_and(|g| g.is_template);
+    lifecycle::status_verb(job, ("hostname", &lxc.name), template, &lxc.features, |c| {
+        crate::plan::drift(
             &job.target(),
             lxc,
             job.config(),
             c,
             fw.as_deref(),
             job.pve_dir(),
-        ),
-        None => Ok(Vec::new()),
-    };
-    let rec = RecordFile::load(&job.records_dir(), job.guest.id);
-    let notes = rec.record.dropped_note(&lxc.features).into_iter().collect();
-    let template = job.config().guest(job.id()).is_some_and(|g| g.is_template);
-    let s = lifecycle::status_of(job, &name, template, conf.as_ref(), drift, notes)?;
-    lifecycle::print_status(job, &s);
-    Ok(())
-}
-
-/// `delete <id> --unmanaged`: a container no config file defines (refused when it is one);
-/// configured containers cloned from it guard it as for a managed one.
-pub fn delete_unmanaged(job: &Job) -> GuestResult<()> {
-    if job.config().guest(job.id()).is_some() {
-        return Err(job.err(
-            "delete",
-            "is defined in the config; delete it without --unmanaged",
-        ));
-    }
-    delete(job)
+        )
+    })
 }

@@ -108,30 +108,14 @@ pub fn configure(
 
 /// Step 3: grow the root disk to `storage_size_gb`; a smaller size is refused.
 pub fn disk(t: &Target, lxc: &Lxc, conf: &Conf) -> Step {
-    let step = Step::new("disk");
     let Some(want) = lxc.storage_size_gb else {
-        return step;
+        return Step::new("disk");
     };
-    match volumes::disk(conf, want) {
-        volumes::Disk::Grow { to_gb, have_gb } => step.with(
-            Action::api(
-                "disk",
-                "the root disk is smaller than storage_size_gb",
-                t.req(Method::Put, "/resize")
-                    .param("disk", "rootfs")
-                    .param("size", format!("{to_gb}G")),
-            )
-            .changes(vec![Change::new(
-                "rootfs.size",
-                Some(&format!("{have_gb}G")),
-                Some(&format!("{to_gb}G")),
-            )]),
-        ),
-        volumes::Disk::Larger { have_gb } => step.refuse(format!(
-            "storage_size_gb {want} is below the live root disk ({have_gb}G); Proxmox cannot shrink a disk: raise storage_size_gb, or recreate the container"
-        )),
-        volumes::Disk::Keep | volumes::Disk::Unknown => step,
-    }
+    let have = conf
+        .get("rootfs")
+        .and_then(|v| pve::PropString::parse_with_default(v, Some("volume")).ok())
+        .and_then(|p| p.get("size").and_then(pve::propstring::parse_size));
+    phoenix_guest::lifecycle::disk_step(t, "disk", "rootfs", have, want, "storage_size_gb")
 }
 
 /// What the node showed that creating from a template needs.

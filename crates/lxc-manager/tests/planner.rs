@@ -186,7 +186,7 @@ fn the_disk_grows_and_a_shrink_is_refused() {
     assert!(step.actions.is_empty());
     let why = step.refusal.as_deref().unwrap();
     assert!(
-        why.contains("storage_size_gb 32 is below the live root disk (64G)"),
+        why.contains("storage_size_gb 32 is below the live rootfs (64G)"),
         "{why}"
     );
     let e = plan::drift(

@@ -36,6 +36,35 @@ pub use local::LocalTransport;
 pub use plan::{Action, GuestOp, NodeCommand, NodeOp, Op, Payload, Require, Settle, Step, Target};
 pub use transport::{ExecOutput, Transport};
 
+/// The whole `main` of a guest manager: parses the command line, loads the config, routes the
+/// verb (`route` returns the exit code; `delete --unmanaged` goes to `delete` instead),
+/// reports a failure once and the recap.
+pub fn run_manager(
+    (name, about): (&str, &str),
+    kind: phoenix_config::GuestKind,
+    route: impl FnOnce(&Job) -> GuestResult<i32>,
+    delete: impl FnOnce(&Job) -> GuestResult<()>,
+) -> i32 {
+    let ctx =
+        match phoenix_host::manager::start(name, about, phoenix_host::manager::GUEST_VERBS, true) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+    let job = Job::new(&ctx, kind);
+    let result = if ctx.inv.unmanaged {
+        lifecycle::delete_unmanaged(&job, delete).map(|_| 0)
+    } else {
+        route(&job)
+    };
+    match result {
+        Ok(code) => {
+            job.finish();
+            code
+        }
+        Err(e) => finish(&job, Err(e)),
+    }
+}
+
 /// Runs a manager verb and turns its outcome into the exit code: a failed step is reported
 /// once (`Error: container 950: start: ...`), then the recap.
 pub fn finish(job: &Job, result: GuestResult<()>) -> i32 {

@@ -201,6 +201,29 @@ pub fn print_status(job: &Job, s: &GuestStatus) {
     }
 }
 
+/// `status` verb of either kind: the live name (`name_key` of the conf, else the configured
+/// one), state and drift (`drift` of the conf), notes from the record.
+pub fn status_verb(
+    job: &Job,
+    (name_key, configured): (&str, &str),
+    template: bool,
+    features: &[String],
+    drift: impl FnOnce(&Conf) -> Result<Vec<phoenix_report::Change>, String>,
+) -> GuestResult<()> {
+    let conf = job.conf("status")?;
+    let name = conf
+        .as_ref()
+        .and_then(|c| c.get(name_key))
+        .unwrap_or(configured)
+        .to_string();
+    let drift = conf.as_ref().map(drift).unwrap_or(Ok(Vec::new()));
+    let rec = RecordFile::load(&job.records_dir(), job.guest.id);
+    let notes = rec.record.dropped_note(features).into_iter().collect();
+    let s = status_of(job, &name, template, conf.as_ref(), drift, notes)?;
+    print_status(job, &s);
+    Ok(())
+}
+
 /// The status of this job's guest from its conf, state and drift.
 pub fn status_of(
     job: &Job,
@@ -233,4 +256,55 @@ pub fn status_of(
         notes,
         problems,
     })
+}
+
+/// A disk brought to `want_gb`: grown when smaller (`PUT .../resize`); refused when larger,
+/// since Proxmox cannot shrink a disk (the plan fails for that guest, it never reports the
+/// larger disk as the desired state). `setting` names the config key; `have`: live bytes.
+pub fn disk_step(
+    t: &crate::Target,
+    step: &str,
+    disk: &str,
+    have: Option<u64>,
+    want_gb: u64,
+    setting: &str,
+) -> Step {
+    let s = Step::new(step);
+    let Some(have) = have else { return s };
+    let size = pve::propstring::format_size;
+    match have.cmp(&(want_gb << 30)) {
+        std::cmp::Ordering::Equal => s,
+        std::cmp::Ordering::Greater => s.refuse(format!(
+            "{setting} {want_gb} is below the live {disk} ({}); Proxmox cannot shrink a disk: raise {setting}, or recreate the guest",
+            size(have)
+        )),
+        std::cmp::Ordering::Less => s.with(
+            Action::api(
+                step,
+                format!("{disk} is smaller than {setting}"),
+                t.req(Method::Put, "/resize")
+                    .param("disk", disk)
+                    .param("size", format!("{want_gb}G")),
+            )
+            .changes(vec![phoenix_report::Change::new(
+                format!("{disk}.size"),
+                Some(&size(have)),
+                Some(&format!("{want_gb}G")),
+            )]),
+        ),
+    }
+}
+
+/// `delete <id> --unmanaged`: only for a guest no config file defines; then as `delete`.
+pub fn delete_unmanaged(
+    job: &Job,
+    delete: impl FnOnce(&Job) -> GuestResult<()>,
+) -> GuestResult<()> {
+    if job.config().guest(job.id()).is_some() {
+        return Err(job.err(
+            "delete",
+            "is defined in the config; delete it without --unmanaged",
+        ));
+    }
+    delete(job)
 }

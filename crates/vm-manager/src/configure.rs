@@ -160,14 +160,12 @@ pub fn set_options(d: &Desired, conf: &Conf) -> (Vec<(String, String)>, Vec<Chan
     (opts, changes)
 }
 
+/// The snippets and what the node has at their paths now (`None`: absent).
+pub type SnippetsSeen<'a> = (&'a Snippets, Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// Step 2: snippets written where they differ (`have_user`/`have_net`: what the node has),
 /// then one `qm set`.
-pub fn step(
-    t: &Target,
-    d: &Desired,
-    conf: &Conf,
-    snippets: Option<(&Snippets, Option<&[u8]>, Option<&[u8]>)>,
-) -> Step {
+pub fn step(t: &Target, d: &Desired, conf: &Conf, snippets: Option<SnippetsSeen>) -> Step {
     let mut step = Step::new("configure");
     let (mut opts, mut changes) = set_options(d, conf);
     if let Some((sn, have_user, have_net)) = snippets {
@@ -231,30 +229,13 @@ pub fn disk(t: &Target, d: &Desired, conf: &Conf) -> Step {
     let Some((disk, value)) = host::boot_disk(conf) else {
         return step.refuse("the VM has no boot disk");
     };
-    let want = gb << 30;
-    let have = host::disk_bytes(&value).unwrap_or(0);
-    if have > want {
-        return step.refuse(format!(
-            "disk_size_gb {gb} is below the live {disk} ({}); Proxmox cannot shrink a disk: raise disk_size_gb, or recreate the VM",
-            pve::propstring::format_size(have)
-        ));
-    }
-    if have == want {
-        return step;
-    }
-    step.with(
-        Action::api(
-            "resize",
-            format!("{disk} is smaller than disk_size_gb"),
-            t.req(Method::Put, "/resize")
-                .param("disk", disk.as_str())
-                .param("size", format!("{gb}G")),
-        )
-        .changes(vec![Change::new(
-            format!("{disk}.size"),
-            Some(&pve::propstring::format_size(have)),
-            Some(&format!("{gb}G")),
-        )]),
+    phoenix_guest::lifecycle::disk_step(
+        t,
+        "resize",
+        &disk,
+        Some(host::disk_bytes(&value).unwrap_or(0)),
+        gb,
+        "disk_size_gb",
     )
 }
 

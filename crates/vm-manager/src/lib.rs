@@ -21,3 +21,4 @@ pub mod host;
 pub mod image;
 pub mod lifecycle;
 pub mod nfs;
+pub mod verbs;

@@ -3,7 +3,6 @@
 //! removes Phoenix's own snippets; the status with drift; and the `test` verb.
 
 use phoenix_guest::lifecycle::{self, DeleteExtras};
-use phoenix_guest::record::RecordFile;
 use phoenix_guest::{GuestResult, Job};
 use pve::Conf;
 
@@ -97,36 +96,18 @@ pub fn delete(job: &Job) -> GuestResult<()> {
     })
 }
 
-/// `delete <id> --unmanaged`: a VM no config file defines.
-pub fn delete_unmanaged(job: &Job) -> GuestResult<()> {
-    if job.config().guest(job.id()).is_some() {
-        return Err(job.err(
-            "delete",
-            "is defined in the config; delete it without --unmanaged",
-        ));
-    }
-    delete(job)
-}
-
 /// `status` verb: state, name and drift, in the one status shape.
 pub fn status(job: &Job) -> GuestResult<()> {
     let d = Desired::load(job.config(), job.id()).map_err(|e| job.err("config", e))?;
-    let conf = job.conf("status")?;
-    let name = conf
-        .as_ref()
-        .and_then(|c| c.get("name"))
-        .unwrap_or(&d.name)
-        .to_string();
-    let drift = match &conf {
-        Some(c) => crate::configure::drift(&job.target(), &d, c),
-        None => Ok(Vec::new()),
-    };
-    let rec = RecordFile::load(&job.records_dir(), job.guest.id);
-    let notes = rec.record.dropped_note(&d.features).into_iter().collect();
-    let template = conf.as_ref().is_some_and(is_template) || d.is_template;
-    let s = lifecycle::status_of(job, &name, template, conf.as_ref(), drift, notes)?;
-    lifecycle::print_status(job, &s);
-    Ok(())
+    let on_node = job.conf("status")?.as_ref().is_some_and(is_template);
+    let t = job.target();
+    lifecycle::status_verb(
+        job,
+        ("name", &d.name),
+        on_node || d.is_template,
+        &d.features,
+        |c| crate::configure::drift(&t, &d, c),
+    )
 }
 
 /// Runs `<scripts>/tests/test_runner.sh <id> [--suite S]`; its exit status is the verb's.
