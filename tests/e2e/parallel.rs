@@ -125,9 +125,11 @@ fn parallel_lets_go_keeps_order_and_proxmox_locks() {
     // whatever else a manager prints is prefixed with its guest ID (`[904] ...`).
     assert!(err.contains("CT 904: "), "{err}");
     let attributed = |l: &str| {
-        ["==> ", "[", "CT ", "VM ", "Recap:", "  ", "Summary:", "info:", "warning:"]
-            .iter()
-            .any(|p| l.starts_with(p))
+        [
+            "==> ", "[", "CT ", "VM ", "Recap:", "  ", "Summary:", "info:", "warning:",
+        ]
+        .iter()
+        .any(|p| l.starts_with(p))
     };
     assert!(
         err.lines().all(attributed),
