@@ -8,12 +8,14 @@
 //!
 //! - [`env::HostEnv`]: resolved paths and modes, and the environment passed to children;
 //! - [`sim::enter`]: point a `HostEnv` at a simulated node;
-//! - [`tool::Runner`]: run `pct`/`qm`/... and scripts;
+//! - [`tool::Runner`]: run `pct`/`qm`/... and scripts; [`download`]: a resumable, checksummed
+//!   download through the host's `curl`;
 //! - [`lock::HostLock`]: one run per host; [`guestlock`]: waiting out a Proxmox `lock:`;
 //!   [`slots`]: the clone-source and storage slots held around one Proxmox call;
 //! - [`cli::CommonArgs`]: the global options; [`exit`]: exit codes.
 
 pub mod cli;
+pub mod download;
 pub mod env;
 pub mod exit;
 pub mod fs;

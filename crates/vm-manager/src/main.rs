@@ -8,6 +8,7 @@ mod desired;
 mod fail;
 mod features;
 mod host;
+mod image;
 mod lifecycle;
 mod nfs;
 mod record;
