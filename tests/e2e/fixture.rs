@@ -142,6 +142,17 @@ fn lets_go_builds_the_upstream_deployment() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert!(snaps.contains(&"initial"), "{snaps:?}");
+    // The Bash CLI's `health-check <vmid>` on the converged node.
+    let cfg = upstream_fixture().join("phoenix_hypervisor_config.json");
+    let cfg = cfg.to_str().unwrap();
+    let o = sim.run(&["health-check", "8001", "--config", cfg]);
+    assert!(
+        o.status.success() && stderr(&o).contains("VM 8001: foundation checks passed"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sim.run(&["health-check", "8000", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(1), "a template never runs");
     // GPU containers see exactly their GPUs.
     let c957 = by_id[&957]["config"].as_object().unwrap();
     let devs: Vec<&str> = c957
