@@ -7,7 +7,11 @@ use crate::{create, lifecycle, tests};
 
 /// The manager's `main`: its exit code.
 pub fn main() -> i32 {
-    let id = ("lxc-manager", "Phoenix manager for Proxmox containers");
+    let id = (
+        "lxc-manager",
+        "Phoenix manager for Proxmox containers",
+        phoenix_host::manager::GUEST_VERBS,
+    );
     phoenix_guest::run_manager(id, GuestKind::Lxc, route, lifecycle::delete)
 }
 

@@ -194,7 +194,10 @@ impl Job<'_> {
                     },
                 ))
             }
-            Op::Node(NodeOp::Download { url, dest }) => t.node_download(url, dest).map_err(fail),
+            Op::Node(NodeOp::Download { url, dest }) => {
+                let label = format!("{} {}", self.guest.kind.short(), self.guest.id);
+                t.node_download(url, dest, &label).map_err(fail)
+            }
             Op::Node(NodeOp::RawLines { guest, lines }) => {
                 let text = t
                     .guest_config(*guest)
@@ -229,7 +232,7 @@ impl Job<'_> {
                 .map_err(|e| self.err(step, e.0))?;
             if out.success() {
                 self.note(format!(
-                    "health check '{label}' passed (attempt {attempt}/{attempts})"
+                    "health check {label} passed (attempt {attempt}/{attempts})"
                 ));
                 return Ok(());
             }

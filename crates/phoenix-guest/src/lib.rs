@@ -40,16 +40,15 @@ pub use transport::{ExecOutput, Transport};
 /// verb (`route` returns the exit code; `delete --unmanaged` goes to `delete` instead),
 /// reports a failure once and the recap.
 pub fn run_manager(
-    (name, about): (&str, &str),
+    (name, about, verbs): (&str, &str, &'static [&'static str]),
     kind: phoenix_config::GuestKind,
     route: impl FnOnce(&Job) -> GuestResult<i32>,
     delete: impl FnOnce(&Job) -> GuestResult<()>,
 ) -> i32 {
-    let ctx =
-        match phoenix_host::manager::start(name, about, phoenix_host::manager::GUEST_VERBS, true) {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+    let ctx = match phoenix_host::manager::start(name, about, verbs, true) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let job = Job::new(&ctx, kind);
     let result = if ctx.inv.unmanaged {
         lifecycle::delete_unmanaged(&job, delete).map(|_| 0)

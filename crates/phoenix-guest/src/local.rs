@@ -376,19 +376,23 @@ impl Transport for LocalTransport<'_> {
         })
     }
 
-    fn node_download(&self, url: &str, dest: &Path) -> Result<(), TransportError> {
-        let dir = dest.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
+    fn node_download(&self, url: &str, dest: &Path, label: &str) -> Result<(), TransportError> {
+        use phoenix_host::download;
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.download"));
-        let tmp_s = tmp.display().to_string();
-        self.runner
-            .change("curl", &["-fL", "-o", tmp_s.as_str(), url])?;
-        std::fs::rename(&tmp, dest)?;
-        Ok(())
+        let sums = download::sums_beside(url);
+        let req = download::Request {
+            url,
+            dest,
+            sums_url: sums.as_deref(),
+            name: &name,
+            label,
+        };
+        download::fetch(self.runner, &req)
+            .map(|_| ())
+            .map_err(|e| TransportError(e.to_string()))
     }
 
     fn show(&self, guest: GuestTag, op: &Op) -> String {
@@ -424,9 +428,10 @@ impl Transport for LocalTransport<'_> {
             Op::Node(NodeOp::Write { path, .. }) => format!("write {}", path.display()),
             Op::Node(NodeOp::Remove { path }) => format!("remove {}", path.display()),
             Op::Node(NodeOp::Run(c)) => tool::display(&c.program.display().to_string(), &c.args),
-            Op::Node(NodeOp::Download { url, dest }) => {
-                format!("curl -fL -o {} {url}", dest.display())
-            }
+            Op::Node(NodeOp::Download { url, dest }) => format!(
+                "curl -fL -C - -o {} {url} (verified against SHA256SUMS)",
+                phoenix_host::download::part_path(dest).display()
+            ),
             Op::Node(NodeOp::RawLines { guest, lines }) => format!(
                 "add to {}: {}",
                 conf_path(&self.pve_dir, *guest).display(),

@@ -69,8 +69,9 @@ pub trait Transport {
     /// Runs a program on the node with the environment contract.
     fn node_run(&self, cmd: &NodeCommand) -> Result<ExecOutput, TransportError>;
 
-    /// Downloads `url` to the node file `dest`.
-    fn node_download(&self, url: &str, dest: &Path) -> Result<(), TransportError>;
+    /// Downloads `url` to the node file `dest` (resumable, checked against a `SHA256SUMS`
+    /// beside it when there is one); `label` prefixes progress lines (`VM 8000`).
+    fn node_download(&self, url: &str, dest: &Path, label: &str) -> Result<(), TransportError>;
 
     /// How this transport carries `op`, for plans and `-v` (`pct set 953 --memory 1024`).
     fn show(&self, guest: GuestTag, op: &Op) -> String;

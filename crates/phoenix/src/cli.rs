@@ -19,6 +19,7 @@ pub const VERBS: &[(&str, &str)] = &[
     ("test", "Run test suites of guests (or of the host when no target is given)"),
     ("validate", "Check all config files; change nothing"),
     ("graph", "Print the dependency graph (mermaid or dot)"),
+    ("health-check", "Check VMs are running, their guest agent answers and their health_checks pass"),
     ("LetsGo", "Create every guest in dependency order, then start every non-template guest in boot order"),
 ];
 
@@ -42,6 +43,8 @@ pub const VERB_DETAILS: &[(&str, &str, &str)] = &[
     ("test", "phoenix test [<ID>...] [--suite NAME]", "Runs the test suites of guests, or of the host without targets."),
     ("validate", "phoenix validate [--strict] [--output json]", "Checks all config files; changes nothing.\n  --strict  warnings (unknown keys) are errors"),
     ("graph", "phoenix graph [<ID>...] [--format mermaid|dot] [--output json]", "Prints the dependency graph (clone edges solid, dependencies dashed)."),
+    ("health-check", "phoenix health-check <VMID>...",
+     "For each VM: it exists and is not a template, runs, its guest agent answers, and every one of\nits health_checks passes now (recorded or not). Changes nothing (vm-manager health-check)."),
     ("LetsGo", "phoenix LetsGo [--dry-run] [-q] [--jobs N] [--no-boot-delay]",
      "Creates every guest in dependency order, then starts every non-template guest in boot\norder. Ends with a recap per guest (ok, changed, failed, skipped).\n  -q  print nothing but errors (a converged host prints nothing)"),
 ];
@@ -113,6 +116,7 @@ pub const NEED_TARGETS: &[&str] = &[
     "stop",
     "restart",
     "reconfigure",
+    "health-check",
 ];
 
 pub fn verb_names() -> Vec<&'static str> {

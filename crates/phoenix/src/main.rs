@@ -1,7 +1,7 @@
 //! `phoenix`: the dispatcher. It validates all config, orders the targets, and runs one manager
 //! process per guest. See docs/architecture.md for where each verb is handled.
 
-use phoenix::{cli, graph, plan, run, status};
+use phoenix::{cli, graph, legacy, plan, run, status};
 
 use std::sync::atomic::AtomicI32;
 use std::sync::Arc;
@@ -21,6 +21,10 @@ fn main() {
 
 fn real_main() -> i32 {
     let args = phoenix_host::cli::normalize_sim_arg(std::env::args().collect(), &cli::verb_names());
+    if legacy::has_reset_portainer(&args) {
+        eprintln!("{}", legacy::reset_portainer_message());
+        return legacy::NOT_AVAILABLE;
+    }
     if let Some(code) = cli::help_request(&args) {
         return code;
     }
@@ -56,6 +60,10 @@ fn real_main() -> i32 {
         eprintln!("Error: no verb given; see `phoenix --help`");
         return exit::FAILURE;
     };
+    if verb == "sync" {
+        eprintln!("{}", legacy::sync_message(&cli.targets));
+        return legacy::NOT_AVAILABLE;
+    }
     let Some(verb) = cli::verb_names().into_iter().find(|v| *v == verb) else {
         eprintln!("{}", cli::invalid_verb(&verb));
         return exit::FAILURE;
@@ -64,7 +72,7 @@ fn real_main() -> i32 {
         eprintln!("Error: Verb '{verb}' requires at least one target ID");
         return exit::FAILURE;
     }
-    if matches!(verb, "setup" | "LetsGo" | "validate" | "status") && !cli.targets.is_empty() {
+    if matches!(verb, "setup" | "LetsGo" | "validate") && !cli.targets.is_empty() {
         eprintln!("Error: Verb '{verb}' takes no target IDs");
         return exit::FAILURE;
     }
@@ -83,6 +91,12 @@ fn real_main() -> i32 {
             return exit::FAILURE;
         }
     };
+    if verb == "health-check" {
+        if let Err(msg) = legacy::check_health_targets(&cfg, &targets) {
+            eprintln!("Error: {msg}");
+            return exit::FAILURE;
+        }
+    }
     match verb {
         "validate" => status::validate(&cfg, cli.strict, cli.common.output),
         "graph" => graph::print(
@@ -91,7 +105,13 @@ fn real_main() -> i32 {
             cli.format,
             cli.common.output == OutputFormat::Json,
         ),
-        "status" => match status::show(&cfg, &env, cli.common.output, cli.detailed_exitcode) {
+        "status" => match status::show(
+            &cfg,
+            &env,
+            &targets,
+            cli.common.output,
+            cli.detailed_exitcode,
+        ) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("Error: {e}");
@@ -167,7 +187,7 @@ fn dispatch(
         "start" | "restart" | "stop" => plan::boot_ordered(cfg, &host, targets, verb, &opts),
         "delete" if cli.unmanaged => plan::delete_unmanaged(cfg, &host, targets, &opts),
         "delete" => plan::delete(cfg, &host, targets, &opts),
-        "reconfigure" => plan::each(cfg, targets, verb, &opts),
+        "reconfigure" | "health-check" => plan::each(cfg, targets, verb, &opts),
         "test" if targets.is_empty() => Ok(plan::host("test", &opts)),
         "test" => plan::each(cfg, targets, verb, &opts),
         "setup" => Ok(plan::host("setup", &opts)),

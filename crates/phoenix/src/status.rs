@@ -1,6 +1,6 @@
 //! `status` and `validate`: answered by the dispatcher itself, without a manager.
 
-use phoenix_config::{Config, Guest, GuestKind, Severity};
+use phoenix_config::{Config, Guest, GuestId, GuestKind, Severity};
 use phoenix_guest::job::tag;
 use phoenix_guest::Target;
 use phoenix_host::{exit, HostEnv, OutputFormat, Runner};
@@ -9,18 +9,20 @@ use serde_json::json;
 
 use crate::host::HostState;
 
-/// One row per configured guest, then the host's guests no config defines; one `pct list` and
-/// one `qm list` for the whole table, drift from the conf files with the managers' own
-/// planners (no manager runs). Returns the exit code: with `detailed`, 0 in sync, 2 drift (or a
+/// One row per configured guest, then the host's guests no config defines (only `targets` when
+/// some are named, as the Bash CLI's `status <id>`); one `pct list` and one `qm list` for the
+/// whole table, drift from the conf files with the managers' own planners (no manager runs). Returns the exit code: with `detailed`, 0 in sync, 2 drift (or a
 /// guest to create), 1 error.
 pub fn show(
     cfg: &Config,
     env: &HostEnv,
+    targets: &[GuestId],
     output: OutputFormat,
     detailed: bool,
 ) -> Result<i32, String> {
     let host = HostState::read(&Runner::new())?;
-    let rows = rows(cfg, env, &host);
+    let mut rows = rows(cfg, env, &host);
+    rows.retain(|r| targets.is_empty() || targets.contains(&GuestId(r.id)));
     match output {
         OutputFormat::Json => {
             println!(

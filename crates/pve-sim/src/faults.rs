@@ -65,6 +65,9 @@ pub struct Faults {
     pub rules: Vec<Rule>,
     #[serde(default)]
     pub guest_commands: Vec<GuestRule>,
+    /// Faults of the simulated `curl`/`wget` (see `host::download`).
+    #[serde(default)]
+    pub downloads: Vec<crate::host::download::DownloadFault>,
 }
 
 impl Faults {

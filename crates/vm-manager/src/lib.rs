@@ -6,7 +6,7 @@
 //! - [`create`]: define (clone or import, [`image`]), configure, start, template;
 //! - [`features`], [`nfs`]: work through the guest agent, recorded per step;
 //! - [`cloudinit`]: snippets and cloud-init options; [`host`]: reading `qm.conf`;
-//! - [`lifecycle`]: start/stop/restart/delete/status/test specifics.
+//! - [`lifecycle`]: start/stop/restart/delete/status/test specifics; [`health`]: `health-check`.
 //!
 //! Modules depend downwards only: `create` → `features`, `nfs`, `configure`, `image` →
 //! `context`, `cloudinit`, `host` → `desired`.
@@ -17,6 +17,7 @@ pub mod context;
 pub mod create;
 pub mod desired;
 pub mod features;
+pub mod health;
 pub mod host;
 pub mod image;
 pub mod lifecycle;

@@ -5,9 +5,16 @@ use phoenix_guest::{GuestResult, Job};
 
 use crate::{create, lifecycle};
 
+/// The guest verbs plus `health-check` (the Bash CLI's VM foundation check).
+fn verbs() -> &'static [&'static str] {
+    let mut v = phoenix_host::manager::GUEST_VERBS.to_vec();
+    v.push("health-check");
+    Vec::leak(v)
+}
+
 /// The manager's `main`: its exit code.
 pub fn main() -> i32 {
-    let id = ("vm-manager", "Phoenix manager for Proxmox VMs");
+    let id = ("vm-manager", "Phoenix manager for Proxmox VMs", verbs());
     phoenix_guest::run_manager(id, GuestKind::Vm, route, lifecycle::delete)
 }
 
@@ -29,6 +36,7 @@ fn route(job: &Job) -> GuestResult<i32> {
         "restart" => lifecycle::restart(job),
         "status" => lifecycle::status(job),
         "test" => return lifecycle::test(job),
+        "health-check" => crate::health::health_check(job),
         other => Err(job.err("verb", format!("'{other}' is not handled"))),
     };
     let (reads, changes) = ctx.runner.counts();

@@ -1,0 +1,73 @@
+//! `vm-manager health-check <vmid>`: the Bash CLI's `phoenix health-check <vmid>` ("validates the
+//! foundational health of a VM") in Phoenix's terms, with nothing hard-coded: the VM exists and
+//! is not a template, it is running, its guest agent answers, and every one of its
+//! `health_checks` passes (with its `retries` and `interval`). The checks run now, whatever the
+//! host record says (`create` skips recorded ones); nothing on the host or in the guest is
+//! changed, so they run through the executor's operations directly, not as a plan. The old
+//! script's deployment-specific checks (fixed container IDs, host names, a Traefik URL) become
+//! `health_checks` entries of the VM.
+
+use std::time::Duration;
+
+use phoenix_guest::{GuestOp, GuestResult, Job, Op};
+
+use crate::desired::Desired;
+use crate::features::{DEFAULT_INTERVAL_SECS, DEFAULT_RETRIES};
+use crate::host::is_template;
+
+/// `vm-manager health-check <vmid>`.
+pub fn health_check(job: &Job) -> GuestResult<()> {
+    let step = "health-check";
+    let d = Desired::load(job.config(), job.id()).map_err(|e| job.err("config", e))?;
+    let conf = job.conf(step)?.ok_or_else(|| {
+        job.err(
+            step,
+            format!(
+                "the VM does not exist; create it first (phoenix create {})",
+                d.id
+            ),
+        )
+    })?;
+    if is_template(&conf) {
+        return Err(job.err(
+            step,
+            "the VM is a template and never runs; check a VM cloned from it",
+        ));
+    }
+    let state = job.state(step)?;
+    if state != "running" {
+        return Err(job.err(
+            step,
+            format!(
+                "the VM is not running ({state}); start it first (phoenix start {})",
+                d.id
+            ),
+        ));
+    }
+    job.unchanged(step, Some("running".into()));
+    let wait = GuestOp::WaitAgent {
+        timeout: Duration::from_secs(d.agent_timeout_secs),
+        poll: Duration::from_secs(d.agent_poll_secs),
+    };
+    job.run_op("guest agent", &Op::Guest(wait))?;
+    job.unchanged("guest agent", Some("guest agent answers".into()));
+    for hc in &d.health_checks {
+        let label = hc.name.clone().unwrap_or_else(|| hc.command.clone());
+        let check = GuestOp::Check {
+            label: label.clone(),
+            argv: vec!["sh".into(), "-c".into(), hc.command.clone()],
+            attempts: hc.retries.unwrap_or(DEFAULT_RETRIES).max(1),
+            interval: Duration::from_secs(hc.interval.unwrap_or(DEFAULT_INTERVAL_SECS)),
+        };
+        job.run_op(&format!("health check {label}"), &Op::Guest(check))?;
+    }
+    let checks = match d.health_checks.len() {
+        0 => "no health_checks configured".to_string(),
+        1 => "1 health check".to_string(),
+        n => format!("{n} health checks"),
+    };
+    job.done(format!(
+        "foundation checks passed (running, guest agent, {checks})"
+    ));
+    Ok(())
+}
