@@ -45,7 +45,7 @@ pub fn create(job: &Job, lxc: &Lxc) -> GuestResult<()> {
         let conf = job
             .conf("template snapshot")?
             .ok_or_else(|| job.err("template snapshot", "the conf file disappeared"))?;
-        job.apply(snapshot_step(job, "template snapshot", name, &conf))?;
+        job.apply(snapshot_step(job, "template snapshot", name, &conf)?)?;
     }
     job.done_converged();
     Ok(())
@@ -112,12 +112,12 @@ fn define(job: &Job, lxc: &Lxc) -> GuestResult<Option<Conf>> {
 fn template_step(job: &Job, lxc: &Lxc) -> GuestResult<Step> {
     let t = job.target();
     let cfg_path = job.pve_dir().join("storage.cfg");
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
-        job.err(
-            "storage",
-            format!("cannot read {}: {e}", cfg_path.display()),
-        )
-    })?;
+    let text = job
+        .transport
+        .node_read(&cfg_path)
+        .map_err(|e| job.err("storage", e.0))?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .ok_or_else(|| job.err("storage", format!("{} does not exist", cfg_path.display())))?;
     let rows = job
         .transport
         .request(&t.node_req(Method::Get, "/storage"))
@@ -152,7 +152,7 @@ fn template_step(job: &Job, lxc: &Lxc) -> GuestResult<Step> {
 
 /// Step 2 (and 3's volumes and GPUs); the conf after it.
 fn configure(job: &Job, lxc: &Lxc, conf: Conf) -> GuestResult<Conf> {
-    let fw = std::fs::read_to_string(crate::firewall::path(job.pve_dir(), job.guest.id)).ok();
+    let fw = crate::firewall::read(job, lxc)?;
     let (step, notes) = planned(
         job,
         plan::configure(

@@ -246,26 +246,26 @@ fn health_actions(job: &Job, lxc: &Lxc) -> Vec<Action> {
     v
 }
 
-fn lifecycle_snapshot(job: &Job, lxc: &Lxc, conf: &Conf, name: &str) -> Vec<Action> {
+fn lifecycle_snapshot(job: &Job, lxc: &Lxc, conf: &Conf, name: &str) -> GuestResult<Vec<Action>> {
     if lxc.enable_lifecycle_snapshots != Some(true) {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     if lxc.template_snapshot_name.as_deref() == Some(name) {
         // Taken after the features, as the template snapshot.
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    phoenix_guest::lifecycle::snapshot_step(job, "snapshot", name, conf).actions
+    Ok(phoenix_guest::lifecycle::snapshot_step(job, "snapshot", name, conf)?.actions)
 }
 
 /// Steps 5-8: lifecycle snapshots, features, application script, health checks.
 pub fn in_guest_step(job: &Job, lxc: &Lxc, conf: &Conf) -> GuestResult<Step> {
     let mut step = Step::new("features");
     step.actions
-        .extend(lifecycle_snapshot(job, lxc, conf, SNAP_BEFORE));
+        .extend(lifecycle_snapshot(job, lxc, conf, SNAP_BEFORE)?);
     step.actions.extend(feature_actions(job, lxc));
     step.actions.extend(application_actions(job, lxc)?);
     step.actions.extend(health_actions(job, lxc));
     step.actions
-        .extend(lifecycle_snapshot(job, lxc, conf, SNAP_AFTER));
+        .extend(lifecycle_snapshot(job, lxc, conf, SNAP_AFTER)?);
     Ok(step)
 }

@@ -58,6 +58,23 @@ pub fn path(pve_dir: &std::path::Path, id: u64) -> std::path::PathBuf {
     pve_dir.join("firewall").join(format!("{id}.fw"))
 }
 
+/// The node's firewall file of this job's container, read only when the config has a
+/// firewall to compare it with (a node file: over the `api` transport it is read over SSH).
+pub fn read(
+    job: &phoenix_guest::Job,
+    lxc: &phoenix_config::Lxc,
+) -> phoenix_guest::GuestResult<Option<String>> {
+    if lxc.firewall.is_none() {
+        return Ok(None);
+    }
+    let p = path(job.pve_dir(), job.guest.id);
+    Ok(job
+        .transport
+        .node_read(&p)
+        .map_err(|e| job.err("firewall", e.0))?
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

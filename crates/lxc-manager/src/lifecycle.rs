@@ -6,7 +6,7 @@ use phoenix_config::Lxc;
 use phoenix_guest::lifecycle::{self, DeleteExtras};
 use phoenix_guest::{GuestResult, Job};
 
-fn refuse_template<'a>(job: &'a Job<'a>) -> impl Fn(&pve::Conf) -> Option<String> + 'a {
+fn refuse_template<'a>(job: &'a Job<'a>) -> impl Fn(bool) -> Option<String> + 'a {
     move |_| {
         job.config()
             .guest(job.id())
@@ -29,13 +29,13 @@ pub fn restart(job: &Job) -> GuestResult<()> {
 /// `delete` verb: refuses a container that existing configured containers were cloned from.
 pub fn delete(job: &Job) -> GuestResult<()> {
     lifecycle::delete(job, |_| {
-        let clones: Vec<String> = job
-            .config()
-            .guests()
-            .filter(|g| g.clone_from == Some(job.id()))
-            .filter(|g| phoenix_guest::local::conf_path(job.pve_dir(), crate::tag(g.id)).exists())
-            .map(|g| g.id.to_string())
-            .collect();
+        let mut clones = Vec::new();
+        for g in job.config().guests() {
+            if g.clone_from == Some(job.id()) && job.conf_of(crate::tag(g.id), "delete")?.is_some()
+            {
+                clones.push(g.id.to_string());
+            }
+        }
         let guard = (!clones.is_empty() && !job.ctx.inv.force).then(|| {
             format!(
                 "containers {} were cloned from it; delete them first or pass --force",
@@ -52,7 +52,7 @@ pub fn delete(job: &Job) -> GuestResult<()> {
 
 /// `status` verb: state, name and drift, in the one status shape.
 pub fn status(job: &Job, lxc: &Lxc) -> GuestResult<()> {
-    let fw = std::fs::read_to_string(crate::firewall::path(job.pve_dir(), job.guest.id)).ok();
+    let fw = crate::firewall::read(job, lxc)?;
     let template = job.config().guest(job.id()).is_some_and(|g| g.is_template);
     lifecycle::status_verb(job, ("hostname", &lxc.name), template, &lxc.features, |c| {
         crate::plan::drift(

@@ -6,45 +6,7 @@
 
 use std::path::Path;
 
-/// A storage of `storage.cfg`: ID, type, `path` (dir-like storages), `content` list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StorageDef {
-    pub id: String,
-    pub kind: String,
-    pub path: Option<String>,
-    pub content: Vec<String>,
-}
-
-/// Parses `storage.cfg` (`<type>: <id>` headers, indented `key value` lines).
-pub fn parse_storage_cfg(text: &str) -> Vec<StorageDef> {
-    let mut out: Vec<StorageDef> = Vec::new();
-    for line in text.lines() {
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        if !line.starts_with([' ', '\t']) {
-            if let Some((kind, id)) = line.split_once(':') {
-                out.push(StorageDef {
-                    id: id.trim().to_string(),
-                    kind: kind.trim().to_string(),
-                    path: None,
-                    content: Vec::new(),
-                });
-            }
-            continue;
-        }
-        let Some(cur) = out.last_mut() else { continue };
-        let mut kv = line.trim().splitn(2, char::is_whitespace);
-        match (kv.next(), kv.next()) {
-            (Some("path"), Some(p)) => cur.path = Some(p.trim().to_string()),
-            (Some("content"), Some(c)) => {
-                cur.content = c.split(',').map(|s| s.trim().to_string()).collect()
-            }
-            _ => {}
-        }
-    }
-    out
-}
+pub use pve::storage_cfg::{parse as parse_storage_cfg, StorageDef};
 
 /// The template as `(storage, file name)`.
 pub fn resolve(value: &str, storages: &[StorageDef]) -> Result<(String, String), String> {

@@ -113,7 +113,7 @@ impl Job<'_> {
             let conf = self.conf_of(r.guest, &a.step)?;
             let ok = match (&conf, &r.snapshot) {
                 (None, _) => false,
-                (Some(c), Some(s)) => c.snapshot(s).is_some(),
+                (Some(c), Some(s)) => self.has_snapshot(r.guest, c, s, &a.step)?,
                 (Some(_), None) => true,
             };
             if !ok {
@@ -199,18 +199,25 @@ impl Job<'_> {
                 t.node_download(url, dest, &label).map_err(fail)
             }
             Op::Node(NodeOp::RawLines { guest, lines }) => {
+                // The file itself, whatever the transport: the API has no call for raw lines,
+                // and the file holds what its answers leave out (snapshot sections).
+                let path = crate::local::conf_path(self.pve_dir(), *guest);
                 let text = t
-                    .guest_config(*guest)
+                    .node_read(&path)
                     .map_err(fail)?
                     .ok_or_else(|| self.err(step, "the config file disappeared"))?;
-                let mut conf = pve::Conf::parse(&text);
+                let mut conf = pve::Conf::parse(&String::from_utf8_lossy(&text));
                 if crate::raw::apply(&mut conf, lines).is_empty() {
                     return Ok(());
                 }
-                let path = crate::local::conf_path(self.pve_dir(), *guest);
                 t.node_write(&path, conf.to_string().as_bytes(), false)
                     .map_err(fail)
             }
+            Op::Node(NodeOp::ForgetRecord { path }) => match std::fs::remove_file(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(self.err(step, format!("cannot remove {}: {e}", path.display()))),
+            },
         }
     }
 

@@ -6,6 +6,7 @@
 //! decides whether they run (see `apply.rs`).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use phoenix_config::{Config, GuestId, GuestKind};
@@ -15,8 +16,7 @@ use pve::api::{Method, Request};
 use pve::Conf;
 
 use crate::error::{GuestError, GuestResult};
-use crate::local::LocalTransport;
-use crate::observe::Observed;
+use crate::observe::{Observed, Snapshot};
 use crate::plan::Target;
 use crate::transport::Transport;
 
@@ -30,8 +30,11 @@ pub struct Job<'a> {
     pub reporter: Reporter,
     /// Node name in API paths.
     pub node: String,
-    /// The dispatcher's bulk observation, while it still holds for this guest.
+    /// The bulk observation (the dispatcher's, else this process's), while it still holds
+    /// for this guest.
     observed: RefCell<Option<Observed>>,
+    /// Configs read in this job, until an action runs (then the node may differ).
+    confs: RefCell<HashMap<GuestTag, Option<Conf>>>,
     /// Whether an action ran in this job.
     changed: Cell<bool>,
     /// Whether a dry run planned an action.
@@ -49,17 +52,18 @@ pub fn tag(kind: GuestKind, id: GuestId) -> GuestTag {
 }
 
 impl<'a> Job<'a> {
-    /// The job of the manager's target, on the local transport.
-    pub fn new(ctx: &'a Context, kind: GuestKind) -> Job<'a> {
-        let transport = LocalTransport::new(&ctx.runner, &ctx.env, &ctx.config);
-        Job::with_transport(ctx, kind, Box::new(transport))
+    /// The job of the manager's target, on the transport the run chose (`Err`: the transport
+    /// cannot be set up, with the reason).
+    pub fn new(ctx: &'a Context, kind: GuestKind) -> Result<Job<'a>, String> {
+        let transport = crate::connect::transport(&ctx.runner, &ctx.env, &ctx.config)?;
+        Job::with_transport(ctx, kind, transport)
     }
 
     pub fn with_transport(
         ctx: &'a Context,
         kind: GuestKind,
         transport: Box<dyn Transport + 'a>,
-    ) -> Job<'a> {
+    ) -> Result<Job<'a>, String> {
         let common = &ctx.inv.common;
         let reporter = Reporter::from_env(
             common.output == phoenix_host::OutputFormat::Json,
@@ -69,16 +73,41 @@ impl<'a> Job<'a> {
             },
         );
         let guest = tag(kind, ctx.id());
-        Job {
+        // The dispatcher's bulk read, else (over the API, which addresses guests by node) this
+        // process's own; the local transport needs none.
+        let handed = Snapshot::from_env();
+        if let Some(s) = &handed {
+            transport.seed(s);
+        }
+        let observed = match handed.as_ref().and_then(|s| s.find(guest).cloned()) {
+            Some(o) => Some(o),
+            None => transport
+                .locate(guest)
+                .map_err(|e| format!("reading the node: {e}"))?,
+        };
+        let node = match observed.as_ref().and_then(|o| o.node.clone()) {
+            Some(n) => n,
+            None => match std::env::var("PHOENIX_NODE") {
+                Ok(n) if !n.is_empty() => n,
+                _ => transport.default_node().map_err(|e| e.0)?,
+            },
+        };
+        Ok(Job {
             ctx,
             guest,
             transport,
             reporter,
-            node: std::env::var("PHOENIX_NODE").unwrap_or_else(|_| DEFAULT_NODE.into()),
-            observed: RefCell::new(Observed::from_env(guest)),
+            node,
+            observed: RefCell::new(observed),
+            confs: RefCell::new(HashMap::new()),
             changed: Cell::new(false),
             planned: Cell::new(false),
-        }
+        })
+    }
+
+    /// What the bulk read said about this guest, while nothing changed it since.
+    pub fn observed(&self) -> Option<Observed> {
+        self.observed.borrow().clone()
     }
 
     pub fn id(&self) -> GuestId {
@@ -122,11 +151,39 @@ impl<'a> Job<'a> {
         self.conf_of(self.guest, step)
     }
 
-    /// Another guest's config.
+    /// Another guest's config (read once until an action runs).
     pub fn conf_of(&self, g: GuestTag, step: &str) -> GuestResult<Option<Conf>> {
-        self.transport
+        if let Some(c) = self.confs.borrow().get(&g) {
+            return Ok(c.clone());
+        }
+        let conf = self
+            .transport
             .guest_config(g)
             .map(|t| t.map(|t| Conf::parse(&t)))
+            .map_err(|e| self.err(step, e.0))?;
+        self.confs.borrow_mut().insert(g, conf.clone());
+        Ok(conf)
+    }
+
+    /// Whether guest `g`, whose config is `conf`, has snapshot `name`. The config's `parent`
+    /// (the newest snapshot) answers for the snapshot Phoenix took last without a request;
+    /// config text that lists every snapshot answers alone; else the snapshot list is read.
+    pub fn has_snapshot(
+        &self,
+        g: GuestTag,
+        conf: &Conf,
+        name: &str,
+        step: &str,
+    ) -> GuestResult<bool> {
+        if conf.snapshot(name).is_some() || conf.get("parent") == Some(name) {
+            return Ok(true);
+        }
+        if self.transport.conf_lists_snapshots() {
+            return Ok(false);
+        }
+        self.transport
+            .snapshots(g)
+            .map(|l| l.iter().any(|s| s == name))
             .map_err(|e| self.err(step, e.0))
     }
 
@@ -156,6 +213,7 @@ impl<'a> Job<'a> {
     pub(crate) fn mark_changed(&self) {
         self.changed.set(true);
         self.observed.replace(None);
+        self.confs.borrow_mut().clear();
     }
 
     /// Whether an action ran in this job.

@@ -5,28 +5,37 @@
 //! [`Step`] of [`Action`]s (API requests in method/path/parameters form, work inside the guest,
 //! work on the node) with a reason and the attribute diff for each, and hands the step to
 //! [`Job::apply`], the only code that decides whether anything runs: under `--dry-run` the step
-//! is reported as planned, otherwise its actions go through a [`Transport`] (today
-//! [`LocalTransport`]: `pct`/`qm` on the node). A phase that needs an earlier phase's result
+//! is reported as planned, otherwise its actions go through a [`Transport`]: `local`
+//! ([`LocalTransport`]: `pct`/`qm` on the node), `pvesh` or `api` ([`api::ApiTransport`]:
+//! the same requests through `pvesh` or HTTPS, node-local work on the node or over SSH),
+//! chosen per run ([`connect`]). A phase that needs an earlier phase's result
 //! (the clone's config before configuring it) is planned when reached; a dry run ends there and
 //! says what follows (`then: ...`).
 //!
 //! - [`job`]: [`Job`], one guest and one verb (context, observation, reporting);
 //! - [`plan`]: [`Step`], [`Action`], [`Op`]; [`apply`]: the executor;
-//! - [`transport`]: the [`Transport`] trait; [`local`]: the `local` transport;
+//! - [`transport`]: the [`Transport`] trait; [`local`]: the `local` transport; [`api`] with
+//!   [`carrier`] (`pvesh`, HTTPS): the `pvesh` and `api` transports; [`node`], [`ssh`]:
+//!   node-local work here or over SSH; [`connect`]: choosing one, the API settings;
 //! - [`observe`]: the dispatcher's bulk observation handed to managers;
 //! - [`record`]: what was done inside a guest, one format (reads both old ones);
 //! - [`lifecycle`]: start (polled, retried), stop, restart, delete, snapshots, status;
 //! - [`error`]: [`GuestError`], carrying guest and step.
 
+pub mod api;
 pub mod apply;
+pub mod carrier;
+pub mod connect;
 pub mod error;
 pub mod job;
 pub mod lifecycle;
 pub mod local;
+pub mod node;
 pub mod observe;
 pub mod plan;
 pub mod raw;
 pub mod record;
+pub mod ssh;
 pub mod transport;
 
 pub use apply::Applied;
@@ -49,7 +58,18 @@ pub fn run_manager(
         Ok(c) => c,
         Err(code) => return code,
     };
-    let job = Job::new(&ctx, kind);
+    let job = match Job::new(&ctx, kind) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!(
+                "Error: {} {}: transport {}: {e}",
+                kind,
+                ctx.id(),
+                ctx.env.transport
+            );
+            return phoenix_host::exit::FAILURE;
+        }
+    };
     let result = if ctx.inv.unmanaged {
         lifecycle::delete_unmanaged(&job, delete).map(|_| 0)
     } else {

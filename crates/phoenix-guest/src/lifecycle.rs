@@ -45,17 +45,22 @@ pub fn start_step(job: &Job, state: &str) -> Step {
     }
 }
 
-/// Takes snapshot `name` unless `conf` has it.
-pub fn snapshot_step(job: &Job, step: &str, name: &str, conf: &Conf) -> Step {
+/// Takes snapshot `name` unless the guest (config `conf`) has it.
+pub fn snapshot_step(job: &Job, step: &str, name: &str, conf: &Conf) -> GuestResult<Step> {
     let s = Step::new(step);
-    if conf.snapshot(name).is_some() {
-        return s;
+    if job.has_snapshot(job.guest, conf, name, step)? {
+        return Ok(s);
     }
-    s.with(Action::api(
+    Ok(s.with(Action::api(
         step,
         format!("snapshot '{name}' is missing"),
         job.req(Method::Post, "/snapshot").param("snapname", name),
-    ))
+    )))
+}
+
+/// Whether a config marks a Proxmox template.
+pub fn is_template(conf: &Conf) -> bool {
+    conf.get("template").is_some_and(|v| v.trim() == "1")
 }
 
 /// The conf, or an error naming the create command.
@@ -72,19 +77,26 @@ pub fn require(job: &Job, step: &str) -> GuestResult<Conf> {
     })
 }
 
-/// `start` verb; `refuse` says why this guest must not run (a template).
-pub fn start(job: &Job, refuse: impl Fn(&Conf) -> Option<String>) -> GuestResult<()> {
-    let Some(conf) = job.conf("start")? else {
-        if job.planning() {
-            // `LetsGo --dry-run` on a new host: the create before this only planned.
-            job.then("does not exist yet; it is started once created");
-            return Ok(());
+/// `start` verb; `refuse` says why this guest must not run (given whether the node marks it a
+/// template). A bulk read that lists the guest with its state and template flag answers
+/// everything: no config is read.
+pub fn start(job: &Job, refuse: impl Fn(bool) -> Option<String>) -> GuestResult<()> {
+    let (template, state) = match job.observed().and_then(|o| Some((o.template?, o.state?))) {
+        Some(seen) => seen,
+        None => {
+            let Some(conf) = job.conf("start")? else {
+                if job.planning() {
+                    // `LetsGo --dry-run` on a new host: the create before this only planned.
+                    job.then("does not exist yet; it is started once created");
+                    return Ok(());
+                }
+                return require(job, "start").map(|_| ());
+            };
+            (is_template(&conf), job.state("start")?)
         }
-        return require(job, "start").map(|_| ());
     };
-    let state = job.state("start")?;
     if state != "running" {
-        if let Some(why) = refuse(&conf) {
+        if let Some(why) = refuse(template) {
             return Err(job.err("start", why));
         }
     }
@@ -107,9 +119,9 @@ pub fn stop(job: &Job) -> GuestResult<()> {
 }
 
 /// `restart` verb: reboot when running, else start.
-pub fn restart(job: &Job, refuse: impl Fn(&Conf) -> Option<String>) -> GuestResult<()> {
+pub fn restart(job: &Job, refuse: impl Fn(bool) -> Option<String>) -> GuestResult<()> {
     let conf = require(job, "restart")?;
-    if let Some(why) = refuse(&conf) {
+    if let Some(why) = refuse(is_template(&conf)) {
         return Err(job.err("restart", why));
     }
     if job.state("restart")? == "running" {
@@ -144,7 +156,7 @@ pub fn delete(
             step.push(Action::node(
                 "delete",
                 "a record of a guest that is gone",
-                NodeOp::Remove { path: record },
+                NodeOp::ForgetRecord { path: record },
             ));
         }
         return job.apply(step).map(|_| ());
@@ -169,14 +181,19 @@ pub fn delete(
         )
         .long(),
     );
-    for path in std::iter::once(record).chain(x.files) {
-        if path.exists() {
-            step.push(Action::node(
-                "delete",
-                "belongs to the destroyed guest",
-                NodeOp::Remove { path },
-            ));
-        }
+    if record.exists() {
+        step.push(Action::node(
+            "delete",
+            "Phoenix's record of the destroyed guest",
+            NodeOp::ForgetRecord { path: record },
+        ));
+    }
+    for path in x.files {
+        step.push(Action::node(
+            "delete",
+            "belongs to the destroyed guest",
+            NodeOp::Remove { path },
+        ));
     }
     if job.apply(step)? == Applied::Changed {
         job.done("destroyed");

@@ -17,6 +17,8 @@ use pve::output::{parse_guest_exec, parse_guest_exec_status, GuestExec, GuestExe
 use serde_json::{json, Value};
 
 use crate::error::TransportError;
+use crate::node::NodeWork;
+use crate::observe::{Observed, Snapshot};
 use crate::plan::{GuestOp, NodeCommand, NodeOp, Op, Payload};
 use crate::transport::{ExecOutput, Transport};
 
@@ -255,16 +257,7 @@ impl Transport for LocalTransport<'_> {
     ) -> Result<ExecOutput, TransportError> {
         match guest.kind {
             Kind::Vm => self.vm_exec(guest.id, argv, stdin),
-            Kind::Lxc => {
-                let mut a = vec!["exec".to_string(), guest.id.to_string(), "--".into()];
-                a.extend(argv.iter().cloned());
-                let out = self.runner.probe("pct", &a)?;
-                Ok(ExecOutput {
-                    code: out.code,
-                    stdout: out.stdout,
-                    stderr: out.stderr,
-                })
-            }
+            Kind::Lxc => self.ct_exec(guest.id, argv),
         }
     }
 
@@ -277,31 +270,7 @@ impl Transport for LocalTransport<'_> {
     ) -> Result<(), TransportError> {
         match guest.kind {
             Kind::Vm => self.vm_write(guest.id, dest, &data.bytes()?),
-            Kind::Lxc => {
-                let mut tmp = None;
-                let src = match data {
-                    Payload::File(p) => p.clone(),
-                    Payload::Bytes(b) => {
-                        let mut f = tempfile::NamedTempFile::new()?;
-                        f.write_all(b)?;
-                        let p = f.path().to_path_buf();
-                        tmp = Some(f);
-                        p
-                    }
-                };
-                let mut a = vec![
-                    "push".to_string(),
-                    guest.id.to_string(),
-                    src.display().to_string(),
-                    dest.to_string(),
-                ];
-                if let Some(p) = perms {
-                    a.extend(["--perms".to_string(), p.to_string()]);
-                }
-                self.runner.change("pct", &a)?;
-                drop(tmp);
-                Ok(())
-            }
+            Kind::Lxc => self.ct_push(guest.id, data, dest, perms),
         }
     }
 
@@ -321,78 +290,60 @@ impl Transport for LocalTransport<'_> {
     }
 
     fn node_read(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
-        match std::fs::read(path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(TransportError(format!(
-                "cannot read {}: {e}",
-                path.display()
-            ))),
-        }
+        self.read(path)
     }
 
     fn node_write(&self, path: &Path, data: &[u8], private: bool) -> Result<(), TransportError> {
-        write_private(path, data, private)
-            .map_err(|e| TransportError(format!("cannot write {}: {e}", path.display())))
+        self.write(path, data, private)
     }
 
     fn node_remove(&self, path: &Path) -> Result<bool, TransportError> {
-        match std::fs::remove_file(path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(TransportError(format!(
-                "cannot remove {}: {e}",
-                path.display()
-            ))),
-        }
+        self.remove(path)
     }
 
     fn node_run(&self, c: &NodeCommand) -> Result<ExecOutput, TransportError> {
-        let mut cmd = Command::new(&c.program);
-        cmd.args(&c.args).stdin(Stdio::null());
-        for (k, v) in &self.vars {
-            cmd.env(k, v);
-        }
-        for (k, v) in &c.env {
-            cmd.env(k, v);
-        }
-        log::info!(
-            "run: {}",
-            tool::display(&c.program.display().to_string(), &c.args)
-        );
-        let cannot = |e: std::io::Error| TransportError(format!("cannot run {}: {e}", c.what));
-        if c.stream {
-            let st = cmd.status().map_err(cannot)?;
-            return Ok(ExecOutput {
-                code: st.code().unwrap_or(-1),
-                ..Default::default()
-            });
-        }
-        let out = cmd.output().map_err(cannot)?;
-        Ok(ExecOutput {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        self.run(c)
     }
 
     fn node_download(&self, url: &str, dest: &Path, label: &str) -> Result<(), TransportError> {
-        use phoenix_host::download;
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let sums = download::sums_beside(url);
-        let req = download::Request {
-            url,
-            dest,
-            sums_url: sums.as_deref(),
-            name: &name,
-            label,
-        };
-        download::fetch(self.runner, &req)
-            .map(|_| ())
-            .map_err(|e| TransportError(e.to_string()))
+        self.download(url, dest, label)
+    }
+
+    fn observe(&self) -> Result<Snapshot, TransportError> {
+        let mut guests = Vec::new();
+        let pct = self.runner.read("pct", &["list"])?;
+        for r in pve::output::parse_pct_list(&pct)
+            .map_err(|e| TransportError(format!("cannot read `pct list`: {e}")))?
+        {
+            guests.push(Observed {
+                guest: GuestTag {
+                    id: u64::from(r.vmid),
+                    kind: Kind::Lxc,
+                },
+                state: Some(r.status),
+                name: r.name,
+                node: None,
+                lock: Some(r.lock).filter(|l| !l.is_empty()),
+                template: None,
+            });
+        }
+        let qm = self.runner.read("qm", &["list"])?;
+        for r in pve::output::parse_qm_list(&qm)
+            .map_err(|e| TransportError(format!("cannot read `qm list`: {e}")))?
+        {
+            guests.push(Observed {
+                guest: GuestTag {
+                    id: u64::from(r.vmid),
+                    kind: Kind::Vm,
+                },
+                state: Some(r.status),
+                name: r.name,
+                node: None,
+                lock: None,
+                template: None,
+            });
+        }
+        Ok(Snapshot { guests })
     }
 
     fn show(&self, guest: GuestTag, op: &Op) -> String {
@@ -427,6 +378,7 @@ impl Transport for LocalTransport<'_> {
             }
             Op::Node(NodeOp::Write { path, .. }) => format!("write {}", path.display()),
             Op::Node(NodeOp::Remove { path }) => format!("remove {}", path.display()),
+            Op::Node(NodeOp::ForgetRecord { path }) => crate::plan::forget_text(path),
             Op::Node(NodeOp::Run(c)) => tool::display(&c.program.display().to_string(), &c.args),
             Op::Node(NodeOp::Download { url, dest }) => format!(
                 "curl -fL -C - -o {} {url} (verified against SHA256SUMS)",
@@ -445,6 +397,130 @@ impl Transport for LocalTransport<'_> {
     }
 }
 
+impl NodeWork for LocalTransport<'_> {
+    fn ct_exec(&self, id: u64, argv: &[String]) -> Result<ExecOutput, TransportError> {
+        let mut a = vec!["exec".to_string(), id.to_string(), "--".into()];
+        a.extend(argv.iter().cloned());
+        let out = self.runner.probe("pct", &a)?;
+        Ok(ExecOutput {
+            code: out.code,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    fn ct_push(
+        &self,
+        id: u64,
+        data: &Payload,
+        dest: &str,
+        perms: Option<&str>,
+    ) -> Result<(), TransportError> {
+        let mut tmp = None;
+        let src = match data {
+            Payload::File(p) => p.clone(),
+            Payload::Bytes(b) => {
+                let mut f = tempfile::NamedTempFile::new()?;
+                f.write_all(b)?;
+                let p = f.path().to_path_buf();
+                tmp = Some(f);
+                p
+            }
+        };
+        let mut a = vec![
+            "push".to_string(),
+            id.to_string(),
+            src.display().to_string(),
+            dest.to_string(),
+        ];
+        if let Some(p) = perms {
+            a.extend(["--perms".to_string(), p.to_string()]);
+        }
+        self.runner.change("pct", &a)?;
+        drop(tmp);
+        Ok(())
+    }
+
+    fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
+        match std::fs::read(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(TransportError(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    fn write(&self, path: &Path, data: &[u8], private: bool) -> Result<(), TransportError> {
+        write_private(path, data, private)
+            .map_err(|e| TransportError(format!("cannot write {}: {e}", path.display())))
+    }
+
+    fn remove(&self, path: &Path) -> Result<bool, TransportError> {
+        match std::fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(TransportError(format!(
+                "cannot remove {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    fn run(&self, c: &NodeCommand) -> Result<ExecOutput, TransportError> {
+        let mut cmd = Command::new(&c.program);
+        cmd.args(&c.args).stdin(Stdio::null());
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        for (k, v) in &c.env {
+            cmd.env(k, v);
+        }
+        log::info!(
+            "run: {}",
+            tool::display(&c.program.display().to_string(), &c.args)
+        );
+        let cannot = |e: std::io::Error| TransportError(format!("cannot run {}: {e}", c.what));
+        if c.stream {
+            let st = cmd.status().map_err(cannot)?;
+            return Ok(ExecOutput {
+                code: st.code().unwrap_or(-1),
+                ..Default::default()
+            });
+        }
+        let out = cmd.output().map_err(cannot)?;
+        Ok(ExecOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    fn download(&self, url: &str, dest: &Path, label: &str) -> Result<(), TransportError> {
+        use phoenix_host::download;
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let sums = download::sums_beside(url);
+        let req = download::Request {
+            url,
+            dest,
+            sums_url: sums.as_deref(),
+            name: &name,
+            label,
+        };
+        download::fetch(self.runner, &req)
+            .map(|_| ())
+            .map_err(|e| TransportError(e.to_string()))
+    }
+
+    fn place(&self) -> String {
+        "this node".into()
+    }
+}
+
 /// The config file of a guest under the Proxmox config folder.
 pub fn conf_path(pve_dir: &Path, guest: GuestTag) -> PathBuf {
     let dir = match guest.kind {
@@ -456,28 +532,7 @@ pub fn conf_path(pve_dir: &Path, guest: GuestTag) -> PathBuf {
 
 /// Writes `data` atomically (temp file beside it, then rename); `private` files get 0600.
 pub fn write_private(path: &Path, data: &[u8], private: bool) -> std::io::Result<()> {
-    if !private {
-        return phoenix_host::fs::write_atomic(path, data);
-    }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.phoenix-tmp.{}", std::process::id()));
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+    phoenix_host::fs::write_private_or_not(path, data, private)
 }
 
 /// A list-valued API parameter as the CLI shows it.

@@ -89,6 +89,14 @@ pub enum NodeOp {
         guest: GuestTag,
         lines: Vec<(String, String)>,
     },
+    /// Removes Phoenix's own record of a guest. Records stay where Phoenix runs (not on the
+    /// node), so this never goes through a transport.
+    ForgetRecord { path: PathBuf },
+}
+
+/// How a [`NodeOp::ForgetRecord`] is shown, the same for every transport.
+pub fn forget_text(path: &std::path::Path) -> String {
+    format!("remove Phoenix's record {}", path.display())
 }
 
 /// Something that must hold when an action runs (not when it is planned: in a dry run of a

@@ -1,7 +1,8 @@
 //! How actions reach a Proxmox node. A plan is the same whatever carries it; a [`Transport`]
-//! carries its three kinds of work. [`crate::local::LocalTransport`] runs on the node with
-//! `pct`/`qm` (each request through [`pve::api::Request::to_argv`]); a `pvesh` or HTTPS
-//! transport implements the same trait.
+//! carries its three kinds of work and the reads planning needs (the bulk observation, one
+//! config per guest). [`crate::local::LocalTransport`] runs on the node with `pct`/`qm` (each
+//! request through [`pve::api::Request::to_argv`]); [`crate::api::ApiTransport`] sends the
+//! requests as they are, through `pvesh` or HTTPS ([`crate::carrier`]).
 
 use std::path::Path;
 
@@ -9,6 +10,7 @@ use phoenix_report::GuestTag;
 use pve::api::Request;
 
 use crate::error::TransportError;
+use crate::observe::{Observed, Snapshot};
 use crate::plan::{NodeCommand, Op, Payload};
 
 /// What a command printed and how it ended.
@@ -75,4 +77,46 @@ pub trait Transport {
 
     /// How this transport carries `op`, for plans and `-v` (`pct set 953 --memory 1024`).
     fn show(&self, guest: GuestTag, op: &Op) -> String;
+
+    /// The bulk read: every guest with its node, run state, lock and template flag, in as few
+    /// requests as the transport allows (`pct list` + `qm list`; `GET /cluster/resources`).
+    fn observe(&self) -> Result<Snapshot, TransportError>;
+
+    /// Hands this process a bulk read made elsewhere (the dispatcher's), so node names and
+    /// states need no request of their own.
+    fn seed(&self, _snapshot: &Snapshot) {}
+
+    /// What the bulk read says about one guest, when the transport needs it to address the
+    /// guest (its node); `None` without a request where it does not.
+    fn locate(&self, _guest: GuestTag) -> Result<Option<Observed>, TransportError> {
+        Ok(None)
+    }
+
+    /// Drops what [`Transport::locate`] remembered (after a change).
+    fn forget(&self) {}
+
+    /// The node of a guest the bulk read does not list (one being created).
+    fn default_node(&self) -> Result<String, TransportError> {
+        Ok(crate::job::DEFAULT_NODE.to_string())
+    }
+
+    /// The names of a guest's snapshots.
+    fn snapshots(&self, guest: GuestTag) -> Result<Vec<String>, TransportError> {
+        Ok(self
+            .guest_config(guest)?
+            .map(|t| {
+                pve::Conf::parse(&t)
+                    .snapshots()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Whether [`Transport::guest_config`]'s text holds every snapshot as a section (the conf
+    /// file does; the API's config answer does not).
+    fn conf_lists_snapshots(&self) -> bool {
+        true
+    }
 }

@@ -31,6 +31,12 @@ pub struct CommonArgs {
     /// Only errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How to reach Proxmox: local (pct/qm), pvesh, api (HTTPS) [env: PHOENIX_TRANSPORT; default: orchestration.transport, else local]
+    #[arg(long, global = true, value_name = "KIND", value_parser = ["local", "pvesh", "api"])]
+    pub transport: Option<String>,
+    /// api: accept any TLS certificate of the node (never implied) [env: PHOENIX_API_INSECURE=1]
+    #[arg(long, global = true)]
+    pub insecure: bool,
 }
 
 /// Lets `--sim DIR` be written with a space: the token after `--sim` is its folder unless it is

@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use phoenix_config::model::hypervisor::TransportKind;
 use phoenix_config::paths::DEFAULT_BASE_DIR;
 
 /// Resolved host paths and modes.
@@ -26,6 +27,12 @@ pub struct HostEnv {
     pub sim: Option<PathBuf>,
     /// `PATH` for children (the simulator's tools first under `--sim`).
     pub path: Option<OsString>,
+    /// How Proxmox is reached (`--transport`, `PHOENIX_TRANSPORT`, `orchestration.transport`).
+    pub transport: TransportKind,
+    /// `--insecure` / `PHOENIX_API_INSECURE=1`: the `api` transport accepts any certificate.
+    pub insecure: bool,
+    /// `--sim` with the `api` transport: the simulated API server (ours, or the parent's).
+    pub sim_api: Option<std::sync::Arc<crate::sim::SimApi>>,
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -47,6 +54,9 @@ impl HostEnv {
             base_dir: env_path("PHOENIX_BASE_DIR").unwrap_or_else(crate::locate::default_base_dir),
             sim: env_path("PHOENIX_SIM"),
             path: None,
+            transport: TransportKind::default(),
+            insecure: std::env::var("PHOENIX_API_INSECURE").is_ok_and(|v| v == "1"),
+            sim_api: None,
             config,
             dry_run,
         }
@@ -115,7 +125,37 @@ impl HostEnv {
         if let Some(p) = &self.path {
             v.push(("PATH".into(), p.clone()));
         }
+        v.push(("PHOENIX_TRANSPORT".into(), self.transport.as_str().into()));
+        if self.insecure {
+            v.push(("PHOENIX_API_INSECURE".into(), "1".into()));
+        }
+        if let Some(api) = &self.sim_api {
+            v.push((crate::sim::SIM_API_ENV.into(), api.env_value().into()));
+        }
         v
+    }
+
+    /// Picks the transport: `flag`, else `PHOENIX_TRANSPORT`, else the config's, else `local`.
+    pub fn choose_transport(
+        &mut self,
+        flag: Option<&str>,
+        cfg: &phoenix_config::Config,
+    ) -> Result<(), String> {
+        let from_env = std::env::var("PHOENIX_TRANSPORT")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let chosen = match (flag, from_env.as_deref()) {
+            (Some(f), _) => Some(f.to_string()),
+            (None, Some(e)) => Some(e.to_string()),
+            (None, None) => None,
+        };
+        self.transport = match chosen {
+            Some(s) => TransportKind::parse(&s).ok_or_else(|| {
+                format!("PHOENIX_TRANSPORT is '{s}'; expected local, pvesh or api")
+            })?,
+            None => cfg.hypervisor.orchestration.transport.unwrap_or_default(),
+        };
+        Ok(())
     }
 
     /// Sets the contract's variables on `cmd`.

@@ -31,6 +31,45 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Writes `data` atomically (temp file beside it, then rename); `private` files get mode 0600
+/// from their creation on, so a secret is never readable by others, not even for a moment.
+pub fn write_private_or_not(path: &Path, data: &[u8], private: bool) -> std::io::Result<()> {
+    if !private {
+        return write_atomic(path, data);
+    }
+    write_private(path, data)
+}
+
+/// [`write_private_or_not`] with `private`.
+pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.phoenix-tmp.{}", std::process::id()));
+    let result = (|| {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// A change detector for the per-guest records (`HostEnv::records_dir`): 64-bit FNV-1a over the
 /// parts, each followed by a separator byte so part boundaries count; stable across builds, hex.
 /// Not a security hash.

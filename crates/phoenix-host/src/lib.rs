@@ -31,6 +31,7 @@ pub mod tool;
 
 pub use cli::{CommonArgs, OutputFormat};
 pub use env::HostEnv;
+pub use phoenix_config::model::hypervisor::TransportKind;
 pub use tool::{Runner, ToolError, ToolOutput};
 
 /// Prints every diagnostic of a config error on stderr and returns the exit code to use.
@@ -59,12 +60,27 @@ pub fn start(common: &CommonArgs) -> Result<(HostEnv, phoenix_config::Config), i
             eprintln!("{w}");
         }
     }
+    env.choose_transport(common.transport.as_deref(), &config)
+        .map_err(|e| {
+            eprintln!("Error: {e}");
+            exit::FAILURE
+        })?;
+    env.insecure |= common.insecure;
     let sim_dir = common.sim.clone().or_else(|| env.sim.clone());
     if let Some(dir) = sim_dir {
         env = sim::enter(env, &dir).map_err(|e| {
             eprintln!("Error: {e}");
             exit::FAILURE
         })?;
+        // Under --dry-run nothing is sent, but the plan still reads the node through the API.
+        if env.transport == TransportKind::Api {
+            let dir = env.sim.clone().unwrap_or(dir);
+            let api = sim::SimApi::for_node(&dir).map_err(|e| {
+                eprintln!("Error: {e}");
+                exit::FAILURE
+            })?;
+            env.sim_api = Some(std::sync::Arc::new(api));
+        }
     }
     let env = env.with_config(&config);
     env.export(Some(&config));

@@ -239,6 +239,11 @@ const MUTATING_VERBS: &[&str] = &[
 /// the clone call itself waits (its slot, then [`crate::Runner`]'s lock wait).
 fn wait_for_proxmox_locks(env: &HostEnv, config: &Config, inv: &Invocation) -> Result<(), i32> {
     let Some(id) = inv.id else { return Ok(()) };
+    if env.transport == crate::TransportKind::Api {
+        // The config files are on the node, not here; the API client waits out a refusal
+        // that names a lock instead (pve_client::Client::call).
+        return Ok(());
+    }
     if !MUTATING_VERBS.contains(&inv.verb) {
         return Ok(());
     }

@@ -1,6 +1,7 @@
 //! `--sim [DIR]`: run against a simulated Proxmox node instead of the real tools. The managers'
-//! code does not change: this only decides which `pct` is first on `PATH` and where the Proxmox
-//! config folder is.
+//! code does not change: this only decides which `pct` (and `pvesh`) is first on `PATH` and
+//! where the Proxmox config folder is. With `--transport api` it also starts the simulated
+//! API server over the same folder ([`SimApi`]) and stops it at exit.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ pub fn enter(mut env: HostEnv, dir: &Path) -> Result<HostEnv, SimError> {
         log::info!("initialised a simulated Proxmox node in {}", dir.display());
     }
     let links = dir.join("bin");
-    if !links.join("pct").exists() {
+    if !links.join("pct").exists() || !links.join("pvesh").exists() {
         let mut cmd = Command::new(&bin);
         cmd.arg("link").arg(&links).env("PVE_SIM_ROOT", &dir);
         run(cmd).map_err(setup)?;
@@ -85,4 +86,154 @@ pub fn find_sim_binary() -> Result<PathBuf, SimError> {
     which::which("pve-sim").map_err(|_| SimError::NotFound {
         exe: exe.map(|e| e.display().to_string()).unwrap_or_default(),
     })
+}
+
+/// The token `phoenix --sim DIR --transport api` makes on the simulated node.
+pub const SIM_TOKEN_ID: &str = "root@pam!phoenix";
+/// The environment variable that hands a running simulated API server to child processes.
+pub const SIM_API_ENV: &str = "PHOENIX_SIM_API";
+
+/// How to reach a simulated API server: its URL, pinned fingerprint and token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SimApiInfo {
+    pub url: String,
+    pub fingerprint: String,
+    pub token_id: String,
+    /// The token secret, in a 0600 file of the state folder.
+    pub secret_file: PathBuf,
+}
+
+/// A simulated API server over the node's folder: started by the process that needs it first
+/// (stopped, SIGTERM, when this is dropped), or inherited from the parent through
+/// [`SIM_API_ENV`] (then left running).
+#[derive(Debug)]
+pub struct SimApi {
+    pub info: SimApiInfo,
+    child: Option<std::sync::Mutex<std::process::Child>>,
+}
+
+impl SimApi {
+    /// The parent's server, or a new one for `dir`.
+    pub fn for_node(dir: &Path) -> Result<SimApi, SimError> {
+        if let Some(info) = std::env::var(SIM_API_ENV)
+            .ok()
+            .and_then(|t| serde_json::from_str::<SimApiInfo>(&t).ok())
+        {
+            return Ok(SimApi { info, child: None });
+        }
+        Self::start(dir)
+    }
+
+    /// Makes the token (once per folder) and starts `pve-sim serve` on a free loopback port.
+    pub fn start(dir: &Path) -> Result<SimApi, SimError> {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        let setup = |why: String| SimError::Setup {
+            dir: dir.display().to_string(),
+            why,
+        };
+        let bin = find_sim_binary()?;
+        let secret_file = dir.join("api/phoenix-token");
+        if !secret_file.exists() {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["token", "add", SIM_TOKEN_ID])
+                .env("PVE_SIM_ROOT", dir);
+            let out = cmd.output().map_err(|e| setup(e.to_string()))?;
+            if !out.status.success() {
+                return Err(setup(
+                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                ));
+            }
+            let secret = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            crate::fs::write_private(&secret_file, secret.as_bytes())
+                .map_err(|e| setup(format!("{}: {e}", secret_file.display())))?;
+        }
+        let mut cmd = Command::new(&bin);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .env("PVE_SIM_ROOT", dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: prctl is async-signal-safe; the server must not outlive the process that
+        // started it (killed, it would keep the port and the folder busy).
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| setup(format!("pve-sim serve: {e}")))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| setup("no stdout".into()))?;
+        let (mut url, mut fingerprint) = (None, None);
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(u) = line.split_whitespace().find(|w| w.starts_with("https://")) {
+                url = Some(u.trim_end_matches("/api2/json").to_string());
+            }
+            if let Some(f) = line
+                .split_whitespace()
+                .last()
+                .filter(|_| line.contains("fingerprint"))
+            {
+                fingerprint = Some(f.to_string());
+            }
+            if url.is_some() && fingerprint.is_some() {
+                break;
+            }
+        }
+        let (Some(url), Some(fingerprint)) = (url, fingerprint) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(setup(
+                "pve-sim serve did not print its URL and fingerprint".into(),
+            ));
+        };
+        log::info!("simulated Proxmox API on {url} (fingerprint {fingerprint})");
+        Ok(SimApi {
+            info: SimApiInfo {
+                url,
+                fingerprint,
+                token_id: SIM_TOKEN_ID.into(),
+                secret_file,
+            },
+            child: Some(std::sync::Mutex::new(child)),
+        })
+    }
+
+    /// What children get in [`SIM_API_ENV`].
+    pub fn env_value(&self) -> String {
+        serde_json::to_string(&self.info).unwrap_or_default()
+    }
+}
+
+impl Drop for SimApi {
+    fn drop(&mut self) {
+        let Some(child) = self.child.take() else {
+            return;
+        };
+        let Ok(mut child) = child.into_inner() else {
+            return;
+        };
+        // SAFETY: signalling our own child by its pid.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) if std::time::Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return;
+                }
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
 }

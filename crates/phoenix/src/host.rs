@@ -1,9 +1,13 @@
-//! What exists on the host, read once per run with one `pct list` and one `qm list`.
+//! What exists on the host (or cluster), read once per run through the run's transport: one
+//! `pct list` + one `qm list` locally, one `GET /cluster/resources?type=vm` over `pvesh` or
+//! the API ([`phoenix_guest::Transport::observe`]).
 
 use std::collections::BTreeMap;
 
 use phoenix_config::{GuestId, GuestKind};
-use phoenix_host::Runner;
+use phoenix_guest::observe::Snapshot;
+use phoenix_guest::Transport;
+use phoenix_report::Kind;
 
 /// Existence and run state of one guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,46 +15,45 @@ pub struct Present {
     pub kind: GuestKind,
     pub status: String,
     pub name: String,
+    /// The node it is on (`None`: the local node).
+    pub node: Option<String>,
 }
 
-/// The host's guests by ID.
+/// The host's guests by ID, and the bulk read they come from (handed to the managers).
 #[derive(Debug, Clone, Default)]
 pub struct HostState {
     pub guests: BTreeMap<GuestId, Present>,
+    pub snapshot: Snapshot,
 }
 
 impl HostState {
-    /// Reads both lists. A missing tool or a failing list is an error: without it the plan
-    /// could skip or repeat work.
-    pub fn read(runner: &Runner) -> Result<HostState, String> {
-        let mut guests = BTreeMap::new();
-        let pct = runner.read("pct", &["list"]).map_err(|e| e.to_string())?;
-        for r in
-            pve::output::parse_pct_list(&pct).map_err(|e| format!("cannot read `pct list`: {e}"))?
-        {
-            guests.insert(
-                GuestId(u64::from(r.vmid)),
-                Present {
-                    kind: GuestKind::Lxc,
-                    status: r.status,
-                    name: r.name,
-                },
-            );
-        }
-        let qm = runner.read("qm", &["list"]).map_err(|e| e.to_string())?;
-        for r in
-            pve::output::parse_qm_list(&qm).map_err(|e| format!("cannot read `qm list`: {e}"))?
-        {
-            guests.insert(
-                GuestId(u64::from(r.vmid)),
-                Present {
-                    kind: GuestKind::Vm,
-                    status: r.status,
-                    name: r.name,
-                },
-            );
-        }
-        Ok(HostState { guests })
+    /// The bulk read. A failing read is an error: without it the plan could skip or repeat
+    /// work.
+    pub fn read(t: &dyn Transport) -> Result<HostState, String> {
+        let snapshot = t.observe().map_err(|e| e.0)?;
+        Ok(HostState::from_snapshot(snapshot))
+    }
+
+    pub fn from_snapshot(snapshot: Snapshot) -> HostState {
+        let guests = snapshot
+            .guests
+            .iter()
+            .map(|o| {
+                (
+                    GuestId(o.guest.id),
+                    Present {
+                        kind: match o.guest.kind {
+                            Kind::Lxc => GuestKind::Lxc,
+                            Kind::Vm => GuestKind::Vm,
+                        },
+                        status: o.state.clone().unwrap_or_default(),
+                        name: o.name.clone(),
+                        node: o.node.clone(),
+                    },
+                )
+            })
+            .collect();
+        HostState { guests, snapshot }
     }
 
     pub fn exists(&self, id: GuestId) -> bool {

@@ -170,10 +170,16 @@ fn dispatch(
     };
     let needs_host = matches!(verb, "create" | "converge" | "LetsGo" | "delete" | "start");
     let host = if needs_host {
-        match HostState::read(&Runner::new()) {
+        let runner = Runner::new();
+        let read = phoenix_guest::connect::transport(&runner, env, cfg)
+            .and_then(|t| HostState::read(t.as_ref()));
+        match read {
             Ok(h) => h,
             Err(e) => {
-                eprintln!("Error: cannot read the host's guests: {e}");
+                eprintln!(
+                    "Error: cannot read the host's guests (transport {}): {e}",
+                    env.transport
+                );
                 return exit::FAILURE;
             }
         }
@@ -261,26 +267,10 @@ fn dispatch(
     report.exit_code()
 }
 
-/// The host's guests and run states as `phoenix_guest::observe::Snapshot`, in a temp file
-/// that lives as long as the returned handle.
+/// The bulk read as `phoenix_guest::observe::Snapshot`, in a temp file that lives as long
+/// as the returned handle.
 fn write_observation(host: &HostState) -> std::io::Result<tempfile::NamedTempFile> {
-    use phoenix_guest::observe::{Observed, Snapshot};
-    let snap = Snapshot {
-        guests: host
-            .guests
-            .iter()
-            .map(|(id, p)| Observed {
-                guest: phoenix_guest::job::tag(p.kind, *id),
-                state: Some(p.status.clone()),
-                name: p.name.clone(),
-            })
-            .collect(),
-    };
-    let mut f = tempfile::Builder::new()
-        .prefix("phoenix-observed-")
-        .tempfile()?;
-    std::io::Write::write_all(&mut f, serde_json::to_string(&snap)?.as_bytes())?;
-    Ok(f)
+    host.snapshot.write_temp()
 }
 
 fn take_host_lock(env: &HostEnv, cfg: &Config) -> Result<phoenix_host::lock::HostLock, String> {

@@ -20,8 +20,11 @@ pub fn show(
     output: OutputFormat,
     detailed: bool,
 ) -> Result<i32, String> {
-    let host = HostState::read(&Runner::new())?;
-    let mut rows = rows(cfg, env, &host);
+    let runner = Runner::new();
+    let transport = phoenix_guest::connect::transport(&runner, env, cfg)?;
+    let host = HostState::read(transport.as_ref())?;
+    transport.seed(&host.snapshot);
+    let mut rows = rows(cfg, env, &host, transport.as_ref());
     rows.retain(|r| targets.is_empty() || targets.contains(&GuestId(r.id)));
     match output {
         OutputFormat::Json => {
@@ -61,8 +64,13 @@ pub fn show(
 pub const DRIFT: i32 = 2;
 
 /// Every configured guest, then every unmanaged one.
-pub fn rows(cfg: &Config, env: &HostEnv, host: &HostState) -> Vec<GuestStatus> {
-    let mut out: Vec<GuestStatus> = cfg.guests().map(|g| row(cfg, env, host, g)).collect();
+pub fn rows(
+    cfg: &Config,
+    env: &HostEnv,
+    host: &HostState,
+    t: &dyn phoenix_guest::Transport,
+) -> Vec<GuestStatus> {
+    let mut out: Vec<GuestStatus> = cfg.guests().map(|g| row(cfg, env, host, t, g)).collect();
     for (id, p) in &host.guests {
         if cfg.guest(*id).is_none() {
             out.push(GuestStatus {
@@ -83,7 +91,13 @@ pub fn rows(cfg: &Config, env: &HostEnv, host: &HostState) -> Vec<GuestStatus> {
     out
 }
 
-fn row(cfg: &Config, env: &HostEnv, host: &HostState, g: &Guest) -> GuestStatus {
+fn row(
+    cfg: &Config,
+    env: &HostEnv,
+    host: &HostState,
+    t: &dyn phoenix_guest::Transport,
+    g: &Guest,
+) -> GuestStatus {
     let present = host.guests.get(&g.id);
     let guest = tag(g.kind, g.id);
     let mut s = GuestStatus {
@@ -113,7 +127,8 @@ fn row(cfg: &Config, env: &HostEnv, host: &HostState, g: &Guest) -> GuestStatus 
     if present.is_none() {
         return s;
     }
-    match drift(cfg, env, guest, g) {
+    let node = present.and_then(|p| p.node.clone());
+    match drift(cfg, env, t, (guest, node), g) {
         Ok(d) if d.is_empty() => s.sync = Sync::InSync,
         Ok(d) => {
             s.sync = Sync::Drifted;
@@ -127,26 +142,39 @@ fn row(cfg: &Config, env: &HostEnv, host: &HostState, g: &Guest) -> GuestStatus 
     s
 }
 
-/// What the guest's configure and disk steps would change, from its conf file.
-fn drift(cfg: &Config, env: &HostEnv, guest: GuestTag, g: &Guest) -> Result<Vec<Change>, String> {
-    let path = phoenix_guest::local::conf_path(&env.pve_dir, guest);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+/// What the guest's configure and disk steps would change, from its config (the conf file
+/// locally, `GET .../config` over the API) and its firewall file.
+fn drift(
+    cfg: &Config,
+    env: &HostEnv,
+    t: &dyn phoenix_guest::Transport,
+    (guest, node): (GuestTag, Option<String>),
+    g: &Guest,
+) -> Result<Vec<Change>, String> {
+    let text = t
+        .guest_config(guest)
+        .map_err(|e| e.0)?
+        .ok_or_else(|| format!("{guest} has no config"))?;
     let conf = pve::Conf::parse(&text);
-    let t = Target {
+    let t_ = Target {
         guest,
-        node: phoenix_guest::job::DEFAULT_NODE.into(),
+        node: node.unwrap_or_else(|| phoenix_guest::job::DEFAULT_NODE.into()),
     };
     match g.kind {
         GuestKind::Lxc => {
             let lxc = cfg.lxc(g.id).ok_or("not in the LXC file")?;
-            let fw =
-                std::fs::read_to_string(lxc_manager::firewall::path(&env.pve_dir, g.id.0)).ok();
-            lxc_manager::plan::drift(&t, lxc, cfg, &conf, fw.as_deref(), &env.pve_dir)
+            let fw = match &lxc.firewall {
+                Some(_) => t
+                    .node_read(&lxc_manager::firewall::path(&env.pve_dir, g.id.0))
+                    .map_err(|e| e.0)?
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                None => None,
+            };
+            lxc_manager::plan::drift(&t_, lxc, cfg, &conf, fw.as_deref(), &env.pve_dir)
         }
         GuestKind::Vm => {
             let d = vm_manager::desired::Desired::load(cfg, g.id)?;
-            vm_manager::configure::drift(&t, &d, &conf)
+            vm_manager::configure::drift(&t_, &d, &conf)
         }
     }
 }

@@ -307,7 +307,12 @@ fn log(root: &Path, raw: bool) -> R<()> {
 pub fn link(dir: &Path) -> R<()> {
     let exe = std::env::current_exe().map_err(|e| fail(format!("current exe: {e}")))?;
     fs::create_dir_all(dir).map_err(|e| io_fail(dir, e))?;
-    for t in TOOLS.iter().chain(crate::host::HOST_TOOLS) {
+    // `pvesh` too: the `pvesh` transport runs it (`phoenix --sim DIR --transport pvesh`).
+    for t in TOOLS
+        .iter()
+        .chain(crate::host::HOST_TOOLS)
+        .chain(&["pvesh"])
+    {
         let l = dir.join(t);
         if fs::symlink_metadata(&l).is_ok() {
             fs::remove_file(&l).map_err(|e| io_fail(&l, e))?;

@@ -10,6 +10,7 @@
 //! - [`propstring`]: property strings (`name=eth0,bridge=vmbr0,...`);
 //! - [`output`]: what `pct list`, `status`, `listsnapshot`, `qm guest exec`, `pvesm status`,
 //!   `pveam list` print, as formatter and parser pairs;
+//! - [`storage_cfg`]: `storage.cfg` (IDs, types, paths, content);
 //! - [`spec`]: the CLI option spec extracted from the Proxmox reference, [`spec::validate`] and
 //!   [`spec::is_mutating`].
 
@@ -18,6 +19,7 @@ pub mod conf;
 pub mod output;
 pub mod propstring;
 pub mod spec;
+pub mod storage_cfg;
 
 pub use conf::Conf;
 pub use propstring::PropString;

@@ -55,7 +55,7 @@ pub fn create(job: &Job) -> GuestResult<()> {
                 vj.d.id
             );
         } else {
-            job.apply(snapshot_step(job, "snapshot", &name, &conf))?;
+            job.apply(snapshot_step(job, "snapshot", &name, &conf)?)?;
         }
     }
     if vj.d.is_template {
@@ -212,33 +212,21 @@ fn create_from_image(vj: &VmJob) -> GuestResult<Step> {
 
 // ---- 2. configured ----
 
-/// Where the snippets go and what they should hold (reads the node: snippet storage, paths).
+/// Where the snippets go and what they should hold (the snippet storage and its path come
+/// from the node's `storage.cfg`: no `pvesm` call).
 fn snippets(vj: &VmJob, conf: &Conf) -> GuestResult<Snippets> {
     let job = vj.job;
     let d = &vj.d;
     let fail = |e: String| job.err("cloud-init", e);
+    let defs = host::storages(job, "cloud-init")?;
     let storage = match &d.snippets_storage {
         Some(st) => st.clone(),
-        None => {
-            let rows = job
-                .transport
-                .request(
-                    &job.node_req(Method::Get, "/storage")
-                        .param("content", "snippets"),
-                )
-                .map_err(|e| fail(e.0))?;
-            rows.as_array()
-                .into_iter()
-                .flatten()
-                .find(|r| r["active"] == 1)
-                .and_then(|r| r["storage"].as_str().map(str::to_string))
-                .ok_or_else(|| {
-                    fail("no active storage has 'snippets' content; set snippets_storage".into())
-                })?
-        }
+        None => host::snippet_storage(&defs, &job.node).ok_or_else(|| {
+            fail("no enabled storage has 'snippets' content; set snippets_storage".into())
+        })?,
     };
     let (user_name, net_name) = cloudinit::snippet_names(d.id);
-    let user_path = snippet_path(vj, &storage, &user_name)?;
+    let user_path = host::snippet_path(&job.ctx.env, &defs, &storage, &user_name).map_err(fail)?;
     let net_path = user_path.with_file_name(&net_name);
     let template = cloudinit::template_text(vj.paths.cloud_init_dir.as_deref()).map_err(fail)?;
     let user = cloudinit::render_user_data(&template, d).map_err(fail)?;
@@ -254,29 +242,6 @@ fn snippets(vj: &VmJob, conf: &Conf) -> GuestResult<Snippets> {
         user,
         net,
     })
-}
-
-/// Node path of a snippet volume (`pvesm path <storage>:snippets/<file>`).
-pub fn snippet_path(vj: &VmJob, storage: &str, file: &str) -> GuestResult<std::path::PathBuf> {
-    let job = vj.job;
-    let vol = format!("{storage}:snippets/{file}");
-    let out = job
-        .transport
-        .node_run(&phoenix_guest::NodeCommand {
-            program: "pvesm".into(),
-            args: vec!["path".into(), vol.clone()],
-            env: Vec::new(),
-            stream: false,
-            what: format!("pvesm path {vol}"),
-        })
-        .map_err(|e| job.err("cloud-init", e.0))?;
-    if !out.success() || out.stdout.trim().is_empty() {
-        return Err(job.err(
-            "cloud-init",
-            format!("pvesm path {vol} failed: {}", out.stderr.trim()),
-        ));
-    }
-    Ok(host::tool_path(&job.ctx.env, &out.stdout))
 }
 
 /// Step 2 and the disk; the conf afterwards.

@@ -3,13 +3,53 @@
 
 use std::path::{Path, PathBuf};
 
+use phoenix_guest::{GuestResult, Job};
 use phoenix_host::HostEnv;
 use pve::conf::QEMU_DISK_BUSES;
+use pve::storage_cfg::StorageDef;
 use pve::{Conf, PropString};
 
-/// Whether the config marks a template.
-pub fn is_template(conf: &Conf) -> bool {
-    conf.get("template").is_some_and(|v| v.trim() == "1")
+pub use phoenix_guest::lifecycle::is_template;
+
+/// The node's `storage.cfg` (a node file, read through the transport).
+pub fn storages(job: &Job, step: &str) -> GuestResult<Vec<StorageDef>> {
+    let path = job.pve_dir().join("storage.cfg");
+    let text = job
+        .transport
+        .node_read(&path)
+        .map_err(|e| job.err(step, e.0))?
+        .ok_or_else(|| job.err(step, format!("{} does not exist", path.display())))?;
+    Ok(pve::storage_cfg::parse(&String::from_utf8_lossy(&text)))
+}
+
+/// The snippet storage when the config names none: the first (by ID, as `pvesm status` lists
+/// them) enabled storage with `snippets` content on `node`.
+pub fn snippet_storage(defs: &[StorageDef], node: &str) -> Option<String> {
+    let mut ids: Vec<&StorageDef> = defs.iter().filter(|d| d.offers("snippets", node)).collect();
+    ids.sort_by(|a, b| a.id.cmp(&b.id));
+    ids.first().map(|d| d.id.clone())
+}
+
+/// Node path of snippet `file` on `storage` (`<path>/snippets/<file>`, what `pvesm path
+/// <storage>:snippets/<file>` prints), as seen from here.
+pub fn snippet_path(
+    env: &HostEnv,
+    defs: &[StorageDef],
+    storage: &str,
+    file: &str,
+) -> Result<PathBuf, String> {
+    let def = defs
+        .iter()
+        .find(|d| d.id == storage)
+        .ok_or_else(|| format!("storage '{storage}' does not exist"))?;
+    let base = def.path.as_deref().ok_or_else(|| {
+        format!(
+            "storage '{storage}' ({}) has no path to hold snippets",
+            def.kind
+        )
+    })?;
+    let p = format!("{}/snippets/{file}", base.trim_end_matches('/'));
+    Ok(tool_path(env, &p))
 }
 
 /// The boot disk: the first disk of `boot: order=...`, else the first non-cloud-init disk.
@@ -67,22 +107,21 @@ pub fn disk_volumes(conf: &Conf) -> Vec<String> {
     out
 }
 
-/// Every VM config of the node except `except`, by ID.
-pub fn other_confs(pve_dir: &Path, except: u64) -> Vec<(u64, Conf)> {
-    let Ok(rd) = std::fs::read_dir(pve_dir.join("qemu-server")) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(u64, Conf)> = rd
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let id: u64 = name.strip_suffix(".conf")?.parse().ok()?;
-            let text = std::fs::read_to_string(e.path()).ok()?;
-            (id != except).then(|| (id, Conf::parse(&text)))
-        })
-        .collect();
+/// Every VM config of the node except this job's guest, by ID (the bulk read's VMs, then
+/// their configs: files locally, one read each over the API).
+pub fn other_confs(job: &Job, step: &str) -> GuestResult<Vec<(u64, Conf)>> {
+    let snap = job.transport.observe().map_err(|e| job.err(step, e.0))?;
+    let mut out = Vec::new();
+    for o in snap.guests {
+        if o.guest.kind != phoenix_report::Kind::Vm || o.guest.id == job.guest.id {
+            continue;
+        }
+        if let Some(c) = job.conf_of(o.guest, step)? {
+            out.push((o.guest.id, c));
+        }
+    }
     out.sort_by_key(|(id, _)| *id);
-    out
+    Ok(out)
 }
 
 /// The MAC address of `net0` (`virtio=BC:24:11:...`).

@@ -9,8 +9,8 @@ use pve::Conf;
 use crate::desired::Desired;
 use crate::host::{self, is_template};
 
-fn refuse_template(conf: &Conf) -> Option<String> {
-    is_template(conf)
+fn refuse_template(template: bool) -> Option<String> {
+    template
         .then(|| "the VM is a template; templates cannot be started (clone it instead)".to_string())
 }
 
@@ -19,18 +19,18 @@ pub fn start(job: &Job) -> GuestResult<()> {
 }
 
 pub fn restart(job: &Job) -> GuestResult<()> {
-    lifecycle::restart(job, |c| {
-        is_template(c).then(|| "the VM is a template; templates cannot be started".to_string())
+    lifecycle::restart(job, |t| {
+        t.then(|| "the VM is a template; templates cannot be started".to_string())
     })
 }
 
 /// VMs whose disks use the template's volumes (linked clones).
-pub fn linked_clones(job: &Job, conf: &Conf) -> Vec<u64> {
+pub fn linked_clones(job: &Job, conf: &Conf) -> GuestResult<Vec<u64>> {
     let names: Vec<String> = host::disk_volumes(conf)
         .into_iter()
         .filter_map(|v| v.split_once(':').map(|(_, n)| n.to_string()))
         .collect();
-    host::other_confs(job.pve_dir(), job.guest.id)
+    Ok(host::other_confs(job, "delete")?
         .into_iter()
         .filter(|(_, c)| {
             host::disk_volumes(c).iter().any(|v| {
@@ -39,16 +39,17 @@ pub fn linked_clones(job: &Job, conf: &Conf) -> Vec<u64> {
             })
         })
         .map(|(id, _)| id)
-        .collect()
+        .collect())
 }
 
 /// Phoenix's own snippet files named in `cicustom`.
-fn own_snippets(job: &Job, conf: &Conf) -> Vec<std::path::PathBuf> {
+fn own_snippets(job: &Job, conf: &Conf) -> GuestResult<Vec<std::path::PathBuf>> {
     let Some(cc) = conf.get("cicustom") else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let own = crate::cloudinit::snippet_names(job.id());
     let mut out = Vec::new();
+    let mut defs = None;
     for part in cc.split(',') {
         let Some((_, vol)) = part.split_once('=') else {
             continue;
@@ -57,20 +58,18 @@ fn own_snippets(job: &Job, conf: &Conf) -> Vec<std::path::PathBuf> {
         if file != own.0 && file != own.1 {
             continue;
         }
-        let cmd = phoenix_guest::NodeCommand {
-            program: "pvesm".into(),
-            args: vec!["path".into(), vol.to_string()],
-            env: Vec::new(),
-            stream: false,
-            what: "pvesm path".into(),
+        let Some((storage, _)) = vol.split_once(':') else {
+            continue;
         };
-        if let Ok(o) = job.transport.node_run(&cmd) {
-            if o.success() && !o.stdout.trim().is_empty() {
-                out.push(host::tool_path(&job.ctx.env, &o.stdout));
-            }
+        if defs.is_none() {
+            defs = Some(host::storages(job, "delete")?);
+        }
+        let defs = defs.as_deref().unwrap_or_default();
+        if let Ok(p) = host::snippet_path(&job.ctx.env, defs, storage, file) {
+            out.push(p);
         }
     }
-    out
+    Ok(out)
 }
 
 /// `delete` verb: stops (not templates) and destroys; removes the record and snippets.
@@ -79,7 +78,7 @@ pub fn delete(job: &Job) -> GuestResult<()> {
         let template = is_template(conf);
         let mut guard = None;
         if template && !job.ctx.inv.force {
-            let clones = linked_clones(job, conf);
+            let clones = linked_clones(job, conf)?;
             if !clones.is_empty() {
                 let list: Vec<String> = clones.iter().map(ToString::to_string).collect();
                 guard = Some(format!(
@@ -91,7 +90,7 @@ pub fn delete(job: &Job) -> GuestResult<()> {
         Ok(DeleteExtras {
             guard,
             stop_first: !template,
-            files: own_snippets(job, conf),
+            files: own_snippets(job, conf)?,
         })
     })
 }

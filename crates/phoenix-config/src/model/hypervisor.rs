@@ -334,4 +334,102 @@ pub struct Orchestration {
     /// Seconds to wait for a guest whose config shows `lock:`. Default 600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest_lock_wait_secs: Option<u64>,
+    /// How Phoenix reaches Proxmox. Default `local`; `--transport` and `PHOENIX_TRANSPORT`
+    /// override it (docs/api.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<TransportKind>,
+    /// Where and how the `api` transport connects (docs/api.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiSettings>,
+}
+
+/// How Phoenix reaches Proxmox. A plan is the same whatever carries it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// `pct`/`qm` on this node.
+    #[default]
+    Local,
+    /// The API on this node through `pvesh`.
+    Pvesh,
+    /// HTTPS to `/api2/json` with an API token; node-local work over SSH.
+    Api,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Local => "local",
+            TransportKind::Pvesh => "pvesh",
+            TransportKind::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TransportKind> {
+        match s {
+            "local" => Some(TransportKind::Local),
+            "pvesh" => Some(TransportKind::Pvesh),
+            "api" => Some(TransportKind::Api),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `orchestration.api`: the endpoint, the token and how the node's certificate is trusted;
+/// each has an environment override (`PHOENIX_API_URL`, ...; docs/api.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ApiSettings {
+    /// `https://HOST:8006`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// `USER@REALM!TOKENID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+    /// A file holding the token secret, mode 0600 (the secret itself never goes in a config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_file: Option<String>,
+    /// PEM file of the CA that signed the node certificate (`/etc/pve/pve-root-ca.pem`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// SHA-256 fingerprint of the node certificate (`AA:BB:...`), pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Accept any certificate. Never implied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<bool>,
+    /// Node that new guests go to. Default: the node the guests are on, or the only node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Seconds one request may take. Default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    /// SSH to the guest's node for what the API cannot do (feature scripts, snippets, raw
+    /// config lines, firewall files, downloads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshSettings>,
+}
+
+/// `orchestration.api.ssh`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct SshSettings {
+    /// Host name or address of the node. Default: the API endpoint's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Default `root`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// known_hosts file holding the node's host key (required: keys are always checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<String>,
+    /// Private key file; default: the SSH agent and the user's keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }

@@ -143,7 +143,12 @@ fn handle_valid(
             format!("URI '{path}' not available with API token, need proper ticket."),
         );
     }
-    if let Some(n) = vars.get("node").filter(|n| *n != "pve") {
+    // `localhost` is the node the request reaches, as on a real node (`pvesh` and the API
+    // both resolve it).
+    if let Some(n) = vars
+        .get("node")
+        .filter(|n| *n != "pve" && *n != "localhost")
+    {
         return Reply::err(
             500,
             format!("unable to get remote IP address for node '{n}'"),

@@ -35,24 +35,46 @@ pub fn run(argv: &[String]) -> i32 {
     };
     let mut params: BTreeMap<String, P> = BTreeMap::new();
     let mut format = "text".to_string();
+    let path = format!("/{}", path.trim_matches('/'));
+    // As `PVE::JSONSchema::get_options` declares them to Getopt::Long: a boolean takes an
+    // optional value (`--full`, `--full 0`), every other parameter a mandatory one, taken
+    // even when it starts with `-` (`--command -c`); `--key=value` always works.
+    let schema = super::schema::find(super::schema::spec(), method, &path);
+    let is_bool = |k: &str| {
+        schema.as_ref().is_some_and(|(_, ms, _)| {
+            ms.params
+                .get(k)
+                .is_some_and(|p| p.ty.as_deref() == Some("boolean"))
+        }) || ["noproxy", "quiet", "human-readable", "noborder", "noheader"].contains(&k)
+    };
     let mut i = 2;
     while i < argv.len() {
-        let Some(key) = argv[i]
+        let Some(opt) = argv[i]
             .strip_prefix("--")
             .or_else(|| argv[i].strip_prefix('-'))
         else {
             eprintln!("400 too many arguments\n{USAGE}");
             return 255;
         };
-        let value = match argv.get(i + 1) {
-            Some(v) if !v.starts_with('-') || v.parse::<f64>().is_ok() => {
-                i += 2;
-                v.clone()
-            }
-            _ => {
+        let (key, value) = match opt.split_once('=') {
+            Some((k, v)) => {
                 i += 1;
-                "1".to_string()
+                (k, v.to_string())
             }
+            None => match argv.get(i + 1) {
+                Some(v) if !is_bool(opt) || !v.starts_with('-') || v.parse::<f64>().is_ok() => {
+                    i += 2;
+                    (opt, v.clone())
+                }
+                _ if is_bool(opt) => {
+                    i += 1;
+                    (opt, "1".to_string())
+                }
+                _ => {
+                    eprintln!("Option {opt} requires an argument\n400 unable to parse option");
+                    return 255;
+                }
+            },
         };
         match key {
             "output-format" => format = value,
@@ -70,7 +92,6 @@ pub fn run(argv: &[String]) -> i32 {
             }
         }
     }
-    let path = format!("/{}", path.trim_matches('/'));
     let ctx = Ctx {
         root: root.clone(),
         user: "root@pam".into(),
@@ -100,8 +121,13 @@ pub fn run(argv: &[String]) -> i32 {
     print!("{}", reply.task_output);
     if let Some(upid) = reply.data.as_str() {
         if let Some(st) = super::tasks::status(&root, upid) {
-            if let Some(exit) = st["exitstatus"].as_str().filter(|e| !pve_ok(e)) {
-                eprintln!("{exit}");
+            match st["exitstatus"].as_str() {
+                Some(w) if w.starts_with("WARNINGS: ") => eprintln!(
+                    "Task finished with {} warning(s)!",
+                    w.trim_start_matches("WARNINGS: ")
+                ),
+                Some(exit) if !pve_ok(exit) => eprintln!("{exit}"),
+                _ => {}
             }
         }
     }
