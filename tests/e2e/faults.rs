@@ -14,6 +14,14 @@
 //! clone, set, resize, start, snapshot, template, download and every `qm` call) plus an evenly
 //! spread sample of the `pct exec`/`pct push` calls. The full sweep over every k is
 //! `cargo test -p phoenix-tests --test faults -- --ignored`.
+//!
+//! Over the `pvesh` and `api` transports the same rules fire: a request becomes the same CLI
+//! call inside the simulated API (in a task, or answered 500 before one). Repeating the whole
+//! sweep per transport would triple its time, so each of them takes a sample of distinct kinds
+//! of call ([`TRANSPORT_SAMPLE`]: creates, clones, config changes, starts, snapshots, the
+//! template, agent exec, shutdown, a resize, `pct exec`/`pct push`), split between the two so
+//! that each kind runs over one API-shaped transport; the re-run must reach the local clean
+//! run's node.
 
 #[path = "reliability_common.rs"]
 mod common;
@@ -130,8 +138,8 @@ fn stable_part(joined: &str) -> String {
 /// The clean run's mutating calls grouped by guest (stable: in call order within a guest).
 /// With `--jobs 4` the interleaving of guests varies from run to run, the calls of one guest do
 /// not; so call index k means the same call in every run of this test.
-fn canonical_calls() -> Vec<Value> {
-    let mut calls = clean().mutating.clone();
+fn canonical_calls(transport: &str) -> Vec<Value> {
+    let mut calls = clean_over(transport).mutating.clone();
     calls.sort_by_key(|c| {
         let (tool, argv) = tool_argv(c);
         pve::spec::validate(&tool, &argv)
@@ -141,8 +149,8 @@ fn canonical_calls() -> Vec<Value> {
     calls
 }
 
-fn targets() -> Vec<Target> {
-    let calls = &canonical_calls();
+fn targets(transport: &str) -> Vec<Target> {
+    let calls = &canonical_calls(transport);
     let mut out: Vec<Target> = Vec::new();
     for (k, call) in calls.iter().enumerate() {
         let (tool, argv) = tool_argv(call);
@@ -165,7 +173,7 @@ fn targets() -> Vec<Target> {
 
 /// Runs the fault scenario for each target; returns the problems found (empty: all good) and
 /// how many calls were absorbed.
-fn sweep(chosen: &[Target]) -> (Vec<String>, usize) {
+fn sweep(chosen: &[Target], transport: &str) -> (Vec<String>, usize) {
     let clean = clean();
     let next = AtomicUsize::new(0);
     let problems = Mutex::new(Vec::<String>::new());
@@ -176,12 +184,15 @@ fn sweep(chosen: &[Target]) -> (Vec<String>, usize) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(t) = chosen.get(i) else { break };
-                let (mut p, was_absorbed) = one(t, clean);
+                let (mut p, was_absorbed) = one(t, clean, transport);
                 if was_absorbed {
                     absorbed.fetch_add(1, Ordering::SeqCst);
                 }
                 if !p.is_empty() {
-                    p.insert(0, format!("call {} ({} {}):", t.k, t.tool, t.shown));
+                    p.insert(
+                        0,
+                        format!("{transport}: call {} ({} {}):", t.k, t.tool, t.shown),
+                    );
                     problems.lock().unwrap().push(p.join("\n    "));
                 }
                 if (i + 1).is_multiple_of(10) {
@@ -196,7 +207,7 @@ fn sweep(chosen: &[Target]) -> (Vec<String>, usize) {
         }
     });
     eprintln!(
-        "faults: {} calls in {:.0}s ({} absorbed by design)",
+        "faults ({transport}): {} calls in {:.0}s ({} absorbed by design)",
         chosen.len(),
         started.elapsed().as_secs_f64(),
         absorbed.load(Ordering::SeqCst)
@@ -204,12 +215,13 @@ fn sweep(chosen: &[Target]) -> (Vec<String>, usize) {
     (problems.into_inner().unwrap(), absorbed.into_inner())
 }
 
-fn one(t: &Target, clean: &Clean) -> (Vec<String>, bool) {
+fn one(t: &Target, clean: &Clean, transport: &str) -> (Vec<String>, bool) {
     let mut p = Vec::new();
     let sim = fresh();
+    let tr = ["--transport", transport];
     set_faults(&sim, &json!({ "rules": [t.rule()] }));
     let before = sim.invocations().len();
-    let o = lets_go(&sim, 4, &[]);
+    let o = lets_go(&sim, 4, &tr);
     let err = stderr(&o);
     let log = sim.invocations();
     let run_log = &log[before..];
@@ -257,7 +269,7 @@ fn one(t: &Target, clean: &Clean) -> (Vec<String>, bool) {
             .map(|x| format!("after the fault: {x}")),
     );
     set_faults(&sim, &json!({}));
-    let o = lets_go(&sim, 4, &[]);
+    let o = lets_go(&sim, 4, &tr);
     if !o.status.success() {
         p.push(format!("the re-run failed:\n{}", tail(&stderr(&o))));
         return (p, absorbed);
@@ -295,8 +307,8 @@ fn default_selection(all: &[Target]) -> Vec<Target> {
 
 #[test]
 fn rules_single_out_each_mutating_call_of_the_clean_run() {
-    let all = targets();
-    let calls = &canonical_calls();
+    let all = targets("local");
+    let calls = &canonical_calls("local");
     assert!(
         all.len() > 200,
         "the fixture's LetsGo makes ~261 mutating calls, got {}",
@@ -328,9 +340,9 @@ fn rules_single_out_each_mutating_call_of_the_clean_run() {
 #[test]
 fn every_create_clone_set_start_snapshot_and_qm_call_and_a_spread_of_exec_push_calls_fail_cleanly_and_reruns_converge(
 ) {
-    let all = targets();
+    let all = targets("local");
     let chosen = default_selection(&all);
-    let (problems, _) = sweep(&chosen);
+    let (problems, _) = sweep(&chosen, "local");
     assert!(
         problems.is_empty(),
         "{} of {} injected faults went wrong:\n  {}",
@@ -345,8 +357,10 @@ fn every_create_clone_set_start_snapshot_and_qm_call_and_a_spread_of_exec_push_c
 #[test]
 #[ignore = "full sweep over every mutating call (~11 min); run with -- --ignored"]
 fn full_sweep_every_mutating_call_fails_cleanly_and_reruns_converge() {
-    let mut all = targets();
-    // `FAULTS_ONLY=3,57` re-runs chosen calls (to debug one).
+    let transport = std::env::var("FAULTS_TRANSPORT").unwrap_or_else(|_| "local".into());
+    let mut all = targets(&transport);
+    // `FAULTS_ONLY=3,57` re-runs chosen calls (to debug one); `FAULTS_TRANSPORT=api` sweeps
+    // over another transport.
     if let Ok(only) = std::env::var("FAULTS_ONLY") {
         let ks: Vec<usize> = only
             .split(',')
@@ -354,7 +368,7 @@ fn full_sweep_every_mutating_call_fails_cleanly_and_reruns_converge() {
             .collect();
         all.retain(|t| ks.contains(&t.k));
     }
-    let (problems, absorbed) = sweep(&all);
+    let (problems, absorbed) = sweep(&all, &transport);
     eprintln!(
         "full sweep: {} calls, {} problems, {absorbed} absorbed by design",
         all.len(),
@@ -365,6 +379,65 @@ fn full_sweep_every_mutating_call_fails_cleanly_and_reruns_converge() {
         "{} of {} injected faults went wrong:\n  {}",
         problems.len(),
         all.len(),
+        problems.join("\n  ")
+    );
+}
+
+/// The kinds of call each API-shaped transport's sample covers: `(tool, command)`, the middle
+/// occurrence of each in that transport's clean run.
+const TRANSPORT_SAMPLE: &[(&str, &[(&str, &str)])] = &[
+    (
+        "pvesh",
+        &[
+            ("pct", "create"),
+            ("pct", "set"),
+            ("pct", "start"),
+            ("qm", "template"),
+            ("qm", "guest exec"),
+            ("pct", "exec"),
+        ],
+    ),
+    (
+        "api",
+        &[
+            ("pct", "clone"),
+            ("qm", "create"),
+            ("pct", "snapshot"),
+            ("qm", "shutdown"),
+            ("pct", "resize"),
+            ("pct", "push"),
+        ],
+    ),
+];
+
+fn transport_sample(all: &[Target], kinds: &[(&str, &str)]) -> Vec<Target> {
+    kinds
+        .iter()
+        .map(|(tool, command)| {
+            let of_kind: Vec<&Target> = all
+                .iter()
+                .filter(|t| t.tool == *tool && t.command == *command)
+                .collect();
+            assert!(
+                !of_kind.is_empty(),
+                "no {tool} {command} call in the clean run"
+            );
+            of_kind[of_kind.len() / 2].clone()
+        })
+        .collect()
+}
+
+#[test]
+fn a_sample_of_faults_over_pvesh_and_api_fails_cleanly_and_reruns_reach_the_local_node() {
+    let mut problems = Vec::new();
+    for (transport, kinds) in TRANSPORT_SAMPLE {
+        let chosen = transport_sample(&targets(transport), kinds);
+        problems.extend(sweep(&chosen, transport).0);
+    }
+    assert!(
+        problems.is_empty(),
+        "{} injected faults went wrong:\n  {}",
+        problems.len(),
         problems.join("\n  ")
     );
 }

@@ -144,12 +144,25 @@ pub struct Clean {
 }
 
 pub fn clean() -> &'static Clean {
-    static CLEAN: OnceLock<Clean> = OnceLock::new();
-    CLEAN.get_or_init(|| {
+    clean_over("local")
+}
+
+/// [`clean`] over a transport (`local`, `pvesh`, `api`), once per test binary.
+pub fn clean_over(transport: &str) -> &'static Clean {
+    static CLEAN: [OnceLock<Clean>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let i = ["local", "pvesh", "api"]
+        .iter()
+        .position(|t| *t == transport)
+        .expect("a known transport");
+    CLEAN[i].get_or_init(|| {
         let sim = fresh();
         let before = sim.invocations().len();
-        let o = lets_go(&sim, 4, &[]);
-        assert!(o.status.success(), "clean LetsGo failed:\n{}", stderr(&o));
+        let o = lets_go(&sim, 4, &["--transport", transport]);
+        assert!(
+            o.status.success(),
+            "clean LetsGo ({transport}) failed:\n{}",
+            stderr(&o)
+        );
         let mutating = sim.invocations()[before..]
             .iter()
             .filter(|c| c["mutating"] == true)
