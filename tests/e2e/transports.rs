@@ -239,19 +239,11 @@ fn example(sim: &Sim, args: &[&str]) -> std::process::Output {
     phoenix(sim, &a).output().unwrap()
 }
 
-fn example_node() -> Sim {
-    let sim = Sim::new();
-    let cfg = repo().join("etc/phoenix_hypervisor_config.json");
-    ok(
-        "setup",
-        phoenix(&sim, &["setup", "--config", cfg.to_str().unwrap()])
-            .output()
-            .unwrap(),
-    );
+/// The example's image in the node's cache (as the fixture tests place it).
+fn cache_image(sim: &Sim) {
     let cache = sim.dir().join("host/var/lib/vz/template/phoenix-images");
     std::fs::create_dir_all(&cache).unwrap();
     std::fs::write(cache.join(IMAGE), b"image").unwrap();
-    sim
 }
 
 #[test]
@@ -260,25 +252,101 @@ fn the_api_transport_does_node_local_work_over_ssh() {
         return;
     };
     let known = sshd.known_hosts();
-    let (local, remote) = (example_node(), example_node());
-    ok("local LetsGo", example(&local, &["LetsGo"]));
-    let mut c = phoenix(&remote, &["LetsGo", "--transport", "api"]);
     let cfg = repo().join("etc/phoenix_hypervisor_config.json");
-    c.args(["--config", cfg.to_str().unwrap(), "--no-boot-delay"])
-        .env("PHOENIX_SSH_HOST", "127.0.0.1")
-        .env("PHOENIX_SSH_PORT", sshd.port.to_string())
-        .env("PHOENIX_SSH_USER", phoenix_tests::sshd::user())
-        .env("PHOENIX_SSH_KNOWN_HOSTS", &known)
-        .env("PHOENIX_SSH_IDENTITY", sshd.dir.path().join("user_key"));
-    let o = c.output().unwrap();
-    ok("LetsGo over the API with SSH", o);
+    let local = Sim::new();
+    ok(
+        "local setup",
+        phoenix(&local, &["setup", "--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    cache_image(&local);
+    ok("local LetsGo", example(&local, &["LetsGo"]));
+    let remote = Sim::new();
+    let over_ssh = |args: &[&str]| {
+        let mut c = phoenix(&remote, args);
+        c.args(["--transport", "api", "--config", cfg.to_str().unwrap()])
+            .env("PHOENIX_SSH_HOST", "127.0.0.1")
+            .env("PHOENIX_SSH_PORT", sshd.port.to_string())
+            .env("PHOENIX_SSH_USER", phoenix_tests::sshd::user())
+            .env("PHOENIX_SSH_KNOWN_HOSTS", &known)
+            .env("PHOENIX_SSH_IDENTITY", sshd.dir.path().join("user_key"));
+        c.output().unwrap()
+    };
+    // Host set-up scripts too run on the node, staged there.
+    ok("setup over SSH", over_ssh(&["setup"]));
+    let after_setup = sshd.accepted();
     assert!(
-        sshd.accepted() > 10,
+        after_setup >= 1,
+        "setup did not go over SSH ({after_setup} connections)"
+    );
+    cache_image(&remote);
+    ok(
+        "LetsGo over the API with SSH",
+        over_ssh(&["LetsGo", "--no-boot-delay"]),
+    );
+    assert!(
+        sshd.accepted() > after_setup + 3,
         "node-local work did not go over SSH ({} connections)",
-        sshd.accepted()
+        sshd.accepted() - after_setup
     );
     let d = diff(&normalized_dump(&local), &normalized_dump(&remote));
     assert!(d.is_empty(), "api+ssh differs from local: {d:#?}");
     let problems = check_state(&remote.dir());
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn without_ssh_the_api_transport_refuses_node_local_work_before_any_change() {
+    let sim = fresh();
+    let api = phoenix_host::sim::SimApi::start(&sim.dir()).expect("pve-sim serve");
+    let mut c = std::process::Command::new(phoenix_tests::bin("phoenix"));
+    phoenix_tests::clean_env(&mut c);
+    let cfg = fixture_config();
+    c.args([
+        "LetsGo",
+        "--no-boot-delay",
+        "--transport",
+        "api",
+        "--config",
+    ])
+    .arg(&cfg)
+    .env("PHOENIX_API_URL", &api.info.url)
+    .env("PHOENIX_API_TOKEN_ID", &api.info.token_id)
+    .env("PHOENIX_API_TOKEN_SECRET_FILE", &api.info.secret_file)
+    .env("PHOENIX_API_FINGERPRINT", &api.info.fingerprint)
+    .env("PHOENIX_PVE_DIR", "/etc/pve")
+    .env("PHOENIX_HOST_ROOT", sim.dir().join("host"))
+    .env("PHOENIX_SCRIPTS_DIR", repo().join("scripts"))
+    .env("PHOENIX_LOCK_FILE", sim.tmp.path().join("phoenix.lock"));
+    let before = sim.invocations().len();
+    let o = c.output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("'LetsGo' needs node-local work") && err.contains("set orchestration.api.ssh"),
+        "{err}"
+    );
+    assert!(sim.invocations()[before..]
+        .iter()
+        .all(|c| c["mutating"] != true));
+    assert!(
+        api_requests(&sim).is_empty(),
+        "refused before the first request"
+    );
+    // What needs no node-local work runs over the API alone.
+    let mut c = std::process::Command::new(phoenix_tests::bin("phoenix"));
+    phoenix_tests::clean_env(&mut c);
+    c.args(["status", "--transport", "api", "--config"])
+        .arg(&cfg)
+        .env("PHOENIX_API_URL", &api.info.url)
+        .env("PHOENIX_API_TOKEN_ID", &api.info.token_id)
+        .env("PHOENIX_API_TOKEN_SECRET_FILE", &api.info.secret_file)
+        .env("PHOENIX_API_FINGERPRINT", &api.info.fingerprint)
+        .env("PHOENIX_PVE_DIR", "/etc/pve")
+        .env("PHOENIX_HOST_ROOT", sim.dir().join("host"))
+        .env("PHOENIX_LOCK_FILE", sim.tmp.path().join("phoenix.lock"));
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!api_requests(&sim).is_empty());
 }

@@ -39,13 +39,17 @@ impl Ended {
 }
 
 /// Runs `bash <script> <args...>` with the contract's variables plus `extra`; stdin is empty,
-/// stdout and stderr are the manager's.
+/// stdout and stderr are the manager's. On the node: here, or over SSH (scripts staged there)
+/// under the `api` transport.
 pub fn run(
     ctx: &Context,
     script: &Path,
     args: &[String],
     extra: &[(&str, String)],
 ) -> Result<Ended, String> {
+    if ctx.env.transport == phoenix_host::TransportKind::Api {
+        return on_node(ctx, script, args, extra);
+    }
     let mut cmd = Command::new("bash");
     cmd.arg(script).args(args).stdin(Stdio::null());
     ctx.env.apply(&mut cmd, Some(&ctx.config));
@@ -63,5 +67,33 @@ pub fn run(
             use std::os::unix::process::ExitStatusExt;
             Ended::Signal(status.signal().unwrap_or(0))
         }
+    })
+}
+
+/// [`run`] through the `api` transport's node-local work (SSH).
+fn on_node(
+    ctx: &Context,
+    script: &Path,
+    args: &[String],
+    extra: &[(&str, String)],
+) -> Result<Ended, String> {
+    let node = phoenix_guest::connect::node_work(&ctx.runner, &ctx.env, &ctx.config)?;
+    let mut argv = vec![script.display().to_string()];
+    argv.extend(args.iter().cloned());
+    let out = node
+        .run(&phoenix_guest::NodeCommand {
+            program: "bash".into(),
+            args: argv,
+            env: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            stream: true,
+            what: script.display().to_string(),
+        })
+        .map_err(|e| e.0)?;
+    Ok(match out.code {
+        0 => Ended::Ok,
+        c => Ended::Failed(c),
     })
 }

@@ -1,10 +1,8 @@
 //! `test` verb: runs the container's test suites through `scripts/tests/test_runner.sh`
 //! (PHX-LXC-07), after checking that the runner and every test script it will run exist.
 
-use std::process::{Command, Stdio};
-
 use phoenix_config::Lxc;
-use phoenix_guest::{GuestResult, Job};
+use phoenix_guest::{GuestResult, Job, NodeCommand};
 
 pub fn run(job: &Job, lxc: &Lxc) -> GuestResult<()> {
     let tests_dir = job.ctx.env.scripts_dir.join("tests");
@@ -34,26 +32,28 @@ pub fn run(job: &Job, lxc: &Lxc) -> GuestResult<()> {
         }
     }
     crate::features::check_exist(job, &needed)?;
-    let mut cmd = Command::new("bash");
-    cmd.arg(&runner)
-        .arg(job.guest.id.to_string())
-        .stdin(Stdio::null());
+    let mut args = vec![runner.display().to_string(), job.guest.id.to_string()];
     if let Some(s) = suite {
-        cmd.args(["--suite", s]);
+        args.extend(["--suite".to_string(), s.to_string()]);
     }
-    job.ctx.env.apply(&mut cmd, Some(&job.ctx.config));
-    let st = cmd
-        .status()
-        .map_err(|e| job.err("test", format!("cannot run {}: {e}", runner.display())))?;
-    if st.success() {
+    // On the node, with the environment contract: here for the local transports, over SSH
+    // (scripts staged) for the API's.
+    let out = job
+        .transport
+        .node_run(&NodeCommand {
+            program: "bash".into(),
+            args,
+            env: Vec::new(),
+            stream: true,
+            what: "test_runner.sh".into(),
+        })
+        .map_err(|e| job.err("test", e.0))?;
+    if out.success() {
         Ok(())
     } else {
         Err(job.err(
             "test",
-            format!(
-                "test_runner.sh reported failures (exit {})",
-                st.code().unwrap_or(-1)
-            ),
+            format!("test_runner.sh reported failures (exit {})", out.code),
         ))
     }
 }

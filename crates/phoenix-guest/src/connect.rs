@@ -190,21 +190,73 @@ pub fn transport<'a>(
         )),
         TransportKind::Api => {
             let t = api_target(env, cfg)?;
-            let node_work: Box<dyn NodeWork + 'a> = match (&t.ssh, &env.sim) {
-                (Some(ssh), _) => Box::new(crate::ssh::SshNode::new(ssh.clone(), env, cfg)),
-                (None, Some(_)) => Box::new(local()),
-                (None, None) => Box::new(NoNode),
-            };
             Box::new(ApiTransport::new(
                 "api",
                 Box::new(Https {
                     client: client(&t)?,
                 }),
-                node_work,
+                api_node_work(&t, runner, env, cfg),
                 t.node.clone(),
             ))
         }
     })
+}
+
+/// Where the `api` transport does node-local work: over SSH when set up; here when the node
+/// is this machine (`--sim`); else nowhere (each such action fails naming the setting).
+fn api_node_work<'a>(
+    t: &ApiTarget,
+    runner: &'a Runner,
+    env: &HostEnv,
+    cfg: &Config,
+) -> Box<dyn NodeWork + 'a> {
+    match (&t.ssh, &env.sim) {
+        (Some(ssh), _) => Box::new(crate::ssh::SshNode::new(ssh.clone(), env, cfg)),
+        (None, Some(_)) => Box::new(LocalTransport::new(runner, env, cfg)),
+        (None, None) => Box::new(NoNode),
+    }
+}
+
+/// Node-local work of the run's transport alone (host set-up and test scripts): here for
+/// `local` and `pvesh`, per [`api_node_work`] for `api`.
+pub fn node_work<'a>(
+    runner: &'a Runner,
+    env: &HostEnv,
+    cfg: &Config,
+) -> Result<Box<dyn NodeWork + 'a>, String> {
+    Ok(match env.transport {
+        TransportKind::Local | TransportKind::Pvesh => {
+            Box::new(LocalTransport::new(runner, env, cfg))
+        }
+        TransportKind::Api => api_node_work(&api_target(env, cfg)?, runner, env, cfg),
+    })
+}
+
+/// Verbs whose plans hold node-local work (files on the node, scripts, `pct exec`).
+const NODE_VERBS: &[&str] = &[
+    "create",
+    "converge",
+    "LetsGo",
+    "reconfigure",
+    "delete",
+    "test",
+    "setup",
+    "health-check",
+];
+
+/// Refuses, before anything runs, a verb that needs node-local work when the `api` transport
+/// has no way to do it (no SSH, not a simulated node on this machine): its plan would stop
+/// half-way at the first file or script.
+pub fn check_verb(env: &HostEnv, cfg: &Config, verb: &str) -> Result<(), String> {
+    if env.transport != TransportKind::Api || env.sim.is_some() || !NODE_VERBS.contains(&verb) {
+        return Ok(());
+    }
+    if api_target(env, cfg)?.ssh.is_none() {
+        return Err(format!(
+            "'{verb}' needs node-local work (feature scripts, snippets, firewall and config files), which the api transport does over SSH: set orchestration.api.ssh (host, known_hosts) or PHOENIX_SSH_KNOWN_HOSTS; without SSH it runs start, stop, restart and status"
+        ));
+    }
+    Ok(())
 }
 
 /// The `api` transport without SSH: node-local work is refused, naming what to set.

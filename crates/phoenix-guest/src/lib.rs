@@ -58,6 +58,10 @@ pub fn run_manager(
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Err(e) = connect::check_verb(&ctx.env, &ctx.config, ctx.inv.verb) {
+        eprintln!("Error: {e}");
+        return phoenix_host::exit::FAILURE;
+    }
     let job = match Job::new(&ctx, kind) {
         Ok(j) => j,
         Err(e) => {

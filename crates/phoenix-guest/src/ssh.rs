@@ -62,6 +62,8 @@ pub struct SshNode {
     config_files: Vec<(&'static str, PathBuf)>,
     /// The staged folder on the node, once made.
     staged: RefCell<Option<String>>,
+    /// Holds the shared connection's socket (removed with it).
+    _control: Option<tempfile::TempDir>,
 }
 
 fn sh(script: &str, args: &[&str]) -> Vec<String> {
@@ -86,8 +88,17 @@ impl SshNode {
         if let Some(vm) = &cfg.paths.vm {
             config_files.push(("PHOENIX_VM_CONFIG", vm.clone()));
         }
+        let mut target = target;
+        // One connection per manager process, reused by every call (a handshake each would
+        // cost more than most of the commands it carries).
+        let control = tempfile::Builder::new()
+            .prefix("phoenix-ssh-")
+            .tempdir()
+            .ok();
+        target.control_dir = control.as_ref().map(|d| d.path().to_path_buf());
         SshNode {
             target,
+            _control: control,
             vars: env.vars(Some(cfg)),
             sim: env.sim.is_some(),
             scripts_dir: env.scripts_dir.clone(),
@@ -137,6 +148,19 @@ impl SshNode {
                 None => val.to_string(),
             },
         }
+    }
+
+    /// A local path of the scripts folder or a config file becomes its staged copy on the
+    /// node (staging first); anything else is passed as it is.
+    fn remote_path(&self, arg: &str) -> Result<String, TransportError> {
+        let p = Path::new(arg);
+        if let Ok(rel) = p.strip_prefix(&self.scripts_dir) {
+            return Ok(format!("{}/scripts/{}", self.stage()?, rel.display()));
+        }
+        if let Some((_, f)) = self.config_files.iter().find(|(_, f)| f == p) {
+            return Ok(format!("{}/etc/{}", self.stage()?, file_name(f)));
+        }
+        Ok(arg.to_string())
     }
 
     /// Stages the scripts folder and the config files on the node (once).
@@ -212,6 +236,7 @@ impl Drop for SshNode {
         if let Some(dir) = self.staged.borrow_mut().take() {
             let _ = self.ssh(&["rm".to_string(), "-rf".into(), "--".into(), dir], None);
         }
+        phoenix_host::ssh::close(&self.target);
     }
 }
 
@@ -313,12 +338,10 @@ impl NodeWork for SshNode {
     }
 
     fn run(&self, c: &NodeCommand) -> Result<ExecOutput, TransportError> {
-        let program = match c.program.strip_prefix(&self.scripts_dir) {
-            Ok(rel) => format!("{}/scripts/{}", self.stage()?, rel.display()),
-            Err(_) => path_arg(&c.program)?,
-        };
-        let mut argv = vec![program];
-        argv.extend(c.args.iter().cloned());
+        let mut argv = vec![self.remote_path(&path_arg(&c.program)?)?];
+        for a in &c.args {
+            argv.push(self.remote_path(a)?);
+        }
         let out = self.ssh(&self.with_env(&argv, &c.env), None)?;
         if c.stream {
             // Shown once the program ended: the SSH client's output is captured.

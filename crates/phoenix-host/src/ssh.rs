@@ -32,6 +32,9 @@ pub struct SshTarget {
     /// Private key to use instead of the agent's and the defaults.
     pub identity: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// A private folder for a shared connection (OpenSSH `ControlMaster`): the calls of one
+    /// process then reuse one authenticated connection instead of a handshake each.
+    pub control_dir: Option<PathBuf>,
 }
 
 impl SshTarget {
@@ -43,6 +46,7 @@ impl SshTarget {
             known_hosts,
             identity: None,
             connect_timeout: Duration::from_secs(10),
+            control_dir: None,
         }
     }
 }
@@ -120,6 +124,16 @@ pub fn ssh_args<S: AsRef<str>>(t: &SshTarget, argv: &[S]) -> Result<Vec<String>,
             "IdentitiesOnly=yes".into(),
             "-i".into(),
             id.display().to_string(),
+        ]);
+    }
+    if let Some(dir) = &t.control_dir {
+        a.extend([
+            "-o".into(),
+            "ControlMaster=auto".into(),
+            "-o".into(),
+            format!("ControlPath={}/%C", dir.display()),
+            "-o".into(),
+            "ControlPersist=60".into(),
         ]);
     }
     // `--` ends ssh's options; the host cannot be read as one (it is checked below too).
@@ -263,4 +277,25 @@ mod tests {
         assert_eq!(a[a.len() - 2], "node1");
         assert_eq!(a.last().unwrap(), "'pct' 'exec' '950' '--' 'true'");
     }
+}
+
+/// Ends the shared connection of `t` (`ssh -O exit`), when it has one.
+pub fn close(t: &SshTarget) {
+    let Some(dir) = &t.control_dir else { return };
+    let _ = Command::new("ssh")
+        .args(["-o", &format!("ControlPath={}/%C", dir.display())])
+        .args([
+            "-p",
+            &t.port.to_string(),
+            "-l",
+            &t.user,
+            "-O",
+            "exit",
+            "--",
+            &t.host,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }

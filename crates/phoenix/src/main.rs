@@ -80,6 +80,10 @@ fn real_main() -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if let Err(e) = phoenix_guest::connect::check_verb(&env, &cfg, verb) {
+        eprintln!("Error: {e}");
+        return exit::FAILURE;
+    }
     if cli.unmanaged && verb != "delete" {
         eprintln!("Error: --unmanaged applies to 'delete' only");
         return exit::FAILURE;
