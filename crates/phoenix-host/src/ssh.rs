@@ -208,6 +208,27 @@ pub fn run<S: AsRef<str>>(
     })
 }
 
+/// Ends the shared connection of `t` (`ssh -O exit`), when it has one.
+pub fn close(t: &SshTarget) {
+    let Some(dir) = &t.control_dir else { return };
+    let _ = Command::new("ssh")
+        .args(["-o", &format!("ControlPath={}/%C", dir.display())])
+        .args([
+            "-p",
+            &t.port.to_string(),
+            "-l",
+            &t.user,
+            "-O",
+            "exit",
+            "--",
+            &t.host,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,25 +298,4 @@ mod tests {
         assert_eq!(a[a.len() - 2], "node1");
         assert_eq!(a.last().unwrap(), "'pct' 'exec' '950' '--' 'true'");
     }
-}
-
-/// Ends the shared connection of `t` (`ssh -O exit`), when it has one.
-pub fn close(t: &SshTarget) {
-    let Some(dir) = &t.control_dir else { return };
-    let _ = Command::new("ssh")
-        .args(["-o", &format!("ControlPath={}/%C", dir.display())])
-        .args([
-            "-p",
-            &t.port.to_string(),
-            "-l",
-            &t.user,
-            "-O",
-            "exit",
-            "--",
-            &t.host,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
