@@ -4,9 +4,10 @@
 //! Proxmox calls locally and at most 1 + 19 GET requests (no write) through `pvesh` or the API;
 //! every request the `pvesh` and `api` runs sent is valid per apidata.js, checked by the
 //! independent validator (`phoenix_tests::apischema`). Also: a wrong token fails before any
-//! change with a clear message, and the `api` transport does its node-local work (feature
-//! scripts, `pct exec`/`pct push`, snippets, firewall files) over SSH to a real `sshd` on
-//! loopback, reaching the same node as the local transport.
+//! change with a clear message; the `api` transport does its node-local work (set-up and
+//! feature scripts, `pct exec`/`pct push`, snippets, firewall files, settings only `root@pam`
+//! may make) over SSH to a real `sshd` on loopback, reaching the same node as the local
+//! transport; without SSH it refuses such verbs before the first request.
 
 #[path = "reliability_common.rs"]
 mod common;
@@ -292,6 +293,17 @@ fn the_api_transport_does_node_local_work_over_ssh() {
     );
     let d = diff(&normalized_dump(&local), &normalized_dump(&remote));
     assert!(d.is_empty(), "api+ssh differs from local: {d:#?}");
+    // Device passthrough is root@pam's alone: it went as `pct set` on the node, not as a
+    // request a token would be refused.
+    let passthrough = remote.invocations().into_iter().any(|c| {
+        c["tool"] == "pct" && c.get("via").is_none() && c["argv"].to_string().contains("\"--dev0\"")
+    });
+    assert!(passthrough, "no `pct set --dev0` on the node");
+    let reqs = std::fs::read_to_string(remote.dir().join("api-requests.jsonl")).unwrap();
+    assert!(
+        !reqs.contains("\"dev0\""),
+        "device passthrough sent over the API"
+    );
     let problems = check_state(&remote.dir());
     assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -42,6 +42,9 @@ pub struct ApiTransport<'a> {
     pub name: &'static str,
     /// The bulk read, once per process when a manager runs without the dispatcher's.
     bulk: RefCell<Option<Snapshot>>,
+    /// Send [`root_only`] changes as CLI calls on the node (an API token cannot make them;
+    /// `pvesh` runs as root and can).
+    pub root_via_node: bool,
 }
 
 fn kind_path(kind: Kind) -> &'static str {
@@ -82,6 +85,70 @@ pub fn conf_text(data: &Value) -> String {
         }
     }
     conf.to_string()
+}
+
+/// The parameters of `req` that Proxmox lets only `root@pam` itself set, never an API token
+/// (whose user is `root@pam!name` at best): for containers (pve-container
+/// `check_ct_modify_config_perm`) device passthrough `devN`, bind and device mount points
+/// (`mpN`/`rootfs` with a host path), and `features` (root-only on privileged containers and for
+/// every flag but `nesting`); for VMs PCI and USB passthrough, `args`, and serial or parallel
+/// ports on host devices. The `api` transport sends such a change as its CLI call on the node.
+pub fn root_only(req: &Request) -> Vec<String> {
+    if !req.method.is_write() {
+        return Vec::new();
+    }
+    let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let kind = match parts.as_slice() {
+        ["nodes", _, k] | ["nodes", _, k, _, "config"] => *k,
+        _ => return Vec::new(),
+    };
+    let numbered = |k: &str, prefix: &str| {
+        k.strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    // Removing a key is checked like setting it (`devN`, `features`, `hostpciN`, ...); a
+    // removed mount point needs `VM.Config.Disk` only.
+    let removed_root_only = |v: &str| {
+        v.split([',', ';', ' ']).any(|k| match kind {
+            "lxc" => numbered(k, "dev") || k == "features",
+            "qemu" => {
+                numbered(k, "hostpci")
+                    || numbered(k, "usb")
+                    || k == "args"
+                    || numbered(k, "serial")
+                    || numbered(k, "parallel")
+            }
+            _ => false,
+        })
+    };
+    req.params
+        .iter()
+        .filter(|(k, v)| {
+            let v = v.as_str().unwrap_or("");
+            let first = v.split(',').next().unwrap_or("");
+            if k.as_str() == "delete" {
+                return removed_root_only(v);
+            }
+            match kind {
+                "lxc" => {
+                    numbered(k, "dev")
+                        || k.as_str() == "features"
+                        || ((numbered(k, "mp") || k.as_str() == "rootfs")
+                            && (first.starts_with('/')
+                                || first.split('=').nth(1).is_some_and(|p| p.starts_with('/'))))
+                }
+                "qemu" => {
+                    numbered(k, "hostpci")
+                        || (numbered(k, "usb") && v.contains("host="))
+                        || k.as_str() == "args"
+                        || ((numbered(k, "serial") || numbered(k, "parallel"))
+                            && first.starts_with('/'))
+                }
+                _ => false,
+            }
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 /// Whether an API error says the guest is not there.
@@ -132,7 +199,41 @@ impl<'a> ApiTransport<'a> {
             agent_poll: Duration::from_secs(2),
             name,
             bulk: RefCell::new(None),
+            root_via_node: name == "api",
         }
+    }
+
+    /// A change only `root@pam` may make, as `pct`/`qm` on the node (lock time-outs retried).
+    fn as_root_on_node(&self, req: &Request) -> Result<Value, TransportError> {
+        let (tool, argv) = req
+            .to_argv()
+            .map_err(|e| TransportError(format!("{req}: {e}")))?;
+        let cmd = NodeCommand {
+            program: tool.into(),
+            args: argv,
+            env: Vec::new(),
+            stream: false,
+            what: format!("{tool} (root-only settings)"),
+        };
+        let mut delay = Duration::from_secs(1);
+        for attempt in 0..=3 {
+            let out = self.node_work.run(&cmd)?;
+            if out.success() {
+                return Ok(Value::Null);
+            }
+            if !phoenix_host::tool::is_lock_timeout(&out.stderr) || attempt == 3 {
+                return Err(TransportError(format!(
+                    "`{}` on {} failed (exit {}): {}",
+                    phoenix_host::tool::display(tool, &cmd.args),
+                    self.node_work.place(),
+                    out.code,
+                    out.stderr.trim()
+                )));
+            }
+            std::thread::sleep(delay);
+            delay *= 2;
+        }
+        Ok(Value::Null)
     }
 
     /// The node a guest is on, from the bulk read (made once when needed).
@@ -240,6 +341,9 @@ impl<'a> ApiTransport<'a> {
 
 impl Transport for ApiTransport<'_> {
     fn request(&self, req: &Request) -> Result<Value, TransportError> {
+        if self.root_via_node && !root_only(req).is_empty() {
+            return self.as_root_on_node(req);
+        }
         self.carrier.call(req)
     }
 
@@ -403,6 +507,17 @@ impl Transport for ApiTransport<'_> {
     fn show(&self, guest: GuestTag, op: &Op) -> String {
         let id = guest.id;
         match op {
+            Op::Api(req) if self.root_via_node && !root_only(req).is_empty() => {
+                match req.to_argv() {
+                    Ok((tool, argv)) => format!(
+                        "{} (on {}: {} only root@pam may set)",
+                        phoenix_host::tool::display(tool, &argv),
+                        self.node_work.place(),
+                        root_only(req).join(", ")
+                    ),
+                    Err(_) => self.carrier.show(req),
+                }
+            }
             Op::Api(req) => self.carrier.show(req),
             Op::Guest(GuestOp::Exec { argv, .. } | GuestOp::Check { argv, .. }) => match guest.kind
             {
@@ -486,6 +601,34 @@ mod tests {
             conf.lxc_entries(),
             vec![("lxc.cgroup2.devices.allow", "c 195:* rwm")]
         );
+    }
+
+    #[test]
+    fn root_only_parameters_are_found() {
+        let put = |path: &str, k: &str, v: &str| Request::new(Method::Put, path).param(k, v);
+        let ct = "/nodes/pve/lxc/950/config";
+        assert_eq!(root_only(&put(ct, "dev0", "/dev/nvidia0")), ["dev0"]);
+        assert_eq!(root_only(&put(ct, "mp0", "/srv/data,mp=/data")), ["mp0"]);
+        assert!(root_only(&put(ct, "mp0", "local-zfs:8,mp=/data")).is_empty());
+        assert_eq!(
+            root_only(&put(ct, "features", "nesting=1,keyctl=1")),
+            ["features"]
+        );
+        assert!(root_only(&put(ct, "memory", "1024")).is_empty());
+        assert_eq!(root_only(&put(ct, "delete", "dev0,dev1")), ["delete"]);
+        assert!(root_only(&put(ct, "delete", "mp0")).is_empty());
+        let create = Request::new(Method::Post, "/nodes/pve/lxc")
+            .param("vmid", "950")
+            .param("dev0", "/dev/dri/renderD128");
+        assert_eq!(root_only(&create), ["dev0"]);
+        let vm = "/nodes/pve/qemu/8001/config";
+        assert_eq!(
+            root_only(&put(vm, "hostpci0", "0000:01:00.0")),
+            ["hostpci0"]
+        );
+        assert!(root_only(&put(vm, "serial0", "socket")).is_empty());
+        assert!(root_only(&Request::new(Method::Get, ct).param("dev0", "/x")).is_empty());
+        assert!(root_only(&put("/nodes/pve/lxc/950/resize", "disk", "rootfs")).is_empty());
     }
 
     #[test]
