@@ -22,6 +22,7 @@ fn new_ca(dir: &Path) -> Ca {
             address: ":9000".into(),
             provisioner: "admin@thinkheads.ai".into(),
             provisioners: vec![],
+            provisioner_password_sha256: String::new(),
         },
     )
     .unwrap()

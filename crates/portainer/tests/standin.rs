@@ -54,6 +54,7 @@ fn ca(dir: &Path) -> Ca {
             address: ":9000".into(),
             provisioner: "admin@test".into(),
             provisioners: vec![],
+            provisioner_password_sha256: String::new(),
         },
     )
     .unwrap()

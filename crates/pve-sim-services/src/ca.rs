@@ -39,6 +39,9 @@ pub struct CaConfig {
     /// Provisioners added later (`step ca provisioner add`), with their type.
     #[serde(default)]
     pub provisioners: Vec<Provisioner>,
+    /// SHA-256 (hex) of the JWK provisioner's password: `step ca certificate` must present it.
+    #[serde(default)]
+    pub provisioner_password_sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,6 +310,7 @@ mod tests {
             address: ":9000".into(),
             provisioner: "admin@test".into(),
             provisioners: vec![],
+            provisioner_password_sha256: String::new(),
         }
     }
 

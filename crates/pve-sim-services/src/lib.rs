@@ -16,8 +16,8 @@
 //! anything, and tests read the state to assert what Phoenix did.
 
 pub mod ca;
-
+pub mod checks;
 pub mod net;
 pub mod portainer;
-
+pub mod step;
 pub mod tls;

@@ -21,11 +21,16 @@ pub const MAP: &str = "net/addresses.json";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listener {
-    /// Loopback address the service listens on.
-    pub to: String,
+    /// Loopback address the service listens on (absent for a service answered in-process
+    /// from its files, such as the simulated step-ca).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
     pub service: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest: Option<u32>,
+    /// Where the service keeps its state (the simulated step-ca: its `$STEPPATH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
 }
 
 fn path(root: &Path) -> PathBuf {
@@ -57,12 +62,42 @@ pub fn register(
     map.insert(
         guest_addr.to_string(),
         Listener {
-            to: to.to_string(),
+            to: Some(to.to_string()),
             service: service.to_string(),
             guest,
+            dir: None,
         },
     );
     save(root, &map)
+}
+
+/// Records a service answered from its files in `dir` (no socket), such as step-ca.
+pub fn register_dir(
+    root: &Path,
+    guest_addr: &str,
+    dir: &Path,
+    service: &str,
+    guest: Option<u32>,
+) -> R<()> {
+    let _lock = lock(root)?;
+    let mut map = load(root)?;
+    map.insert(
+        guest_addr.to_string(),
+        Listener {
+            to: None,
+            service: service.to_string(),
+            guest,
+            dir: Some(dir.display().to_string()),
+        },
+    );
+    save(root, &map)
+}
+
+/// The entry for `guest_addr`, or the refusal a client would see.
+pub fn lookup(root: &Path, guest_addr: &str) -> R<Listener> {
+    load(root)?.remove(guest_addr).ok_or_else(|| {
+        format!("connection refused: nothing listens on {guest_addr} in the simulated network")
+    })
 }
 
 /// Removes `guest_addr` from the map (nothing listens there any more).
@@ -77,13 +112,14 @@ pub fn unregister(root: &Path, guest_addr: &str) -> R<()> {
 
 /// The loopback address `guest_addr` reaches, or a refusal.
 pub fn resolve(root: &Path, guest_addr: &str) -> R<SocketAddr> {
-    let map = load(root)?;
-    let l = map.get(guest_addr).ok_or_else(|| {
-        format!("connection refused: nothing listens on {guest_addr} in the simulated network")
+    let l = lookup(root, guest_addr)?;
+    let to = l.to.unwrap_or_default();
+    let a: SocketAddr = to.parse().map_err(|_| {
+        format!(
+            "{}: {guest_addr}: no socket address ('{to}')",
+            path(root).display()
+        )
     })?;
-    let a: SocketAddr =
-        l.to.parse()
-            .map_err(|_| format!("{}: bad address {}", path(root).display(), l.to))?;
     if !a.ip().is_loopback() {
         return Err(format!("{guest_addr} maps to {a}, which is not loopback"));
     }
