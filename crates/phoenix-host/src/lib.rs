@@ -26,6 +26,7 @@ pub mod lock;
 pub mod manager;
 pub mod sim;
 pub mod slots;
+pub mod ssh;
 pub mod tool;
 
 pub use cli::{CommonArgs, OutputFormat};
