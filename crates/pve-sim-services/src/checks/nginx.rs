@@ -26,6 +26,7 @@ const RULES: &[Rule] = &[
     r("user", MAIN, 1, 2, false),
     r("worker_processes", MAIN, 1, 1, false),
     r("pid", MAIN, 1, 1, false),
+    r("types", HSL, 0, 0, true),
     r(
         "include",
         &[
@@ -94,7 +95,6 @@ const RULES: &[Rule] = &[
     r("ssl_prefer_server_ciphers", HS, 1, 1, false),
     r("ssl_session_cache", HS, 1, 2, false),
     r("ssl_session_timeout", HS, 1, 1, false),
-    r("http2", HS, 1, 1, false),
     r("proxy_pass", &["location"], 1, 1, false),
     r("proxy_set_header", HSL, 2, 2, false),
     r("proxy_set_body", HSL, 1, 1, false),
@@ -296,7 +296,13 @@ impl Checker<'_> {
                         }
                     };
                     *pos += 1;
-                    if ctx == "map" || ctx == "types" {
+                    if ctx == "types" {
+                        if end == Tok::Open || args.is_empty() {
+                            return Err(format!("invalid number of arguments in \"{name}\" directive in {path}:{line}"));
+                        }
+                        continue;
+                    }
+                    if ctx == "map" {
                         if end == Tok::Open || (args.len() != 1 && name != "include") {
                             return Err(format!(
                                 "invalid number of the map parameters in {path}:{line}"
@@ -407,6 +413,7 @@ impl Checker<'_> {
             "server" => "server",
             "location" => "location",
             "map" => "map",
+            "types" => "types",
             "upstream" => "upstream",
             _ => ctx,
         }
