@@ -156,6 +156,28 @@ impl Stacks {
         self.stacks.get(name)
     }
 
+    /// The firewall rules a VM gets from its `docker_stacks` (environment deployed), after its
+    /// own `rules`: a rule equal to one already there (own or of an earlier stack) is not
+    /// repeated. Unknown stacks are skipped ([`Stacks::check_assignments`] reports them).
+    pub fn firewall_rules_for(
+        &self,
+        own: &[FirewallRule],
+        docker_stacks: &[String],
+    ) -> Vec<FirewallRule> {
+        let mut out: Vec<FirewallRule> = own.to_vec();
+        for name in docker_stacks {
+            let Some(stack) = self.stacks.get(name) else {
+                continue;
+            };
+            for rule in stack.firewall_rules(DEFAULT_ENVIRONMENT) {
+                if !out.iter().any(|r| same_rule(r, rule)) {
+                    out.push(rule.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Checks the VMs' `docker_stacks`: every name is a known stack that defines the
     /// environment deployed, and no VM lists a stack twice.
     pub fn check_assignments(&self, vms: &[Assignment<'_>]) -> Vec<Diagnostic> {
@@ -226,6 +248,23 @@ fn strsim_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// Two rules that let the same traffic through (comments aside).
+fn same_rule(a: &FirewallRule, b: &FirewallRule) -> bool {
+    let key = |r: &FirewallRule| {
+        (
+            r.direction.clone(),
+            r.action.clone(),
+            r.source.clone(),
+            r.dest.clone(),
+            r.proto.clone(),
+            r.port.clone(),
+            r.sport.clone(),
+            r.iface.clone(),
+        )
+    };
+    key(a) == key(b)
 }
 
 /// Stack names reach Portainer stack names, paths and messages: the old schema's pattern.

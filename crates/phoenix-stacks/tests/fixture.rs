@@ -226,3 +226,26 @@ fn no_stacks_at_all_is_fine() {
     let s = load(d.path()).unwrap();
     assert!(s.stacks.is_empty());
 }
+
+#[test]
+fn stack_firewall_rules_reach_the_vm_without_repeats() {
+    let s = load(&fixture()).unwrap();
+    let vms: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture().join("etc/phoenix_vm_configs.json")).unwrap(),
+    )
+    .unwrap();
+    let vm = &vms["vms"][2];
+    let own: Vec<phoenix_config::model::FirewallRule> =
+        serde_json::from_value(vm["firewall"]["rules"].clone()).unwrap();
+    let stacks: Vec<String> = serde_json::from_value(vm["docker_stacks"].clone()).unwrap();
+    let all = s.firewall_rules_for(&own, &stacks);
+    // 1002 already allows 6333 and 6334 (qdrant's rules); thinkheads_ai_app adds 8000.
+    assert_eq!(all.len(), own.len() + 1);
+    assert_eq!(all.last().unwrap().port.as_deref(), Some("8000"));
+    // 1001 gets portainer_service's three rules.
+    let vm = &vms["vms"][1];
+    let own: Vec<phoenix_config::model::FirewallRule> =
+        serde_json::from_value(vm["firewall"]["rules"].clone()).unwrap();
+    let all = s.firewall_rules_for(&own, &["portainer_service".to_string()]);
+    assert_eq!(all.len(), own.len() + 3);
+}
