@@ -3,9 +3,13 @@
 # step-ca.service unit that runs it from the CA folder. Enabled, not started: the container's
 # application script initialises the CA (phoenix_hypervisor_lxc_103.sh) and starts it.
 # Usage: phoenix_hypervisor_feature_install_step_ca.sh <CTID>   (runs on the Proxmox host)
+# Also writes /etc/step-ca/phoenix-ca.env: the CA's settings for the application script, which
+# sees only the container's own config entry.
 # Config: LXC entry .mount_points[] holding /etc/step-ca/ssl (checked: the CA's files must live
-#         in a host folder so the host and other guests can read the root certificate).
-# Defaults: the Smallstep repository, STEPPATH /etc/step-ca/ssl (phoenix_smallstep.sh).
+#         in a host folder so the host and other guests can read the root certificate),
+#         .network_config.ip; hypervisor .step_ca.root_ca_name, .dns_name, .provisioner_name.
+# Defaults: the Smallstep repository, STEPPATH /etc/step-ca/ssl (phoenix_smallstep.sh), the CA's
+#           port CA_PORT below.
 # shellcheck disable=SC2016
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/../phoenix_hypervisor_common_utils.sh
@@ -14,6 +18,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../phoenix_hypervisor_common_utils.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/phoenix_smallstep.sh"
 
 UNIT_FILE="/etc/systemd/system/step-ca.service"
+SETTINGS_FILE="/etc/step-ca/phoenix-ca.env"
+CA_PORT=9000
 
 phoenix_feature_init step_ca "$@"
 
@@ -51,6 +57,24 @@ ensure_file_in_container "$CTID" "$UNIT_FILE" 0644 "$unit"
 if [[ "$PHOENIX_CHANGED" == 1 ]]; then
     run_pct_exec "$CTID" systemctl daemon-reload
 fi
+# setting <value> <what>: one line of letters, digits, blanks and . _ @ * -.
+setting() {
+    [[ "$1" =~ ^[A-Za-z0-9\ ._@*-]+$ ]] || log_fatal "$2 '$1' is missing or holds characters a CA setting cannot have"
+    printf '%s' "$1"
+}
+name="$(setting "$(get_global_config_value '.step_ca.root_ca_name' || true)" step_ca.root_ca_name)"
+dns="$(setting "$(get_global_config_value '.step_ca.dns_name' || true)" step_ca.dns_name)"
+prov="$(setting "$(get_global_config_value '.step_ca.provisioner_name' || true)" step_ca.provisioner_name)"
+ip="$(jq_get_value "$CTID" '.network_config.ip' || true)"
+ip="${ip%%/*}"
+[[ "$ip" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || log_fatal "network_config.ip '${ip}' is not a static IPv4 address (the CA's certificate names it)"
+ensure_file_in_container "$CTID" "$SETTINGS_FILE" 0644 "NAME=${name}
+DNS_NAME=${dns}
+PROVISIONER=${prov}
+ADDRESS=:${CA_PORT}
+IP=${ip}
+"
+
 if pct_check "$CTID" 'systemctl is-enabled --quiet "$1"' step-ca.service; then
     log_info "step-ca.service is enabled"
 else

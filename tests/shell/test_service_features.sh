@@ -70,6 +70,8 @@ run fresh step_ca 103
 unit="${FAKE_PUSHED}/103/etc/systemd/system/step-ca.service"
 if grep -qx 'ExecStart=/usr/bin/step-ca /etc/step-ca/ssl/config/ca.json --password-file /etc/step-ca/ssl/ca_password.txt' "$unit" 2>/dev/null; then ok; else ko "step-ca unit: $(cat "$unit" 2>/dev/null)"; fi
 if grep -q 'systemctl enable --now\|systemctl start' "$FAKE_LOG"; then ko "step_ca started the CA before it is initialised"; else ok; fi
+settings="${FAKE_PUSHED}/103/etc/step-ca/phoenix-ca.env"
+if [[ "$(cat "$settings" 2>/dev/null)" == $'NAME=ThinkHeads Internal CA\nDNS_NAME=ca.internal.thinkheads.ai\nPROVISIONER=admin@thinkheads.ai\nADDRESS=:9000\nIP=10.0.0.10' ]]; then ok; else ko "CA settings: $(cat "$settings" 2>/dev/null)"; fi
 # Without the CA folder on a host mount the CA's root could not be shared: refused.
 run fresh step_ca 900
 if ((rc != 0)) && grep -q 'CT 900 step_ca.*/etc/step-ca/ssl' <<<"$err"; then ok; else ko "step_ca on 900: rc $rc: $err"; fi
