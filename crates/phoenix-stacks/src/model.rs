@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use phoenix_config::model::FirewallRule;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -82,4 +81,32 @@ pub struct ServiceSettings {
     /// Labels added to the service in the deployed Compose file (`traefik.<...>=<value>`).
     #[serde(default)]
     pub traefik_labels: Vec<String>,
+}
+
+/// One firewall rule of a stack, in the JSON shape guests' `firewall.rules` use (Proxmox's
+/// `[RULES]` fields). Kept here rather than borrowed from phoenix-config, whose firewall types
+/// are the checked model: the stacks' files are read on their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FirewallRule {
+    /// `in` or `out`.
+    #[serde(rename = "type")]
+    pub direction: String,
+    /// `ACCEPT`, `DROP` or `REJECT`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<String>,
+    /// Destination port(s): `8000`, `80,443`, `8000:8010`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    /// Source port(s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sport: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iface: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }

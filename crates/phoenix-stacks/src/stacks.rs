@@ -5,11 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use phoenix_config::load::load_file;
-use phoenix_config::model::FirewallRule;
 use phoenix_config::{Diagnostic, Severity};
 
 use crate::compose::Compose;
-use crate::model::{CentralStack, Environment, Manifest, StackFile, StacksFile};
+use crate::model::{CentralStack, Environment, FirewallRule, Manifest, StackFile, StacksFile};
 
 /// The environment a sync deploys (the old orchestrator deployed this one only).
 pub const DEFAULT_ENVIRONMENT: &str = "production";

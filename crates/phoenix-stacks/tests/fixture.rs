@@ -235,7 +235,7 @@ fn stack_firewall_rules_reach_the_vm_without_repeats() {
     )
     .unwrap();
     let vm = &vms["vms"][2];
-    let own: Vec<phoenix_config::model::FirewallRule> =
+    let own: Vec<phoenix_stacks::model::FirewallRule> =
         serde_json::from_value(vm["firewall"]["rules"].clone()).unwrap();
     let stacks: Vec<String> = serde_json::from_value(vm["docker_stacks"].clone()).unwrap();
     let all = s.firewall_rules_for(&own, &stacks);
@@ -244,7 +244,7 @@ fn stack_firewall_rules_reach_the_vm_without_repeats() {
     assert_eq!(all.last().unwrap().port.as_deref(), Some("8000"));
     // 1001 gets portainer_service's three rules.
     let vm = &vms["vms"][1];
-    let own: Vec<phoenix_config::model::FirewallRule> =
+    let own: Vec<phoenix_stacks::model::FirewallRule> =
         serde_json::from_value(vm["firewall"]["rules"].clone()).unwrap();
     let all = s.firewall_rules_for(&own, &["portainer_service".to_string()]);
     assert_eq!(all.len(), own.len() + 3);
