@@ -85,10 +85,22 @@ impl<'a> Job<'a> {
                 .locate(guest)
                 .map_err(|e| format!("reading the node: {e}"))?,
         };
+        // A guest is addressed on the node the bulk read shows it on; one yet to be cloned on
+        // its source's node (where Proxmox makes a clone), else the default node.
+        let source_node = || -> Result<Option<String>, String> {
+            let Some(src) = ctx.config.guest(ctx.id()).and_then(|g| g.clone_from) else {
+                return Ok(None);
+            };
+            Ok(transport
+                .locate(tag(kind, src))
+                .map_err(|e| format!("reading the node: {e}"))?
+                .and_then(|o| o.node))
+        };
         let node = match observed.as_ref().and_then(|o| o.node.clone()) {
             Some(n) => n,
-            None => match std::env::var("PHOENIX_NODE") {
-                Ok(n) if !n.is_empty() => n,
+            None => match (source_node()?, std::env::var("PHOENIX_NODE")) {
+                (Some(n), _) => n,
+                (None, Ok(n)) if !n.is_empty() => n,
                 _ => transport.default_node().map_err(|e| e.0)?,
             },
         };

@@ -54,7 +54,7 @@ pub fn verb_help(verb: &str) -> Option<String> {
     let (_, usage, details) = VERB_DETAILS.iter().find(|(v, _, _)| *v == verb)?;
     let line = VERBS.iter().find(|(v, _)| *v == verb).map(|(_, d)| *d)?;
     Some(format!(
-        "{line}\n\nUsage: {usage} [OPTIONS]\n\n{details}\n\nGlobal options (--config, --sim, --dry-run, --output, -v, -q): phoenix --help\n"
+        "{line}\n\nUsage: {usage} [OPTIONS]\n\n{details}\n\nGlobal options (--config, --sim, --transport, --dry-run, --output, -v, -q): phoenix --help\n"
     ))
 }
 
