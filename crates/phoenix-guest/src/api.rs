@@ -132,7 +132,7 @@ pub fn root_only(req: &Request) -> Vec<String> {
             match kind {
                 "lxc" => {
                     numbered(k, "dev")
-                        || k.as_str() == "features"
+                        || (k.as_str() == "features" && !nesting_only_unprivileged(req, v))
                         || ((numbered(k, "mp") || k.as_str() == "rootfs")
                             && (first.starts_with('/')
                                 || first.split('=').nth(1).is_some_and(|p| p.starts_with('/'))))
@@ -149,6 +149,17 @@ pub fn root_only(req: &Request) -> Vec<String> {
         })
         .map(|(k, _)| k.clone())
         .collect()
+}
+
+/// `features` with no flag but `nesting`, on a container the request creates unprivileged: the
+/// one feature change a token may make (on an existing container the request does not say
+/// whether it is privileged, so it goes the root way).
+fn nesting_only_unprivileged(req: &Request, features: &str) -> bool {
+    req.get("unprivileged") == Some("1")
+        && features
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .all(|f| f.starts_with("nesting="))
 }
 
 /// Whether an API error says the guest is not there.
@@ -621,6 +632,14 @@ mod tests {
             .param("vmid", "950")
             .param("dev0", "/dev/dri/renderD128");
         assert_eq!(root_only(&create), ["dev0"]);
+        let nesting = |unpriv: &str| {
+            Request::new(Method::Post, "/nodes/pve/lxc")
+                .param("vmid", "900")
+                .param("unprivileged", unpriv)
+                .param("features", "nesting=1")
+        };
+        assert!(root_only(&nesting("1")).is_empty());
+        assert_eq!(root_only(&nesting("0")), ["features"]);
         let vm = "/nodes/pve/qemu/8001/config";
         assert_eq!(
             root_only(&put(vm, "hostpci0", "0000:01:00.0")),
