@@ -81,7 +81,7 @@ pub fn run(ctx: &Context) -> i32 {
 /// `setup_sequence` of the config, else the default.
 pub fn sequence(ctx: &Context) -> Vec<String> {
     match &ctx.config.hypervisor.setup_sequence {
-        Some(s) => s.clone(),
+        Some(s) => s.iter().map(|f| f.to_string()).collect(),
         None => DEFAULT_SEQUENCE.iter().map(|s| s.to_string()).collect(),
     }
 }
@@ -100,10 +100,10 @@ pub fn resolve_scripts(scripts_dir: &Path, steps: &[String]) -> Result<Vec<PathB
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for step in steps {
-        if step.is_empty() || !step.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            problems.push(format!(
-                "invalid set-up step name '{step}' (letters, digits and '_' only)"
-            ));
+        // The config's steps were checked by the same rule; the defaults need no check, but
+        // a caller may pass any list.
+        if let Err(e) = phoenix_config::FeatureName::new(step.as_str()) {
+            problems.push(format!("invalid set-up step name '{step}': {e}"));
             continue;
         }
         let p = scripts_dir

@@ -106,7 +106,7 @@ fn clone(job: &Job, src: phoenix_config::GuestId) -> StepResult<()> {
         .ctx
         .config
         .lxc(src)
-        .and_then(|s| s.template_snapshot_name.clone());
+        .and_then(|s| s.template_snapshot_name.as_ref().map(|n| n.to_string()));
     let missing = |what: String| {
         fail(
             "clone",
@@ -136,20 +136,29 @@ fn clone(job: &Job, src: phoenix_config::GuestId) -> StepResult<()> {
     if let Some(s) = &snap {
         argv.extend(["--snapname".to_string(), s.clone()]);
     }
-    argv.extend(["--hostname".to_string(), job.lxc.name.clone()]);
+    argv.extend(["--hostname".to_string(), job.lxc.name.to_string()]);
     // A clone of a normal container is always full; of a Proxmox template, full unless asked.
     let full = !is_pve_template || job.lxc.full_clone != Some(false);
     if full {
         argv.extend(["--full".to_string(), "1".to_string()]);
         if let Some(p) = &job.lxc.storage_pool {
-            argv.extend(["--storage".to_string(), p.clone()]);
+            argv.extend(["--storage".to_string(), p.to_string()]);
         }
     }
     // `pct clone` puts `lock: disk` on its source for the whole copy, template or not: one
     // clone per source at a time. The new disk lands on `--storage`, else beside the source's.
-    let source_pool = || job.ctx.config.lxc(src).and_then(|s| s.storage_pool.clone());
+    let source_pool = || {
+        job.ctx
+            .config
+            .lxc(src)
+            .and_then(|s| s.storage_pool.as_ref().map(|p| p.to_string()))
+    };
     let storage = if full {
-        job.lxc.storage_pool.clone().or_else(source_pool)
+        job.lxc
+            .storage_pool
+            .as_ref()
+            .map(|p| p.to_string())
+            .or_else(source_pool)
     } else {
         source_pool()
     };
@@ -175,7 +184,8 @@ fn create_from_template(job: &Job) -> StepResult<()> {
     })?;
     let (store, name) = template::resolve(value, &template::parse_storage_cfg(&cfg))
         .map_err(|e| fail("template", e))?;
-    check_storages(job, &[Some(&store), job.lxc.storage_pool.as_ref()])?;
+    let pool = job.lxc.storage_pool.as_ref().map(|p| p.to_string());
+    check_storages(job, &[Some(&store), pool.as_ref()])?;
     ensure_template(job, &store, &name)?;
     let want = desired::build(job.lxc, &job.ctx.config);
     let mut argv = vec![
@@ -187,7 +197,7 @@ fn create_from_template(job: &Job) -> StepResult<()> {
         Some((pool, size)) => argv.extend(["--rootfs".to_string(), format!("{pool}:{size}")]),
         None => {
             if let Some(p) = &job.lxc.storage_pool {
-                argv.extend(["--storage".to_string(), p.clone()]);
+                argv.extend(["--storage".to_string(), p.to_string()]);
             }
         }
     }
@@ -202,7 +212,7 @@ fn create_from_template(job: &Job) -> StepResult<()> {
         .rootfs
         .as_ref()
         .map(|(pool, _)| pool.clone())
-        .or_else(|| job.lxc.storage_pool.clone());
+        .or_else(|| job.lxc.storage_pool.as_ref().map(|p| p.to_string()));
     let _slots = job.hold(
         "create",
         &pool.into_iter().map(Resource::Storage).collect::<Vec<_>>(),
@@ -254,10 +264,7 @@ fn ensure_template(job: &Job, store: &str, name: &str) -> StepResult<()> {
 /// Plain options, GPU devices and missing mount points: everything one `pct set` changes.
 fn set_plan(job: &Job, conf: &Conf, want: &Desired) -> StepResult<SetPlan> {
     let mut plan = diff::plain(conf, want);
-    let gpus =
-        phoenix_config::names::gpu_assignment(job.lxc.gpu_assignment.as_deref().unwrap_or("none"))
-            .map_err(|e| fail("gpu", e))?;
-    plan.merge(gpu::plan(conf, &gpus));
+    plan.merge(gpu::plan(conf, &job.lxc.gpus));
     plan.merge(volumes::plan(conf, &volumes::wanted(job.lxc)));
     Ok(plan)
 }
@@ -339,7 +346,7 @@ fn in_guest(job: &Job, force: bool) -> StepResult<()> {
 }
 
 fn lifecycle_snapshot(job: &Job, name: &str) -> StepResult<()> {
-    if job.lxc.enable_lifecycle_snapshots != Some(true) {
+    if !job.lxc.enable_lifecycle_snapshots {
         return Ok(());
     }
     if job.lxc.template_snapshot_name.as_deref() == Some(name) {

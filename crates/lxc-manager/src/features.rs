@@ -218,9 +218,9 @@ pub fn run_health_checks(job: &Job) -> StepResult<()> {
     let Some(hc) = &job.lxc.health_check else {
         return Ok(());
     };
-    let attempts = hc.retries.unwrap_or(3).max(1);
-    let interval = Duration::from_secs(hc.interval.unwrap_or(5));
-    let label = hc.name.clone().unwrap_or_else(|| hc.command.clone());
+    let attempts = hc.retries;
+    let interval = Duration::from_secs(hc.interval);
+    let label = hc.label().to_string();
     let argv = [
         "exec".to_string(),
         job.ids(),

@@ -187,7 +187,7 @@ pub fn show(job: &Job) -> StepResult<()> {
             status(job, "status")?,
             c.get("hostname").unwrap_or(&job.lxc.name).to_string(),
         ),
-        None => ("absent".to_string(), job.lxc.name.clone()),
+        None => ("absent".to_string(), job.lxc.name.to_string()),
     };
     match job.ctx.inv.common.output {
         OutputFormat::Json => {

@@ -40,8 +40,8 @@ pub fn load(job: &Job) -> Option<Record> {
 /// The record the current config and scripts would produce.
 pub fn expected(job: &Job, fingerprint: String) -> Record {
     Record {
-        features: job.lxc.features.clone(),
-        application_script: job.lxc.application_script.clone(),
+        features: job.lxc.features.iter().map(|f| f.to_string()).collect(),
+        application_script: job.lxc.application_script.as_ref().map(|a| a.to_string()),
         fingerprint,
         completed_at: 0,
     }

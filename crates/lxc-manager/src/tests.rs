@@ -8,7 +8,7 @@ use crate::step::{fail, Job, StepResult};
 pub fn run(job: &Job) -> StepResult<()> {
     let tests_dir = job.ctx.env.scripts_dir.join("tests");
     let runner = tests_dir.join("test_runner.sh");
-    let suites = job.lxc.tests.clone().unwrap_or_default();
+    let suites = job.lxc.tests.clone();
     let suite = job.ctx.inv.suite.as_deref();
     if let Some(s) = suite {
         if !suites.contains_key(s) {

@@ -137,10 +137,10 @@ pub fn render_network_config(d: &Desired, mac: Option<&str>, inherited: &Inherit
         (Some(n), Some(_)) => {
             s.push_str(&format!(
                 "      - type: static\n        address: {}\n",
-                quote(&n.ip)
+                quote(&n.ip.to_string())
             ));
             if let Some(gw) = d.gateway() {
-                s.push_str(&format!("        gateway: {}\n", quote(gw)));
+                s.push_str(&format!("        gateway: {}\n", quote(&gw)));
             }
         }
         _ => s.push_str("      - type: dhcp4\n"),
@@ -178,13 +178,16 @@ fn dns(d: &Desired) -> (Vec<String>, Vec<String>) {
         .flat_map(|s| s.split_whitespace())
         .map(str::to_string)
         .collect();
-    (n.nameservers.clone(), search)
+    (
+        n.nameservers.iter().map(|a| a.to_string()).collect(),
+        search,
+    )
 }
 
 /// `ipconfig0` for the VM (`None`: the config says nothing about the network).
 pub fn ipconfig0(d: &Desired) -> Option<String> {
     let n = d.network.as_ref()?;
-    if n.ip == "dhcp" {
+    if n.ip.is_dhcp() {
         return Some("ip=dhcp".into());
     }
     Some(match d.gateway() {

@@ -374,7 +374,7 @@ fn cloud_init_options(d: &Desired, conf: &Conf) -> Vec<(String, String)> {
         }
     }
     let (ns, search) = cloudinit::dns_options(d);
-    let user = d.user.as_ref().map(|u| u.username.clone());
+    let user = d.user.as_ref().map(|u| u.username.to_string());
     for (k, v) in [
         ("nameserver", ns),
         ("searchdomain", search),

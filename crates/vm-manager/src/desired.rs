@@ -5,25 +5,11 @@ use std::path::{Path, PathBuf};
 
 use phoenix_config::model::vm::{SharedVolume, VmNetwork, VmUser};
 use phoenix_config::model::HealthCheck;
-use phoenix_config::{Config, GuestId};
+use phoenix_config::{Config, FeatureName, GuestId};
 use phoenix_host::HostEnv;
 
 use crate::fail::{Fail, StepResult};
 
-/// Default CPU cores.
-pub const DEFAULT_CORES: u64 = 2;
-/// Default memory in MiB.
-pub const DEFAULT_MEMORY_MB: u64 = 2048;
-/// Default storage of VM disks.
-pub const DEFAULT_STORAGE: &str = "local-lvm";
-/// Default bridge of `net0`.
-pub const DEFAULT_BRIDGE: &str = "vmbr0";
-/// Default SCSI controller.
-pub const DEFAULT_SCSIHW: &str = "virtio-scsi-pci";
-/// Default wait for the QEMU guest agent, seconds.
-pub const DEFAULT_AGENT_TIMEOUT_SECS: u64 = 300;
-/// Default interval between guest agent pings, seconds.
-pub const DEFAULT_AGENT_POLL_SECS: u64 = 2;
 /// Where cloud images are cached when `core_paths.image_cache_dir` is not set.
 pub const DEFAULT_IMAGE_CACHE_DIR: &str = "/var/lib/vz/template/phoenix-images";
 
@@ -51,7 +37,7 @@ pub struct Desired {
     pub snapshot: Option<String>,
     pub image: Option<String>,
     pub image_url: Option<String>,
-    pub features: Vec<String>,
+    pub features: Vec<FeatureName>,
     pub network: Option<VmNetwork>,
     pub user: Option<VmUser>,
     /// Public keys from `ssh_public_key(s)` and `ssh_key_files`, one per entry.
@@ -65,93 +51,71 @@ pub struct Desired {
 impl Desired {
     /// The VM `id` of the config, or an error when it is not a VM there.
     pub fn load(cfg: &Config, id: GuestId) -> StepResult<Desired> {
-        let r = cfg.vm(id).ok_or_else(|| {
+        let vm = cfg.vm(id).ok_or_else(|| {
             Fail::new(
                 "config",
                 format!("no VM {id} in {}", cfg.paths.vm_path().display()),
             )
         })?;
-        let (vm, s) = (&r.vm, &r.settings);
-        let user = vm.user_config.clone();
+        let user = vm.user.clone();
         let ssh_keys = match &user {
-            Some(u) => collect_keys(u, &cfg.paths.dir)?,
+            Some(u) => collect_keys(u)?,
             None => Vec::new(),
         };
         Ok(Desired {
             id,
-            name: vm.name.clone(),
-            cores: s.cores.unwrap_or(DEFAULT_CORES),
-            memory_mb: s.memory_mb.unwrap_or(DEFAULT_MEMORY_MB),
-            disk_size_gb: s.disk_size_gb,
-            storage: s
-                .storage_pool
-                .clone()
-                .unwrap_or_else(|| DEFAULT_STORAGE.into()),
-            bridge: s
-                .network_bridge
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BRIDGE.into()),
-            scsihw: s.scsihw.clone().unwrap_or_else(|| DEFAULT_SCSIHW.into()),
-            snippets_storage: s.snippets_storage.clone(),
-            agent_timeout_secs: s
-                .guest_agent_timeout_secs
-                .unwrap_or(DEFAULT_AGENT_TIMEOUT_SECS),
-            agent_poll_secs: s
-                .guest_agent_poll_secs
-                .unwrap_or(DEFAULT_AGENT_POLL_SECS)
-                .max(1),
-            linked_clone: s.linked_clone.unwrap_or(false),
-            start_at_boot: s.start_at_boot,
+            name: vm.name.to_string(),
+            cores: vm.cores,
+            memory_mb: vm.memory_mb,
+            disk_size_gb: vm.disk_size_gb,
+            storage: vm.storage_pool.to_string(),
+            bridge: vm.network_bridge.to_string(),
+            scsihw: vm.scsihw.clone(),
+            snippets_storage: vm.snippets_storage.as_ref().map(|s| s.to_string()),
+            agent_timeout_secs: vm.guest_agent_timeout_secs,
+            agent_poll_secs: vm.guest_agent_poll_secs,
+            linked_clone: vm.linked_clone,
+            start_at_boot: vm.start_at_boot,
             boot_order: vm.boot_order,
             boot_delay: vm.boot_delay,
             clone_from: vm.clone_from_vmid,
-            is_template: vm.is_template.unwrap_or(false),
-            snapshot: vm.template_snapshot_name.clone().filter(|n| !n.is_empty()),
-            image: s.template_image.clone(),
-            image_url: s.image_url.clone(),
+            is_template: vm.is_template,
+            snapshot: vm.template_snapshot_name.as_ref().map(|s| s.to_string()),
+            image: vm.template_image.as_ref().map(|s| s.to_string()),
+            image_url: vm.image_url.clone(),
             features: vm.features.clone(),
-            network: vm.network_config.clone(),
+            network: vm.network.clone(),
             user,
             ssh_keys,
             shared_volumes: vm.shared_volumes.clone(),
             health_checks: vm.health_checks.clone(),
-            guest_json: guest_json(cfg, id),
+            guest_json: cfg.vm_guest_json(id).unwrap_or_default(),
         })
     }
 
-    /// The gateway: `network_config.gw`, else the legacy `user_config.gw`.
-    pub fn gateway(&self) -> Option<&str> {
-        let net = self.network.as_ref().and_then(|n| n.gw.as_deref());
-        net.or_else(|| self.user.as_ref().and_then(|u| u.gw.as_deref()))
+    /// The gateway (`network_config.gw`, else the legacy `user_config.gw`).
+    pub fn gateway(&self) -> Option<String> {
+        self.network.as_ref()?.gateway.map(|g| g.to_string())
     }
 
     /// The static address without prefix, if the VM has one.
-    pub fn static_ip(&self) -> Option<&str> {
-        let ip = self.network.as_ref()?.ip.as_str();
-        if ip == "dhcp" {
-            return None;
-        }
-        Some(ip.split('/').next().unwrap_or(ip))
+    pub fn static_ip(&self) -> Option<std::net::IpAddr> {
+        self.network.as_ref()?.ip.static_addr()
     }
 }
 
-/// Public keys of the user, in order, without duplicates; key files resolve against the
-/// config folder.
-fn collect_keys(u: &VmUser, cfg_dir: &Path) -> StepResult<Vec<String>> {
-    let mut keys: Vec<String> = Vec::new();
+/// Public keys of the user, in order, without duplicates: the config's keys, then those in
+/// `ssh_key_files` (resolved by the config).
+fn collect_keys(u: &VmUser) -> StepResult<Vec<String>> {
+    let mut keys: Vec<String> = u.ssh_public_keys.clone();
     let mut add = |k: &str| {
         let k = k.trim();
         if !k.is_empty() && !keys.iter().any(|x| x == k) {
             keys.push(k.to_string());
         }
     };
-    if let Some(k) = &u.ssh_public_key {
-        add(k);
-    }
-    u.ssh_public_keys.iter().for_each(|k| add(k));
-    for f in &u.ssh_key_files {
-        let p = phoenix_config::paths::resolve_dir(cfg_dir, f);
-        let text = std::fs::read_to_string(&p).map_err(|e| {
+    for p in &u.ssh_key_files {
+        let text = std::fs::read_to_string(p).map_err(|e| {
             Fail::new(
                 "config",
                 format!("cannot read ssh_key_files entry {}: {e}", p.display()),
@@ -162,26 +126,6 @@ fn collect_keys(u: &VmUser, cfg_dir: &Path) -> StepResult<Vec<String>> {
             .for_each(&mut add);
     }
     Ok(keys)
-}
-
-/// The VM entry merged over `vm_defaults`, with `password_hash` removed.
-fn guest_json(cfg: &Config, id: GuestId) -> serde_json::Value {
-    let mut out = serde_json::to_value(&cfg.vm.vm_defaults).unwrap_or_default();
-    let own = cfg
-        .vm
-        .vms
-        .iter()
-        .find(|v| v.vmid == id)
-        .and_then(|v| serde_json::to_value(v).ok());
-    if let (Some(o), Some(serde_json::Value::Object(vm))) = (out.as_object_mut(), own) {
-        for (k, v) in vm {
-            o.insert(k, v);
-        }
-        if let Some(u) = o.get_mut("user_config").and_then(|u| u.as_object_mut()) {
-            u.remove("password_hash");
-        }
-    }
-    out
 }
 
 /// Host paths the VM manager uses.

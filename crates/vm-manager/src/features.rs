@@ -14,18 +14,6 @@ use phoenix_host::fs::fingerprint;
 
 /// Folder inside the VM that receives feature scripts and `vm_config.json`.
 pub const GUEST_DIR: &str = "/var/lib/phoenix/vm_features";
-/// Health check attempts when `retries` is not set.
-pub const DEFAULT_RETRIES: u32 = 3;
-/// Seconds between health check attempts when `interval` is not set.
-pub const DEFAULT_INTERVAL_SECS: u64 = 5;
-
-fn valid_name(f: &str) -> bool {
-    !f.is_empty()
-        && f.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        && f != "."
-        && f != ".."
-}
 
 /// Installs every feature whose inputs changed since it last succeeded (all when `force`).
 pub fn apply_features(run: &mut Run) -> StepResult<()> {
@@ -33,12 +21,6 @@ pub fn apply_features(run: &mut Run) -> StepResult<()> {
         .map_err(|e| Fail::new("features", e.to_string()))?;
     for f in run.d.features.clone() {
         let step = format!("feature {f}");
-        if !valid_name(&f) {
-            return Err(Fail::new(
-                step,
-                "feature names may only use letters, digits, '_', '.', '-'",
-            ));
-        }
         let script_name = format!("feature_install_{f}.sh");
         let script_path = run
             .ctx
@@ -80,8 +62,8 @@ pub fn run_health_checks(run: &mut Run) -> StepResult<()> {
     for hc in run.d.health_checks.clone() {
         let label = hc.name.clone().unwrap_or_else(|| hc.command.clone());
         let step = format!("health check {label}");
-        let retries = hc.retries.unwrap_or(DEFAULT_RETRIES).max(1);
-        let interval = Duration::from_secs(hc.interval.unwrap_or(DEFAULT_INTERVAL_SECS));
+        let retries = hc.retries;
+        let interval = Duration::from_secs(hc.interval);
         let argv = ["sh", "-c", hc.command.as_str()];
         let mut attempt = 0;
         loop {
@@ -107,17 +89,4 @@ pub fn run_health_checks(run: &mut Run) -> StepResult<()> {
         }
     }
     run.mark("health checks", "health_checks", &fp)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_name;
-
-    #[test]
-    fn feature_names_are_checked() {
-        assert!(valid_name("docker"));
-        assert!(valid_name("base_setup"));
-        assert!(!valid_name("../x"));
-        assert!(!valid_name("a b"));
-    }
 }

@@ -8,11 +8,11 @@
 //! is missing, one `/etc/fstab` line per mount point (an old line for the same mount point is
 //! replaced, never duplicated), and `mount` when not mounted yet.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use phoenix_config::model::hypervisor::NfsExport;
 use phoenix_config::model::vm::SharedVolume;
+use phoenix_config::model::{NfsClient, NfsExport};
 
 use crate::create::Run;
 use crate::fail::{AtStep, Fail, StepResult};
@@ -42,11 +42,12 @@ pub fn apply(run: &mut Run) -> StepResult<()> {
         return Ok(());
     }
     let ip = vm_address(run)?;
-    let hv = &run.ctx.config.hypervisor;
-    let server = hv
-        .network
-        .as_ref()
-        .and_then(|n| n.nfs_server.clone())
+    let server = run
+        .ctx
+        .config
+        .hypervisor
+        .nfs_server()
+        .map(str::to_string)
         .ok_or_else(|| {
             Fail::new(
                 STEP,
@@ -54,22 +55,7 @@ pub fn apply(run: &mut Run) -> StepResult<()> {
             )
         })?;
     for sv in run.d.shared_volumes.clone() {
-        let export = hv
-            .nfs
-            .iter()
-            .flat_map(|n| n.exports.iter())
-            .find(|e| e.path.trim_end_matches('/') == sv.host_path.trim_end_matches('/'))
-            .cloned()
-            .ok_or_else(|| {
-                Fail::new(
-                    STEP,
-                    format!(
-                        "{} is not one of nfs.exports in the hypervisor config",
-                        sv.host_path
-                    ),
-                )
-            })?;
-        ensure_export(run, &export, ip)?;
+        ensure_export(run, &sv.export, ip)?;
         mount_in_guest(run, &server, &sv)?;
     }
     Ok(())
@@ -77,13 +63,15 @@ pub fn apply(run: &mut Run) -> StepResult<()> {
 
 /// The VM's IPv4 address: the static one from `network_config`, else what the agent reports.
 fn vm_address(run: &Run) -> StepResult<Ipv4Addr> {
-    if let Some(ip) = run.d.static_ip() {
-        return ip.parse().map_err(|_| {
-            Fail::new(
+    match run.d.static_ip() {
+        Some(IpAddr::V4(ip)) => return Ok(ip),
+        Some(ip) => {
+            return Err(Fail::new(
                 STEP,
                 format!("network_config.ip '{ip}' is not an IPv4 address"),
-            )
-        });
+            ))
+        }
+        None => {}
     }
     let args = [
         "guest",
@@ -112,25 +100,7 @@ fn vm_address(run: &Run) -> StepResult<Ipv4Addr> {
 
 /// Whether `client` (an `/etc/exports` host spec) covers `ip`.
 pub fn covers(client: &str, ip: Ipv4Addr) -> bool {
-    let host = client.split('(').next().unwrap_or("");
-    if host == "*" || host == ip.to_string() {
-        return true;
-    }
-    let Some((net, bits)) = host.split_once('/') else {
-        return false;
-    };
-    let (Ok(net), Ok(bits)) = (net.parse::<Ipv4Addr>(), bits.parse::<u32>()) else {
-        return false;
-    };
-    if bits > 32 {
-        return false;
-    }
-    let mask = if bits == 0 {
-        0
-    } else {
-        u32::MAX << (32 - bits)
-    };
-    u32::from(net) & mask == u32::from(ip) & mask
+    NfsClient::parse(client).covers(IpAddr::V4(ip))
 }
 
 /// `/etc/exports` with the export of `e` allowing `ip`, or `None` when it already does.
@@ -140,7 +110,7 @@ pub fn updated_exports(text: &str, e: &NfsExport, ip: Ipv4Addr) -> Option<String
     } else {
         e.options.join(",")
     };
-    let path = e.path.trim_end_matches('/');
+    let path = e.path.trimmed();
     let mut found = false;
     let mut lines: Vec<String> = Vec::new();
     for line in text.lines() {
@@ -159,7 +129,7 @@ pub fn updated_exports(text: &str, e: &NfsExport, ip: Ipv4Addr) -> Option<String
     }
     if !found {
         let mut clients: Vec<String> = e.clients.iter().map(|c| format!("{c}({opts})")).collect();
-        if !e.clients.iter().any(|c| covers(c, ip)) {
+        if !e.allows(IpAddr::V4(ip)) {
             clients.push(format!("{ip}({opts})"));
         }
         lines.push(format!("{path} {}", clients.join(" ")));
@@ -217,8 +187,8 @@ mod tests {
 
     fn export() -> NfsExport {
         NfsExport {
-            path: "/tank/shared".into(),
-            clients: vec!["10.0.0.0/24".into()],
+            path: "/tank/shared".parse().expect("path"),
+            clients: vec![NfsClient::parse("10.0.0.0/24")],
             options: vec!["rw".into(), "sync".into()],
         }
     }

@@ -26,14 +26,13 @@ fn desired() -> Desired {
         image_url: None,
         features: vec![],
         network: Some(VmNetwork {
-            ip: "10.0.0.101/24".into(),
-            gw: None,
-            nameservers: vec!["1.1.1.1".into()],
-            searchdomain: Some("lab.example".into()),
+            ip: "10.0.0.101/24".parse().expect("ip"),
+            gateway: Some("10.0.0.1".parse().expect("gw")),
+            nameservers: vec!["1.1.1.1".parse().expect("ns")],
+            searchdomain: Some("lab.example".parse().expect("domain")),
         }),
         user: Some(VmUser {
-            username: "phoenix_user".into(),
-            gw: Some("10.0.0.1".into()),
+            username: "phoenix_user".parse().expect("user"),
             ..Default::default()
         }),
         ssh_keys: vec!["ssh-ed25519 AAAA me@x".into()],
@@ -81,7 +80,7 @@ fn ipconfig_uses_legacy_gateway_and_dhcp() {
         ipconfig0(&d).as_deref(),
         Some("ip=10.0.0.101/24,gw=10.0.0.1")
     );
-    d.network.as_mut().expect("net").ip = "dhcp".into();
+    d.network.as_mut().expect("net").ip = phoenix_config::IpConfig::Dhcp;
     assert_eq!(ipconfig0(&d).as_deref(), Some("ip=dhcp"));
     d.network = None;
     assert_eq!(ipconfig0(&d), None);
