@@ -65,6 +65,12 @@ pub struct Faults {
     pub rules: Vec<Rule>,
     #[serde(default)]
     pub guest_commands: Vec<GuestRule>,
+    /// Faults of the simulated `curl`/`wget` (see `host::download`).
+    #[serde(default)]
+    pub downloads: Vec<crate::host::download::DownloadFault>,
+    /// Faults of the simulated API server (`pve-sim serve`, `pvesh`).
+    #[serde(default)]
+    pub api_rules: Vec<crate::api::faults::ApiRule>,
 }
 
 impl Faults {
@@ -93,7 +99,7 @@ impl Faults {
 }
 
 /// Count a match of rule `key` (persisted in `fault-counters.json`) and return the new count.
-fn bump(node: &Node, key: &str) -> R<u64> {
+pub(crate) fn bump(node: &Node, key: &str) -> R<u64> {
     let _g = node.lock_global("faults")?;
     let p = node.root.join("fault-counters.json");
     let mut counters: BTreeMap<String, u64> = std::fs::read_to_string(&p)
