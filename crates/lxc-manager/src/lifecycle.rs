@@ -54,14 +54,11 @@ pub fn delete(job: &Job) -> GuestResult<()> {
 pub fn status(job: &Job, lxc: &Lxc) -> GuestResult<()> {
     let fw = std::fs::read_to_string(crate::firewall::path(job.pve_dir(), job.guest.id)).ok();
     let template = job.config().guest(job.id()).is_some_and(|g| g.is_template);
-    lifecycle::status_verb(job, ("hostname", &lxc.name), template, &lxc.features, |c| {
-        crate::plan::drift(
-            &job.target(),
-            lxc,
-            job.config(),
-            c,
-            fw.as_deref(),
-            job.pve_dir(),
-        )
-    })
+    lifecycle::status_verb(
+        job,
+        ("hostname", lxc.name.as_str()),
+        template,
+        &lxc.features,
+        |c| crate::plan::drift(&job.target(), lxc, c, fw.as_deref(), job.pve_dir()),
+    )
 }

@@ -25,7 +25,7 @@ pub fn wanted(lxc: &Lxc) -> Vec<WantedMount> {
             value.push_str(&format!(",backup={}", crate::desired::bool01(b)));
         }
         out.push(WantedMount {
-            path: v.mount_point.clone(),
+            path: v.mount_point.to_string(),
             value,
         });
     }
@@ -35,7 +35,7 @@ pub fn wanted(lxc: &Lxc) -> Vec<WantedMount> {
             value.push_str(",ro=1");
         }
         out.push(WantedMount {
-            path: m.mount_point.clone(),
+            path: m.mount_point.to_string(),
             value,
         });
     }
@@ -75,23 +75,21 @@ mod tests {
     use super::*;
     use phoenix_config::model::lxc::Volume;
 
+    fn vol(name: &str, pool: &str, size_gb: u64, mount_point: &str) -> Volume {
+        Volume {
+            name: name.into(),
+            pool: pool.parse().expect("pool"),
+            size_gb,
+            mount_point: mount_point.parse().expect("mount point"),
+            backup: None,
+        }
+    }
+
     #[test]
     fn matched_by_mount_path_not_index() {
         let lxc = Lxc {
-            zfs_volumes: vec![Volume {
-                name: "m".into(),
-                pool: "bulk".into(),
-                size_gb: 50,
-                mount_point: "/vllm_models".into(),
-                backup: None,
-            }],
-            volumes: vec![Volume {
-                name: "d".into(),
-                pool: "vol".into(),
-                size_gb: 10,
-                mount_point: "/data".into(),
-                backup: None,
-            }],
+            zfs_volumes: vec![vol("m", "bulk", 50, "/vllm_models")],
+            volumes: vec![vol("d", "vol", 10, "/data")],
             ..Default::default()
         };
         let conf = Conf::parse("mp1: bulk:subvol-950-disk-1,mp=/vllm_models,size=50G\n");

@@ -158,13 +158,15 @@ pub fn interface(v: &str) -> Check {
     }
 }
 
-/// An IPv4 address.
+/// An IP address.
 pub fn ip_address(v: &str) -> Check {
-    if v.parse::<std::net::IpAddr>().is_ok() {
-        Ok(())
-    } else {
-        Err(format!("'{}' is not an IP address", v.escape_debug()))
-    }
+    ip(v).map(|_| ())
+}
+
+/// An IP address, parsed.
+pub fn ip(v: &str) -> Result<std::net::IpAddr, String> {
+    v.parse()
+        .map_err(|_| format!("'{}' is not an IP address", v.escape_debug()))
 }
 
 /// `dhcp`, `manual`, or an address with a prefix length (`10.0.0.150/24`).
@@ -265,10 +267,11 @@ pub fn pct_feature(v: &str) -> Check {
 /// One raw LXC option `lxc.key=value` (or `lxc.key: value`), one line.
 pub fn lxc_option(v: &str) -> Check {
     no_control(v, "lxc option")?;
-    let (k, _) = v
-        .split_once('=')
-        .or_else(|| v.split_once(':'))
+    // Split where the conf parser splits a line: at the first `=` or `:`.
+    let pos = v
+        .find(['=', ':'])
         .ok_or_else(|| format!("'{v}' must be lxc.key=value"))?;
+    let k = &v[..pos];
     let k = k.trim();
     if k.starts_with("lxc.")
         && k.len() > 4

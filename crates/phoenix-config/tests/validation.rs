@@ -308,3 +308,88 @@ fn missing_guest_file_names_it() {
     std::fs::remove_file(set.file("vm.json")).unwrap();
     assert_names(&one_error(&set), "vm.json", "", "file not found");
 }
+
+fn with_ip(mut v: serde_json::Value, ip: &str) -> serde_json::Value {
+    v["network_config"] = json!({ "name": "eth0", "bridge": "vmbr0", "ip": ip });
+    v
+}
+
+#[test]
+fn duplicate_static_ip_across_lxc_and_vm_names_both() {
+    let mut v = vm(8000, "docker");
+    v["network_config"] = json!({ "ip": "10.0.0.5/24" });
+    let set = Set::new(
+        lxc_file(
+            json!({ "900": with_ip(base_ct("base"), "10.0.0.5/24"), "901": with_ip(base_ct("other"), "dhcp") }),
+        ),
+        vm_file(vec![v]),
+    );
+    let msg = one_error(&set);
+    assert_names(
+        &msg,
+        "vm.json",
+        "vms[0].network_config.ip",
+        "VM 8000 and container 900 have the same static address 10.0.0.5",
+    );
+    assert!(
+        msg.contains("lxc.json: lxc_configs.900.network_config.ip"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn duplicate_mac_and_hostname() {
+    let mut a = base_ct("web");
+    a["mac_address"] = json!("52:54:00:aa:bb:01");
+    let mut b = base_ct("WEB");
+    b["mac_address"] = json!("52:54:00:AA:BB:01");
+    let set = Set::new(lxc_file(json!({ "900": a, "901": b })), vm_file(vec![]));
+    let errs = set.errors();
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_names(
+        &errs[0],
+        "lxc.json",
+        "lxc_configs.901.mac_address",
+        "container 901 and container 900 have the same MAC address 52:54:00:AA:BB:01",
+    );
+    assert_names(
+        &errs[1],
+        "lxc.json",
+        "lxc_configs.901.name",
+        "have the same host name 'WEB'",
+    );
+}
+
+#[test]
+fn dhcp_guests_may_share_nothing_to_share() {
+    let set = Set::new(
+        lxc_file(
+            json!({ "900": with_ip(base_ct("a"), "dhcp"), "901": with_ip(base_ct("b"), "dhcp") }),
+        ),
+        vm_file(vec![]),
+    );
+    set.load().expect("two DHCP guests are fine");
+}
+
+#[test]
+fn shared_volume_export_matches_without_trailing_slash() {
+    let mut v = vm(8000, "docker");
+    v["shared_volumes"] = json!([{ "host_path": "/tank/shared/", "mount_point": "/mnt/shared" }]);
+    let set = Set::new(lxc_file(json!({})), vm_file(vec![v]));
+    let cfg = set.load().expect("same export");
+    let sv = &cfg
+        .vm(phoenix_config::GuestId(8000))
+        .unwrap()
+        .shared_volumes[0];
+    assert_eq!(sv.export.path.as_str(), "/tank/shared");
+    let mut v = vm(8000, "docker");
+    v["shared_volumes"] =
+        json!([{ "host_path": "/tank/shared/sub", "mount_point": "/mnt/shared" }]);
+    let set = Set::new(lxc_file(json!({})), vm_file(vec![v]));
+    assert_names(
+        &one_error(&set),
+        "vm.json",
+        "vms[0].shared_volumes[0].host_path",
+        "is not one of the hypervisor config's nfs.exports paths",
+    );
+}

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 use phoenix_guest::{Action, NodeOp};
 
-use crate::desired::{Desired, Paths};
+use phoenix_config::Vm;
+
+use crate::context::Paths;
 
 /// Ubuntu release of the derived URL when the config names none (the old orchestrator's).
 pub const DEFAULT_UBUNTU_RELEASE: &str = "noble";
@@ -23,44 +25,27 @@ pub fn cloud_image_url(release: &str, image: &str) -> String {
     format!("{CLOUD_IMAGES_BASE}/{release}/current/{image}")
 }
 
-/// Characters that can stand in a URL path segment and a file name as they are.
-fn plain(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
-}
-
-/// The URL `image` is downloaded from: `image_url`, else the derived one.
-fn source_url(d: &Desired, image: &str) -> Result<String, String> {
-    if let Some(url) = &d.image_url {
-        return Ok(url.clone());
+/// The URL `image` is downloaded from: `image_url`, else the derived one (the image is a plain
+/// file name, checked by the config, so it can stand in a URL path as it is).
+fn source_url(vm: &Vm, image: &str) -> String {
+    match &vm.image_url {
+        Some(url) => url.clone(),
+        None => cloud_image_url(DEFAULT_UBUNTU_RELEASE, image),
     }
-    let release = DEFAULT_UBUNTU_RELEASE;
-    if !plain(image) || !plain(release) {
-        return Err(format!("cannot derive a download URL from template_image '{image}' and release '{release}': use letters, digits, '.', '_', '+', '-', or set image_url"));
-    }
-    Ok(cloud_image_url(release, image))
 }
 
 /// The image's cache path, and the download when it is not cached yet. `Err`: the message
 /// for the `image` step.
-pub fn plan(d: &Desired, paths: &Paths) -> Result<(PathBuf, Option<Action>), String> {
-    let image = d
-        .image
-        .clone()
+pub fn plan(vm: &Vm, paths: &Paths) -> Result<(PathBuf, Option<Action>), String> {
+    let image = vm
+        .template_image
+        .as_ref()
         .ok_or("neither clone_from_vmid nor template_image is set; cannot create the VM")?;
-    if image.contains('/') {
-        return Err(format!(
-            "template_image '{image}' must be a file name in the image cache"
-        ));
-    }
-    let path = paths.image_cache.join(&image);
+    let path = paths.image_cache.join(image);
     if path.is_file() {
         return Ok((path, None));
     }
-    let url = source_url(d, &image)?;
+    let url = source_url(vm, image);
     let download = Action::node(
         "image",
         format!("{image} is not in the image cache"),
@@ -86,10 +71,13 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_names_make_a_url() {
-        assert!(plain("noble-server-cloudimg-amd64.img"));
-        assert!(!plain("a b.img"));
-        assert!(!plain("x?y=1"));
-        assert!(!plain(".."));
+    fn only_plain_names_reach_a_url() {
+        // The config's `FileName` is the rule: what it accepts stands in a URL path as it is.
+        let ok = |s: &str| s.parse::<phoenix_config::types::FileName>().is_ok();
+        assert!(ok("noble-server-cloudimg-amd64.img"));
+        assert!(!ok("a b.img"));
+        assert!(!ok("x?y=1"));
+        assert!(!ok(".."));
+        assert!(!ok("dir/x.img"));
     }
 }

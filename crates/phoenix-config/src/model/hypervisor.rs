@@ -1,5 +1,8 @@
-//! `phoenix_hypervisor_config.json`: the host, where the other two files are, and Phoenix's own
-//! run settings (`orchestration`).
+//! The host: `phoenix_hypervisor_config.json` as the rest of Phoenix sees it.
+//!
+//! Blocks without anything to check or resolve (set-up settings read by the host scripts,
+//! `core_paths`, `orchestration`) are shared with the file format as they are; NFS exports,
+//! shared volumes, the firewall, test suites and the set-up sequence are checked and resolved.
 
 use std::collections::BTreeMap;
 
@@ -7,64 +10,79 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::TestSuites;
+use super::firewall::{FirewallRule, FwAction};
+use super::nfs::NfsExport;
+use crate::id::GuestId;
+use crate::types::{AbsPath, FeatureName};
 
-/// The whole hypervisor file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct HypervisorFile {
-    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+/// The hypervisor config, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Hypervisor {
     pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users: Option<HostUser>,
     pub core_paths: CorePaths,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<HostNetwork>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker: Option<DockerImages>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nfs: Option<Nfs>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `nfs.exports`, paths without trailing slashes.
+    pub nfs_exports: Vec<NfsExport>,
     pub samba: Option<Samba>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zfs: Option<Zfs>,
     /// Role name to Proxmox storage ID (`fastdata_iso: fastData-shared-iso`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub proxmox_storage_ids: BTreeMap<String, String>,
     /// Where Proxmox mounts storages (`/mnt/pve`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_point_base: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Already merged into each container; kept for what reads it whole.
     pub proxmox_defaults: Option<ProxmoxDefaults>,
     /// Host test suites, run by `hypervisor-manager test`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tests: Option<TestSuites>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: TestSuites,
     pub nvidia_driver: Option<NvidiaDriver>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behavior: Option<Behavior>,
     /// Host folders bind-mounted into containers, by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub shared_volumes: BTreeMap<String, SharedEntry>,
-    /// The host firewall.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_volumes: BTreeMap<String, SharedHostVolume>,
+    /// The host firewall: the top-level `firewall`, else the block the old tool kept in
+    /// `shared_volumes.firewall`.
     pub firewall: Option<HostFirewall>,
-    /// Ordered host set-up steps; a default sequence when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub setup_sequence: Option<Vec<String>>,
-    /// PCI devices bound to `vfio-pci` for passthrough to VMs (set-up step `vfio`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Ordered host set-up steps; `None`: the default sequence.
+    pub setup_sequence: Option<Vec<FeatureName>>,
     pub vfio: Option<Vfio>,
-    /// Kernel parameters (`fs.inotify.max_user_instances: "8192"`), set-up step `tunables`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Kernel parameters, set-up step `tunables`.
     pub sysctl: BTreeMap<String, String>,
     /// Phoenix's own run settings.
-    #[serde(default)]
     pub orchestration: Orchestration,
+}
+
+impl Hypervisor {
+    /// The export that holds `path` (the longest one when exports nest).
+    pub fn export_for(&self, path: &AbsPath) -> Option<&NfsExport> {
+        self.nfs_exports
+            .iter()
+            .filter(|e| e.contains(path))
+            .max_by_key(|e| e.path.trimmed().len())
+    }
+
+    /// The address guests mount NFS from (`network.nfs_server`).
+    pub fn nfs_server(&self) -> Option<&str> {
+        self.network.as_ref()?.nfs_server.as_deref()
+    }
+}
+
+/// A host folder and the containers that mount it, with the path inside each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedHostVolume {
+    pub host_path: AbsPath,
+    pub mounts: BTreeMap<GuestId, AbsPath>,
+}
+
+/// The host (cluster) firewall.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFirewall {
+    pub enabled: bool,
+    pub policy_in: Option<FwAction>,
+    pub policy_out: Option<FwAction>,
+    /// Cluster-wide rules (`cluster.fw` `[RULES]`).
+    pub rules: Vec<FirewallRule>,
 }
 
 /// The administrative user created on the host.
@@ -147,21 +165,6 @@ pub struct DockerImages {
     pub portainer_server_image: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub portainer_agent_image: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct Nfs {
-    #[serde(default)]
-    pub exports: Vec<NfsExport>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct NfsExport {
-    pub path: String,
-    #[serde(default)]
-    pub clients: Vec<String>,
-    #[serde(default)]
-    pub options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -275,32 +278,6 @@ pub struct Behavior {
     pub rollback_on_failure: bool,
     #[serde(default)]
     pub debug_mode: bool,
-}
-
-/// An entry of `shared_volumes`. The upstream file keeps its host firewall block in there too,
-/// so both shapes are accepted; validation points at the misplaced one.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum SharedEntry {
-    Volume(SharedHostVolume),
-    Firewall(HostFirewall),
-}
-
-/// A host folder and the containers (by ID) that mount it, with the path inside each.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct SharedHostVolume {
-    pub host_path: String,
-    #[serde(default)]
-    pub mounts: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct HostFirewall {
-    pub enabled: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_input_policy: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_output_policy: Option<String>,
 }
 
 /// How Phoenix runs: parallelism, locks, retries. Every field has a documented default.
