@@ -1,4 +1,5 @@
-//! What the JSON wants, in Proxmox's own terms: `pct.conf` keys and values.
+//! What the config wants, in Proxmox's own terms: the checked [`Lxc`] (with
+//! `proxmox_defaults.lxc` already merged by the config) mapped to `pct.conf` keys and values.
 //!
 //! Translating once, here, lets creation (`pct create` options), comparison (`diff.rs`) and the
 //! documentation table in docs/lxc.md share one mapping. Only keys the config (or
@@ -85,7 +86,7 @@ pub fn net0(lxc: &Lxc) -> Option<String> {
     let n = lxc.network_config.as_ref()?;
     let mut s = format!("name={},bridge={}", n.name, n.bridge);
     if let Some(mac) = &lxc.mac_address {
-        s.push_str(&format!(",hwaddr={}", mac.to_ascii_uppercase()));
+        s.push_str(&format!(",hwaddr={mac}"));
     }
     s.push_str(&format!(",ip={}", n.ip));
     if let Some(gw) = &n.gw {
@@ -108,7 +109,7 @@ pub fn raw_lines(lxc: &Lxc) -> Vec<(String, String)> {
         .iter()
         .map(|o| (o.key.clone(), o.value.clone()))
         .collect();
-    if let Some(p) = lxc.apparmor_profile.as_deref().filter(|p| !p.is_empty()) {
+    if let Some(p) = &lxc.apparmor_profile {
         if !out.iter().any(|(k, _)| k == "lxc.apparmor.profile") {
             out.push(("lxc.apparmor.profile".to_string(), p.to_string()));
         }

@@ -19,10 +19,27 @@ pub const DEFAULT_MOUNT_OPTIONS: &str = "defaults,_netdev";
 /// `/etc/exports` options when an export lists none.
 pub const DEFAULT_EXPORT_OPTIONS: &str = "rw,sync,no_subtree_check";
 
-/// Attempts to start a guest when `orchestration.start_retries` is not set.
-pub const DEFAULT_START_RETRIES: u32 = 3;
-/// Seconds between start attempts when `orchestration.start_retry_interval_secs` is not set.
-pub const DEFAULT_START_RETRY_INTERVAL_SECS: u64 = 2;
+/// Defaults of `orchestration` (docs/architecture.md and the field docs of [`Orchestration`]).
+pub mod orchestration {
+    /// Guests processed at once.
+    pub const JOBS: usize = 4;
+    /// The host run lock.
+    pub const LOCK_FILE: &str = "/run/lock/phoenix.lock";
+    /// Seconds a second run waits for the host lock (0: fail at once).
+    pub const LOCK_WAIT_SECS: u64 = 0;
+    /// Retries of a Proxmox `can't lock file ... got timeout`.
+    pub const PVE_LOCK_RETRIES: u32 = 3;
+    /// First back-off after a Proxmox lock time-out, in milliseconds.
+    pub const PVE_LOCK_BACKOFF_MS: u64 = 1000;
+    /// Disk-allocating calls at once per storage.
+    pub const STORAGE_CONCURRENCY: usize = 4;
+    /// Attempts to start a guest.
+    pub const START_RETRIES: u32 = 3;
+    /// Seconds between start attempts.
+    pub const START_RETRY_INTERVAL_SECS: u64 = 2;
+    /// Seconds to wait for a guest whose config shows `lock:`.
+    pub const GUEST_LOCK_WAIT_SECS: u64 = 600;
+}
 
 /// Where a container's OS template is, in the form the config gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,18 +97,65 @@ impl NfsExport {
     }
 }
 
+/// Each setting with its default applied, so no caller repeats a default.
 impl Orchestration {
+    /// Guests processed at once (validation keeps it within 1-256).
+    pub fn jobs(&self) -> usize {
+        self.jobs.unwrap_or(orchestration::JOBS).max(1)
+    }
+
+    /// The host run-lock file as configured (`PHOENIX_LOCK_FILE` and `--sim` are the host's).
+    pub fn lock_file(&self) -> &str {
+        self.lock_file
+            .as_deref()
+            .unwrap_or(orchestration::LOCK_FILE)
+    }
+
+    /// How long a second run waits for the host lock.
+    pub fn lock_wait(&self) -> Duration {
+        Duration::from_secs(self.lock_wait_secs.unwrap_or(orchestration::LOCK_WAIT_SECS))
+    }
+
+    pub fn pve_lock_retries(&self) -> u32 {
+        self.pve_lock_retries
+            .unwrap_or(orchestration::PVE_LOCK_RETRIES)
+    }
+
+    /// The first back-off after a Proxmox lock time-out.
+    pub fn pve_lock_backoff(&self) -> Duration {
+        Duration::from_millis(
+            self.pve_lock_backoff_ms
+                .unwrap_or(orchestration::PVE_LOCK_BACKOFF_MS),
+        )
+    }
+
+    /// Disk-allocating calls at once per storage (validation keeps it within 1-256).
+    pub fn storage_concurrency(&self) -> usize {
+        self.storage_concurrency
+            .unwrap_or(orchestration::STORAGE_CONCURRENCY)
+    }
+
     /// Attempts to start a guest, at least 1.
     pub fn start_attempts(&self) -> u32 {
-        self.start_retries.unwrap_or(DEFAULT_START_RETRIES).max(1)
+        self.start_retries
+            .unwrap_or(orchestration::START_RETRIES)
+            .max(1)
     }
 
     /// Time between start attempts, at least a second.
     pub fn start_retry_interval(&self) -> Duration {
         Duration::from_secs(
             self.start_retry_interval_secs
-                .unwrap_or(DEFAULT_START_RETRY_INTERVAL_SECS)
+                .unwrap_or(orchestration::START_RETRY_INTERVAL_SECS)
                 .max(1),
+        )
+    }
+
+    /// How long to wait for a guest whose config shows `lock:`.
+    pub fn guest_lock_wait(&self) -> Duration {
+        Duration::from_secs(
+            self.guest_lock_wait_secs
+                .unwrap_or(orchestration::GUEST_LOCK_WAIT_SECS),
         )
     }
 }
@@ -151,5 +215,9 @@ mod tests {
         };
         assert_eq!(o.start_attempts(), 1);
         assert_eq!(o.start_retry_interval(), Duration::from_secs(2));
+        assert_eq!(o.jobs(), 4);
+        assert_eq!(o.lock_file(), "/run/lock/phoenix.lock");
+        assert_eq!(o.lock_wait(), Duration::ZERO);
+        assert_eq!(o.guest_lock_wait(), Duration::from_secs(600));
     }
 }

@@ -50,10 +50,7 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use derived::{
-    TemplateSource, DEFAULT_EXPORT_OPTIONS, DEFAULT_MOUNT_OPTIONS, DEFAULT_START_RETRIES,
-    DEFAULT_START_RETRY_INTERVAL_SECS,
-};
+pub use derived::{orchestration, TemplateSource, DEFAULT_EXPORT_OPTIONS, DEFAULT_MOUNT_OPTIONS};
 pub use error::{ConfigError, Diagnostic, Severity};
 pub use graph::{Cycle, Graph};
 pub use id::GuestId;

@@ -21,12 +21,7 @@ pub fn main() -> i32 {
 /// Routes one verb (`delete --unmanaged` is routed by the guest core).
 fn route(job: &Job) -> GuestResult<i32> {
     let ctx = job.ctx;
-    let Some(vm) = ctx.config.vm(ctx.id()) else {
-        return Err(job.err(
-            "config",
-            format!("not defined in {}", ctx.config.paths.vm_path().display()),
-        ));
-    };
+    let vm = job.defined(ctx.config.vm(ctx.id()))?;
     let done = match ctx.inv.verb {
         "create" => create::create(job, vm),
         "reconfigure" => create::reconfigure(job, vm),
