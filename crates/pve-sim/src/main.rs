@@ -135,7 +135,11 @@ fn execute(root: &Path, tool: &str, argv: &[String]) -> (i32, bool) {
         }
     };
     let mutating = call.is_mutating();
-    match faults::call_fault(&node, tool, &call.command, call.vmid(), argv) {
+    let mut count = |k: &str| node.count_match(k);
+    match node
+        .faults
+        .call_fault(tool, &call.command, call.vmid(), argv, &mut count)
+    {
         Ok(Some((code, msg))) => {
             let _ = node.pause(tool, &call.command);
             eprintln!("{msg}");

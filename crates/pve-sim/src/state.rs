@@ -262,6 +262,23 @@ impl Node {
     pub fn is_running(&self, id: u32) -> bool {
         self.run_state(id).status == "running"
     }
+
+    /// Counts a match of fault rule `key` in `fault-counters.json` (for `nth`) and returns the
+    /// new count.
+    pub fn count_match(&self, key: &str) -> R<u64> {
+        let _g = self.lock_global("faults")?;
+        let p = self.root.join("fault-counters.json");
+        let mut counters: std::collections::BTreeMap<String, u64> = fs::read_to_string(&p)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let c = counters.entry(key.to_string()).or_insert(0);
+        *c += 1;
+        let n = *c;
+        let text = serde_json::to_string_pretty(&counters).map_err(|e| fail(e.to_string()))?;
+        atomic_write(&p, text.as_bytes())?;
+        Ok(n)
+    }
 }
 
 /// `run/<id>.json`.
