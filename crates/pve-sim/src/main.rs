@@ -10,7 +10,9 @@
 mod admin;
 mod faults;
 mod guest;
+mod guestos;
 mod host;
+mod sandbox;
 mod state;
 mod storage;
 
@@ -53,7 +55,16 @@ fn main() {
         .and_then(|n| n.to_str())
         .unwrap_or("pve-sim")
         .to_string();
-    let code = if TOOLS.contains(&prog.as_str()) {
+    let argv0 = args.first().cloned().unwrap_or_default();
+    let code = if prog != "pve-sim" && guestos::inside() {
+        // A stand-in inside a simulated guest (linked into the guest's /usr/bin).
+        guestos::run(&argv0, &prog, &args[1..])
+    } else if let Some(t) = args
+        .get(1)
+        .filter(|t| guestos::TOOLS.contains(&t.as_str()) && guestos::inside())
+    {
+        guestos::run(t, t, &args[2..])
+    } else if TOOLS.contains(&prog.as_str()) {
         run_tool(&prog, &args[1..])
     } else if let Some(t) = args.get(1).filter(|t| TOOLS.contains(&t.as_str())) {
         run_tool(t, &args[2..])

@@ -331,17 +331,24 @@ fn destroy() {
 fn exec_push_pull() {
     let s = Sim::new();
     s.ct(900);
-    s.pct("exec 900 -- true").fails_with("CT 900 not running");
+    s.pct("exec 900 -- true")
+        .fails_with("container '900' not running!");
     s.pct("start 900").ok();
     s.run(
         "pct",
         &["exec", "900", "--", "bash", "-c", "apt-get update"],
     )
     .ok();
-    let log = s.read("guests/900/exec.log");
-    let v: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let log: Vec<serde_json::Value> = s
+        .read("guests/900/exec.log")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The stand-in the shell ran is logged first, then the pct exec call itself.
+    assert_eq!(log[0]["standin"], serde_json::json!(["apt-get", "update"]));
+    assert_eq!(log[0]["changed"], true);
     assert_eq!(
-        v["cmd"],
+        log[1]["cmd"],
         serde_json::json!(["bash", "-c", "apt-get update"])
     );
     let src = s.dir.path().join("motd");
@@ -358,7 +365,7 @@ fn exec_push_pull() {
         ],
     )
     .ok();
-    assert_eq!(s.read("guests/900/fs/etc/motd"), "hello\n");
+    assert_eq!(s.read("guests/900/rootfs/etc/motd"), "hello\n");
     let back = s.dir.path().join("back");
     s.run("pct", &["pull", "900", "/etc/motd", back.to_str().unwrap()])
         .ok();

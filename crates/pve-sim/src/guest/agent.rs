@@ -28,6 +28,12 @@ pub(super) fn agent_ready(node: &Node, id: u32) -> R<()> {
     if now_ms() < up_at {
         return Err(fail("QEMU guest agent is not running"));
     }
+    // The agent is a program in the guest: it answers only where it is installed and running
+    // (Ubuntu's cloud image has none until cloud-init installs qemu-guest-agent).
+    let fs = crate::guestos::tree::Tree::of(node, id).fs();
+    if !crate::guestos::systemd::is_active(&fs, "qemu-guest-agent.service") {
+        return Err(fail("QEMU guest agent is not running"));
+    }
     Ok(())
 }
 
@@ -69,7 +75,16 @@ pub(super) fn guest_exec(node: &Node, call: &Call) -> R<i32> {
             .read_to_string(&mut stdin)
             .map_err(|e| fail(format!("unable to read stdin: {e}")))?;
     }
-    let (code, out, err, duration) = outcome(node, "qm", id, &call.extra)?;
+    let (res, duration) = outcome(
+        node,
+        "qm",
+        id,
+        &call.extra,
+        crate::sandbox::Io::Capture(Some(stdin.as_bytes())),
+    )?;
+    let code = res.code;
+    let out = String::from_utf8_lossy(&res.stdout).into_owned();
+    let err = String::from_utf8_lossy(&res.stderr).into_owned();
     let now = now_ms();
     let proc_ = AgentProc {
         finish_ms: now + duration,

@@ -110,13 +110,21 @@ pub(super) fn clone(node: &Node, call: &Call) -> R<i32> {
                 newc.set("name", &name);
             }
         }
+        // The new guest's files are the source's at the snapshot (or now, for a template).
+        crate::guestos::tree::clone(node, id, snapname, newid)?;
         Ok(newc)
     })();
     drop(held);
     if !shared_template {
         set_lock_field(node, kind, id, None)?;
     }
-    let newc = result?;
+    let newc = match result {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(node.guest_dir(newid));
+            return Err(e);
+        }
+    };
     node.write_conf(kind, newid, &newc)?;
     node.set_run_state(newid, &RunState::default())?;
     Ok(0)

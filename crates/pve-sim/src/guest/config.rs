@@ -252,6 +252,7 @@ pub(super) fn create(node: &Node, call: &Call) -> R<i32> {
         }
         return Err(e);
     }
+    crate::guestos::tree::create(node, id, crate::guestos::image::Flavour::of(kind))?;
     node.write_conf(kind, id, &conf)?;
     node.set_run_state(id, &RunState::default())?;
     if call.flag("start") {

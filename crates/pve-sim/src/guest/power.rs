@@ -23,7 +23,8 @@ pub(super) fn start_guest(node: &Node, kind: Kind, id: u32, conf: &Conf) -> R<()
             started_ms: Some(now_ms()),
             pid: Some(10_000 + id % 50_000),
         },
-    )
+    )?;
+    crate::guestos::boot::boot(node, kind, id, conf)
 }
 
 pub(super) fn lifecycle(node: &Node, call: &Call) -> R<i32> {

@@ -58,6 +58,7 @@ pub(super) fn snapshot(node: &Node, call: &Call) -> R<i32> {
         return Err(fail(format!("snapshot name '{name}' already used")));
     }
     conf.add_snapshot(name, now_ms() / 1000, call.opt("description"));
+    crate::guestos::tree::save_snapshot(node, id, name)?;
     node.write_conf(kind, id, &conf)?;
     Ok(0)
 }
@@ -74,6 +75,7 @@ pub(super) fn delsnapshot(node: &Node, call: &Call) -> R<i32> {
         return Err(fail(format!("snapshot '{name}' does not exist")));
     }
     node.write_conf(kind, id, &conf)?;
+    crate::guestos::tree::delete_snapshot(node, id, name);
     Ok(0)
 }
 
@@ -86,8 +88,9 @@ pub(super) fn rollback(node: &Node, call: &Call) -> R<i32> {
     if !conf.rollback(name) {
         return Err(fail(format!("snapshot '{name}' does not exist")));
     }
-    node.write_conf(kind, id, &conf)?;
     node.set_run_state(id, &RunState::default())?;
+    crate::guestos::tree::rollback(node, id, name)?;
+    node.write_conf(kind, id, &conf)?;
     if call.flag("start") {
         start_guest(node, kind, id, &conf)?;
     }
