@@ -159,6 +159,9 @@ pub fn unpack(fs: &GuestFs, p: &Package, start: bool) -> R<()> {
     for (path, target) in &p.links {
         fs.symlink(target, path)?;
     }
+    for g in &p.groups {
+        add_system_group(fs, g)?;
+    }
     if start {
         for unit in p.enabled_units() {
             systemd::enable_unit(fs, unit)?;
@@ -172,6 +175,22 @@ pub fn unpack(fs: &GuestFs, p: &Package, start: bool) -> R<()> {
         }
     }
     Ok(())
+}
+
+/// `addgroup --system <g>`: the first free gid below 1000, counting down from 999.
+fn add_system_group(fs: &GuestFs, g: &str) -> R<()> {
+    let group = fs.read("/etc/group").unwrap_or_default();
+    if group.lines().any(|l| l.split(':').next() == Some(g)) {
+        return Ok(());
+    }
+    let used: Vec<u32> = group
+        .lines()
+        .filter_map(|l| l.split(':').nth(2)?.parse().ok())
+        .collect();
+    let gid = (100..1000).rev().find(|n| !used.contains(n)).unwrap_or(999);
+    fs.write("/etc/group", format!("{group}{g}:x:{gid}:\n").as_bytes())?;
+    let gshadow = fs.read("/etc/gshadow").unwrap_or_default();
+    fs.write_mode("/etc/gshadow", format!("{gshadow}{g}:!::\n").as_bytes(), 0o640)
 }
 
 fn remove_files(fs: &GuestFs, p: &Package) {

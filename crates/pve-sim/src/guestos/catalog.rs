@@ -75,6 +75,8 @@ pub struct Package {
     pub files: Vec<(String, String)>,
     /// Symlinks: guest path, target.
     pub links: Vec<(String, String)>,
+    /// System groups the maintainer scripts create (`addgroup --system`).
+    pub groups: Vec<&'static str>,
     pub description: &'static str,
 }
 
@@ -90,6 +92,7 @@ impl Package {
             units: Vec::new(),
             files: Vec::new(),
             links: Vec::new(),
+            groups: Vec::new(),
             description,
         }
     }
@@ -126,6 +129,10 @@ impl Package {
     }
     fn file(mut self, path: &str, content: &str) -> Self {
         self.files.push((path.to_string(), content.to_string()));
+        self
+    }
+    fn group(mut self, g: &'static str) -> Self {
+        self.groups.push(g);
         self
     }
     fn link(mut self, path: &str, target: &str) -> Self {
@@ -222,6 +229,7 @@ pub fn lookup(name: &str) -> Option<Package> {
             .repo(Repo::Docker)
             .deps(&["containerd.io", "docker-ce-cli"])
             .standin(&["dockerd"])
+            .group("docker")
             .unit("docker.service", &service("Docker Application Container Engine", "/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock", Some("multi-user.target"))),
         "docker-ce-cli" => p("docker-ce-cli", "5:28.3.3-1~ubuntu.24.04~noble", "admin", "Docker CLI: the open-source application container engine")
             .repo(Repo::Docker)

@@ -276,10 +276,32 @@ pub fn first_boot(node: &Node, id: u32, conf: &Conf) -> R<()> {
     fs.write("/var/lib/cloud/instance/boot-finished", b"pve-sim\n")
 }
 
-/// `cloud-init status [--wait] [--long]`.
+/// `cloud-init clean [--logs] [--machine-id] [--seed]`: forget the instance, so the next boot
+/// is a first boot (what Phoenix does before turning a VM into a template).
+fn clean(fs: &GuestFs, a: &[String]) -> Out {
+    let seed = a.iter().any(|x| x == "--seed" || x == "-s");
+    for e in fs.list("/var/lib/cloud") {
+        if e != "seed" || seed {
+            fs.remove(&format!("/var/lib/cloud/{e}"));
+        }
+    }
+    if a.iter().any(|x| x == "--logs" || x == "-l") {
+        fs.remove("/var/log/cloud-init.log");
+        fs.remove("/var/log/cloud-init-output.log");
+    }
+    if a.iter().any(|x| x == "--machine-id") {
+        let _ = fs.write("/etc/machine-id", b"uninitialized\n");
+    }
+    Out::changed("")
+}
+
+/// `cloud-init status [--wait] [--long]`, `cloud-init clean`.
 pub fn command(ctx: &mut Ctx, a: &[String]) -> Out {
-    if a.first().map(String::as_str) != Some("status") {
-        return Out::err(1, "pve-sim: only 'cloud-init status' is simulated");
+    match a.first().map(String::as_str) {
+        Some("status") => {}
+        Some("clean") => return clean(&ctx.fs, &a[1..]),
+        Some("--version") | Some("version") => return Out::ok("/usr/bin/cloud-init 25.1.4-0ubuntu0~24.04.1\n"),
+        _ => return Out::err(1, "pve-sim: only 'cloud-init status' and 'cloud-init clean' are simulated"),
     }
     let fs = &ctx.fs;
     if !fs.exists("/var/lib/cloud/instance/boot-finished") {
