@@ -160,10 +160,14 @@ fn every_logged_call_is_valid_per_the_reference_and_a_rerun_changes_nothing() {
         if let Err(e) = pve::spec::validate(tool, &argv) {
             bad.push(format!("{tool} {}: {e}", argv.join(" ")));
         }
-        assert_eq!(
-            call["exit_code"], 0,
-            "a clean run has no failing call: {call}"
-        );
+        // A guest command's exit code is the guest's answer (a probe answering "not yet" is
+        // not a failure); every other call must succeed.
+        if call["argv"][0] != "exec" {
+            assert_eq!(
+                call["exit_code"], 0,
+                "a clean run has no failing call: {call}"
+            );
+        }
     }
     assert!(bad.is_empty(), "invalid calls:\n{}", bad.join("\n"));
     assert!(!first.iter().any(|c| c["tool"] == "qm"

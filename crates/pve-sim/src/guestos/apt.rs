@@ -190,7 +190,11 @@ fn add_system_group(fs: &GuestFs, g: &str) -> R<()> {
     let gid = (100..1000).rev().find(|n| !used.contains(n)).unwrap_or(999);
     fs.write("/etc/group", format!("{group}{g}:x:{gid}:\n").as_bytes())?;
     let gshadow = fs.read("/etc/gshadow").unwrap_or_default();
-    fs.write_mode("/etc/gshadow", format!("{gshadow}{g}:!::\n").as_bytes(), 0o640)
+    fs.write_mode(
+        "/etc/gshadow",
+        format!("{gshadow}{g}:!::\n").as_bytes(),
+        0o640,
+    )
 }
 
 fn remove_files(fs: &GuestFs, p: &Package) {

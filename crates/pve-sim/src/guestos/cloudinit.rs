@@ -300,8 +300,15 @@ pub fn command(ctx: &mut Ctx, a: &[String]) -> Out {
     match a.first().map(String::as_str) {
         Some("status") => {}
         Some("clean") => return clean(&ctx.fs, &a[1..]),
-        Some("--version") | Some("version") => return Out::ok("/usr/bin/cloud-init 25.1.4-0ubuntu0~24.04.1\n"),
-        _ => return Out::err(1, "pve-sim: only 'cloud-init status' and 'cloud-init clean' are simulated"),
+        Some("--version") | Some("version") => {
+            return Out::ok("/usr/bin/cloud-init 25.1.4-0ubuntu0~24.04.1\n")
+        }
+        _ => {
+            return Out::err(
+                1,
+                "pve-sim: only 'cloud-init status' and 'cloud-init clean' are simulated",
+            )
+        }
     }
     let fs = &ctx.fs;
     if !fs.exists("/var/lib/cloud/instance/boot-finished") {

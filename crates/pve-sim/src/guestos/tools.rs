@@ -337,7 +337,9 @@ fn git(fs: &GuestFs, a: &[String]) -> Out {
 fn cmake(fs: &GuestFs, a: &[String]) -> Out {
     let args = Args::parse(
         a,
-        &["S", "B", "build", "config", "j", "target", "t", "parallel"],
+        &[
+            "S", "B", "D", "build", "config", "j", "target", "t", "parallel",
+        ],
     );
     if let Some(build) = args.val(&["build"]) {
         let cache = format!("{build}/CMakeCache.txt");
