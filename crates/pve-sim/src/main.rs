@@ -15,6 +15,7 @@ mod host;
 mod sandbox;
 mod state;
 mod storage;
+mod storecfg;
 
 use state::{now_ms, Node};
 use std::io::Write;
