@@ -25,7 +25,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::state::{atomic_write, io_fail, Node};
+use crate::state::{io_fail, replace_file, Node};
 use crate::{fail, R};
 
 /// The guest marker file inside a guest (see [`crate::guestos::Context`]).
@@ -144,7 +144,7 @@ impl Sandbox<'_> {
         }
         let exe_mp = r.join(".pve-sim/bin/pve-sim");
         if !exe_mp.exists() {
-            atomic_write(&exe_mp, b"")?;
+            replace_file(&exe_mp, b"")?;
         }
         for (_, guest) in &self.binds {
             let p = r.join(guest.trim_start_matches('/'));
@@ -152,11 +152,11 @@ impl Sandbox<'_> {
                 std::fs::create_dir_all(&p).map_err(|e| io_fail(&p, e))?;
             }
         }
-        let marker = serde_json::json!({"vmid": self.id, "tool": self.tool});
-        atomic_write(
-            &r.join(".pve-sim/guest.json"),
-            marker.to_string().as_bytes(),
-        )?;
+        let marker = serde_json::json!({"vmid": self.id, "tool": self.tool}).to_string();
+        let mp = r.join(".pve-sim/guest.json");
+        if std::fs::read_to_string(&mp).ok().as_deref() != Some(marker.as_str()) {
+            replace_file(&mp, marker.as_bytes())?;
+        }
         std::fs::create_dir_all(&tree.work).map_err(|e| io_fail(&tree.work, e))?;
         Ok(())
     }

@@ -47,8 +47,20 @@ impl Kind {
     }
 }
 
-/// Write `data` to `path` atomically (temp file in the same folder + rename).
+/// Write `data` to `path` atomically (temp file in the same folder + rename), synced: for the
+/// node's own state (configs, run state, counters).
 pub fn atomic_write(path: &Path, data: &[u8]) -> R<()> {
+    write_replace(path, data, true)
+}
+
+/// As [`atomic_write`] without the `fsync`: for files inside a guest's tree, which a real guest
+/// writes through its page cache too (and which are many: syncing each made a guest command
+/// several times slower).
+pub fn replace_file(path: &Path, data: &[u8]) -> R<()> {
+    write_replace(path, data, false)
+}
+
+fn write_replace(path: &Path, data: &[u8], sync: bool) -> R<()> {
     let dir = path.parent().ok_or_else(|| fail("bad path"))?;
     fs::create_dir_all(dir).map_err(|e| io_fail(dir, e))?;
     let tmp = dir.join(format!(
@@ -58,7 +70,9 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> R<()> {
     ));
     let mut f = fs::File::create(&tmp).map_err(|e| io_fail(&tmp, e))?;
     f.write_all(data).map_err(|e| io_fail(&tmp, e))?;
-    f.sync_all().ok();
+    if sync {
+        f.sync_all().ok();
+    }
     fs::rename(&tmp, path).map_err(|e| io_fail(path, e))
 }
 

@@ -202,6 +202,8 @@ fn resize_grows_never_shrinks() {
     assert_eq!(std::fs::metadata(vol).unwrap().len(), 12 << 30);
     s.pct("resize 900 rootfs 4G")
         .fails_with("unable to shrink disk size");
+    s.pct("resize 900 rootfs 12G")
+        .fails_with("disk is already at specified size");
     s.pct("resize 900 mp7 4G").fails_with("does not exist");
     s.pct("resize 900 rootfs 4X")
         .fails_with("400 Parameter verification failed");
@@ -290,11 +292,21 @@ fn template_and_clone_rules() {
     s.pct("snapshot 900 pre").ok();
     s.pct("clone 900 901 --snapname pre --hostname c1").ok();
     s.pct("start 900").ok();
-    s.pct("template 900").fails_with("running");
+    // pve-container's order: snapshots, already a template, running.
+    s.pct("template 900")
+        .fails_with("unable to create template, because CT contains snapshots");
+    s.pct("delsnapshot 900 pre").ok();
+    s.pct("template 900")
+        .fails_with("you can't convert a CT to template if the CT is running");
     s.pct("stop 900").ok();
     s.pct("template 900").ok();
     assert!(s.read("etc/pve/lxc/900.conf").contains("template: 1\n"));
-    s.pct("start 900").fails_with("template");
+    s.pct("template 900")
+        .fails_with("you can't convert a template to a template");
+    s.pct("start 900")
+        .fails_with("you can't start a CT if it's a template");
+    s.pct("snapshot 900 current")
+        .fails_with("unable to use snapshot name 'current' (reserved name)");
     s.pct("clone 900 901").fails_with("CT 901 already exists");
     s.pct("clone 900 902 --hostname c2 --full 1").ok();
     let src = pve::Conf::parse(&s.read("etc/pve/lxc/900.conf"));

@@ -11,18 +11,22 @@ use std::fs;
 use std::io::Read;
 
 pub(super) fn agent_ready(node: &Node, id: u32) -> R<()> {
+    // The order of qemu-server's `assert_agent_available`: an `agent` key at all, the VM
+    // running, the agent answering (a disabled agent has no channel, so it never answers).
     let conf = existing(node, Kind::Qemu, id)?;
+    let Some(agent) = conf.get("agent") else {
+        return Err(fail("No QEMU guest agent configured"));
+    };
     let st = node.run_state(id);
     if st.status != "running" {
         return Err(fail(format!("VM {id} is not running")));
     }
-    let enabled = conf
-        .get("agent")
-        .and_then(|a| PropString::parse_with_default(a, Some("enabled")).ok())
+    let enabled = PropString::parse_with_default(agent, Some("enabled"))
+        .ok()
         .and_then(|p| p.get("enabled").and_then(spec::parse_bool))
         .unwrap_or(false);
     if !enabled {
-        return Err(fail("No QEMU guest agent configured"));
+        return Err(fail("QEMU guest agent is not running"));
     }
     let up_at = st.started_ms.unwrap_or(0) + node.faults.agent_boot_delay_ms;
     if now_ms() < up_at {
@@ -66,7 +70,7 @@ pub(super) fn guest_exec(node: &Node, call: &Call) -> R<i32> {
     node.pause(&call.tool, &call.command)?;
     agent_ready(node, id)?;
     if call.extra.is_empty() {
-        return Err(fail("No command given"));
+        return Err(fail("command or input-data (or both) required"));
     }
     let mut stdin = String::new();
     if call.flag("pass-stdin") {

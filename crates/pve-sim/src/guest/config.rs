@@ -303,11 +303,23 @@ pub(super) fn template(node: &Node, call: &Call) -> R<i32> {
     let id = vmid(call)?;
     let (_g, mut conf) = locked(node, call, kind, id)?;
     check_lock(kind, id, &conf, call)?;
-    if node.is_running(id) {
+    // pve-container's and qemu-server's `template` checks, in their order.
+    let (ct, vm) = (kind == Kind::Lxc, kind == Kind::Qemu);
+    if !conf.snapshots().is_empty() {
+        let what = if ct { "CT" } else { "VM" };
         return Err(fail(format!(
-            "you can't convert a running {} to a template",
-            if kind == Kind::Lxc { "CT" } else { "VM" }
+            "unable to create template, because {what} contains snapshots"
         )));
+    }
+    if conf.get("template").and_then(spec::parse_bool) == Some(true) {
+        return Err(fail("you can't convert a template to a template"));
+    }
+    if node.is_running(id) {
+        return Err(fail(if vm {
+            "you can't convert a VM to template if VM is running"
+        } else {
+            "you can't convert a CT to template if the CT is running"
+        }));
     }
     conf.set("template", "1");
     node.write_conf(kind, id, &conf)?;

@@ -188,8 +188,13 @@ pub(super) fn resize(node: &Node, call: &Call) -> R<i32> {
     };
     let amount = parse_size(num).ok_or_else(|| fail(format!("invalid size '{size}'")))?;
     let new = if plus { cur + amount } else { amount };
-    if new < cur {
-        return Err(fail("unable to shrink disk size"));
+    // pve-container's and qemu-server's resize rules and messages.
+    match kind {
+        Kind::Lxc if new < cur => return Err(fail("unable to shrink disk size")),
+        Kind::Lxc if new == cur => return Err(fail("disk is already at specified size")),
+        Kind::Qemu if new < cur => return Err(fail("shrinking disks is not supported")),
+        Kind::Qemu if new == cur => return Ok(0),
+        _ => {}
     }
     if let Ok(f) = node.volume_file(&vol) {
         if f.exists() {

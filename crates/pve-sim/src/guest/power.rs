@@ -9,7 +9,7 @@ use pve::Conf;
 pub(super) fn start_guest(node: &Node, kind: Kind, id: u32, conf: &Conf) -> R<()> {
     if conf.get("template").and_then(spec::parse_bool) == Some(true) {
         return Err(match kind {
-            Kind::Lxc => fail(format!("CT {id} is a template - unable to start")),
+            Kind::Lxc => fail("you can't start a CT if it's a template"),
             Kind::Qemu => fail("you can't start a vm if it's a template"),
         });
     }

@@ -47,7 +47,17 @@ pub(super) fn snapshot(node: &Node, call: &Call) -> R<i32> {
     let kind = kind_of(call);
     let id = vmid(call)?;
     let name = call.arg("snapname").unwrap_or("");
-    if !valid_snapname(name) || name == "current" {
+    let reserved: &[&str] = if kind == crate::state::Kind::Lxc {
+        &["current", "vzdump"]
+    } else {
+        &["current", "pending"]
+    };
+    if reserved.contains(&name) {
+        return Err(fail(format!(
+            "unable to use snapshot name '{name}' (reserved name)"
+        )));
+    }
+    if !valid_snapname(name) {
         return Err(fail(format!(
             "400 Parameter verification failed.\nsnapname: invalid format - invalid configuration ID '{name}'"
         )));

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use crate::host::Out;
 use crate::sandbox::{MARKER, STATE};
-use crate::state::{atomic_write, now_ms, Node};
+use crate::state::{now_ms, replace_file, Node};
 use crate::R;
 
 /// Commands the stand-ins answer inside a guest (only where a package put the link).
@@ -110,12 +110,12 @@ impl GuestFs {
         self.path(p).exists() || std::fs::symlink_metadata(self.path(p)).is_ok()
     }
     pub fn write(&self, p: &str, data: &[u8]) -> R<()> {
-        atomic_write(&self.path(p), data)
+        replace_file(&self.path(p), data)
     }
     pub fn write_mode(&self, p: &str, data: &[u8], mode: u32) -> R<()> {
         use std::os::unix::fs::PermissionsExt;
         let path = self.path(p);
-        atomic_write(&path, data)?;
+        replace_file(&path, data)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
             .map_err(|e| crate::state::io_fail(&path, e))
     }
@@ -176,6 +176,54 @@ impl Ctx {
     pub fn node(&self) -> R<Node> {
         Node::open(self.state.clone())
     }
+}
+
+/// A guest's state for `pve-sim dump`: installed packages (`name=version`), units
+/// (`enabled`: has a `*.wants` link; `active`: running now), and the files pushed into it with
+/// `pct push` that still exist.
+pub fn summary(node: &Node, id: u32, exec_log: &str) -> serde_json::Value {
+    let t = tree::Tree::of(node, id);
+    if !t.exists() {
+        return serde_json::json!({"packages": [], "services": {"enabled": [], "active": []}, "pushed": []});
+    }
+    let fs = t.fs();
+    let db = apt::Db::load(&fs);
+    let packages: Vec<String> = db
+        .names()
+        .iter()
+        .filter_map(|n| db.get(n).map(|e| format!("{n}={}", e.version)))
+        .collect();
+    let mut enabled: Vec<String> = Vec::new();
+    for d in fs.list("/etc/systemd/system") {
+        if d.ends_with(".wants") {
+            for u in fs.list(&format!("/etc/systemd/system/{d}")) {
+                if !enabled.contains(&u) {
+                    enabled.push(u);
+                }
+            }
+        }
+    }
+    enabled.sort();
+    let mut active = systemd::active_units(&fs);
+    active.sort();
+    let mut pushed: Vec<String> = Vec::new();
+    for line in exec_log.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(p) = v["push"].as_str() {
+            let p = p.to_string();
+            if !pushed.contains(&p) && fs.exists(&p) {
+                pushed.push(p);
+            }
+        }
+    }
+    pushed.sort();
+    serde_json::json!({
+        "packages": packages,
+        "services": {"enabled": enabled, "active": active},
+        "pushed": pushed,
+    })
 }
 
 /// Whether this process runs inside a simulated guest.
