@@ -21,9 +21,7 @@
 use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use crate::state::{io_fail, replace_file, Node};
 use crate::{fail, R};
@@ -79,51 +77,34 @@ impl Sandbox<'_> {
         let _lock = self.node.lock_global(&format!("exec-{}", self.id))?;
         self.prepare(&tree)?;
         let plan = MountPlan::new(self, &tree, &image)?;
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..]);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if k.starts_with("PVE_SIM") || k == "SSL_CERT_FILE" || k == "SSL_CERT_DIR" {
-                cmd.env_remove(&k);
+        let mut envp: Vec<CString> = Vec::new();
+        let mut keep = |k: &str, v: &str| {
+            if let Ok(c) = CString::new(format!("{k}={v}")) {
+                envp.push(c);
+            }
+        };
+        let overridden = |k: &str| k == "PATH" || env.iter().any(|(e, _)| e == k);
+        for (k, v) in std::env::vars() {
+            let dropped = k.starts_with("PVE_SIM") || k == "SSL_CERT_FILE" || k == "SSL_CERT_DIR";
+            if !dropped && !overridden(&k) {
+                keep(&k, &v);
             }
         }
-        cmd.env("PATH", GUEST_PATH);
+        keep("PATH", GUEST_PATH);
         for (k, v) in env {
-            cmd.env(k, v);
+            keep(k, v);
         }
+        let exec = Exec::new(argv, envp)?;
         let capture = matches!(io, Io::Capture(_));
-        if let Io::Capture(input) = &io {
-            cmd.stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
-            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        }
-        // SAFETY: the closure only makes system calls on data prepared before the fork.
-        unsafe {
-            cmd.pre_exec(move || plan.enter());
-        }
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => return Ok(spawn_failure(&argv[0], e)),
+        let input = match &io {
+            Io::Capture(i) => *i,
+            Io::Inherit => None,
         };
-        if let (Io::Capture(Some(input)), Some(mut stdin)) = (&io, child.stdin.take()) {
-            use std::io::Write;
-            let data = input.to_vec();
-            // Written from a thread so a command that prints before reading cannot deadlock.
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(&data);
-            });
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| fail(format!("waiting for the guest command: {e}")))?;
-        let code = exit_code(out.status);
+        let code = spawn(&plan, &exec, capture, input)?;
         Ok(Output {
-            code,
-            stdout: if capture { out.stdout } else { Vec::new() },
-            stderr: if capture { out.stderr } else { Vec::new() },
+            code: code.0,
+            stdout: code.1,
+            stderr: code.2,
         })
     }
 
@@ -159,30 +140,6 @@ impl Sandbox<'_> {
         }
         std::fs::create_dir_all(&tree.work).map_err(|e| io_fail(&tree.work, e))?;
         Ok(())
-    }
-}
-
-fn exit_code(st: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
-}
-
-/// The shell's answers when the program cannot be started (127: not found, 126: not runnable).
-fn spawn_failure(prog: &str, e: io::Error) -> Output {
-    let not_found = e.kind() == io::ErrorKind::NotFound;
-    let text = if e.raw_os_error() == Some(libc::EPERM) {
-        format!(
-            "pve-sim: cannot enter the guest's sandbox: {e} (needs root or unprivileged user namespaces)\n"
-        )
-    } else if not_found {
-        format!("pve-sim: {prog}: command not found in the guest (neither real nor simulated)\n")
-    } else {
-        format!("pve-sim: {prog}: {e}\n")
-    };
-    Output {
-        code: if not_found { 127 } else { 126 },
-        stdout: Vec::new(),
-        stderr: text.into_bytes(),
     }
 }
 
@@ -335,8 +292,6 @@ impl MountPlan {
                     );
                 }
             }
-            check(libc::chroot(self.root.as_ptr()))?;
-            check(libc::chdir(c"/".as_ptr()))?;
         }
         Ok(())
     }
@@ -387,6 +342,235 @@ fn fmt_map(buf: &mut [u8; 32], id: u32) -> usize {
     }
     buf[i..i + 3].copy_from_slice(b" 1\n");
     i + 3
+}
+
+/// The program and its arguments, prepared before the fork: every candidate path of the
+/// guest's PATH (no allocation may happen between fork and exec).
+struct Exec {
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    /// `sh <path> args...` for a file without a `#!` line (ENOEXEC), as execvp does.
+    sh_argv: Vec<Vec<CString>>,
+    not_found: Vec<u8>,
+}
+
+impl Exec {
+    fn new(argv: &[String], envp: Vec<CString>) -> R<Exec> {
+        let c =
+            |s: &str| CString::new(s).map_err(|_| fail(format!("argument with a NUL byte: {s:?}")));
+        let prog = &argv[0];
+        let candidates: Vec<CString> = if prog.contains('/') {
+            vec![c(prog)?]
+        } else {
+            GUEST_PATH
+                .split(':')
+                .map(|d| c(&format!("{d}/{prog}")))
+                .collect::<R<_>>()?
+        };
+        let argv_c: Vec<CString> = argv.iter().map(|a| c(a)).collect::<R<_>>()?;
+        let mut sh_argv = Vec::new();
+        for cand in &candidates {
+            let mut v = vec![c("/bin/sh")?, cand.clone()];
+            v.extend(argv_c[1..].iter().cloned());
+            sh_argv.push(v);
+        }
+        Ok(Exec {
+            candidates,
+            argv: argv_c,
+            envp,
+            sh_argv,
+            not_found: format!(
+                "pve-sim: {prog}: command not found in the guest (neither real nor simulated)\n"
+            )
+            .into_bytes(),
+        })
+    }
+}
+
+/// A pipe: (read end, write end).
+type Pipe = (libc::c_int, libc::c_int);
+/// The command's stdin, stdout and stderr pipes.
+type Streams = (Pipe, Pipe, Pipe);
+
+fn pipe() -> R<Pipe> {
+    let mut fds = [0; 2];
+    // SAFETY: a valid array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(fail(format!("pipe: {}", io::Error::last_os_error())));
+    }
+    Ok((fds[0], fds[1]))
+}
+
+fn read_all(fd: libc::c_int) -> Vec<u8> {
+    use std::io::Read;
+    use std::os::unix::io::FromRawFd;
+    // SAFETY: we own this end of the pipe; File closes it.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut v = Vec::new();
+    let _ = f.read_to_end(&mut v);
+    v
+}
+
+/// Runs the command in a new mount namespace and returns (exit code, stdout, stderr).
+///
+/// Why two processes: a mount namespace is torn down when its last process exits, and that
+/// teardown (an RCU grace period for the mounts) costs ~25 ms that `wait` would include. So a
+/// first child A sets up the namespace and forks B, which runs the command; A reports B's exit
+/// status through a pipe and exits; this process takes the status from the pipe and never waits
+/// for A (it is reaped when this process exits).
+fn spawn(
+    plan: &MountPlan,
+    exec: &Exec,
+    capture: bool,
+    input: Option<&[u8]>,
+) -> R<(i32, Vec<u8>, Vec<u8>)> {
+    let (status_r, status_w) = pipe()?;
+    let streams = if capture {
+        Some((pipe()?, pipe()?, pipe()?))
+    } else {
+        None
+    };
+    // SAFETY: fork in a single-threaded process; the child only makes system calls on data
+    // prepared above, then execs or exits.
+    let a = unsafe { libc::fork() };
+    if a < 0 {
+        return Err(fail(format!("fork: {}", io::Error::last_os_error())));
+    }
+    if a == 0 {
+        // SAFETY: see above.
+        unsafe { child_a(plan, exec, status_w, streams) }
+    }
+    // SAFETY: closing our copies of the child's ends.
+    unsafe { libc::close(status_w) };
+    let (out, err) = match streams {
+        Some(((in_r, in_w), (out_r, out_w), (err_r, err_w))) => {
+            // SAFETY: as above.
+            unsafe {
+                libc::close(in_r);
+                libc::close(out_w);
+                libc::close(err_w);
+            }
+            let data = input.unwrap_or_default().to_vec();
+            // Written from a thread so a command that prints before reading cannot deadlock.
+            let writer = std::thread::spawn(move || {
+                use std::io::Write;
+                use std::os::unix::io::FromRawFd;
+                // SAFETY: we own the write end; File closes it (EOF for the command).
+                let mut f = unsafe { std::fs::File::from_raw_fd(in_w) };
+                let _ = f.write_all(&data);
+            });
+            let err_reader = std::thread::spawn(move || read_all(err_r));
+            let out = read_all(out_r);
+            let err = err_reader.join().unwrap_or_default();
+            let _ = writer.join();
+            (out, err)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let status = read_all(status_r);
+    let code = match status.as_slice() {
+        [b'x', rest @ ..] => {
+            let n: [u8; 4] = rest
+                .get(..4)
+                .and_then(|s| s.try_into().ok())
+                .unwrap_or([0; 4]);
+            i32::from_le_bytes(n)
+        }
+        [b'e', rest @ ..] => {
+            let n: [u8; 4] = rest
+                .get(..4)
+                .and_then(|s| s.try_into().ok())
+                .unwrap_or([0; 4]);
+            let e = io::Error::from_raw_os_error(i32::from_le_bytes(n));
+            return Err(fail(format!(
+                "pve-sim: cannot enter the guest's sandbox: {e} (needs root or unprivileged user namespaces)"
+            )));
+        }
+        _ => return Err(fail("pve-sim: the guest's sandbox ended without a status")),
+    };
+    Ok((code, out, err))
+}
+
+/// Child A: namespace, mounts, fork B, report B's status. Never returns.
+unsafe fn child_a(
+    plan: &MountPlan,
+    exec: &Exec,
+    status_w: libc::c_int,
+    streams: Option<Streams>,
+) -> ! {
+    let report = |tag: u8, n: i32| {
+        let mut buf = [0u8; 5];
+        buf[0] = tag;
+        buf[1..].copy_from_slice(&n.to_le_bytes());
+        libc::write(status_w, buf.as_ptr().cast(), 5);
+    };
+    if let Err(e) = plan.enter() {
+        report(b'e', e.raw_os_error().unwrap_or(0));
+        libc::_exit(1);
+    }
+    if let Some(((in_r, in_w), (out_r, out_w), (err_r, err_w))) = streams {
+        libc::close(in_w);
+        libc::close(out_r);
+        libc::close(err_r);
+        libc::dup2(in_r, 0);
+        libc::dup2(out_w, 1);
+        libc::dup2(err_w, 2);
+    }
+    let b = libc::fork();
+    if b == 0 {
+        libc::close(status_w);
+        run_b(plan, exec);
+    }
+    // A keeps no copy of the command's streams, so the reader sees EOF when B's tree is done.
+    let devnull = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+    for fd in 0..3 {
+        libc::dup2(devnull, fd);
+    }
+    let mut st: libc::c_int = 0;
+    while libc::waitpid(b, &mut st, 0) < 0 {
+        if *libc::__errno_location() != libc::EINTR {
+            break;
+        }
+    }
+    let code = if libc::WIFEXITED(st) {
+        libc::WEXITSTATUS(st)
+    } else if libc::WIFSIGNALED(st) {
+        128 + libc::WTERMSIG(st)
+    } else {
+        1
+    };
+    report(b'x', code);
+    libc::_exit(0)
+}
+
+/// Child B: into the guest's root, then exec the command the way `execvp` would.
+unsafe fn run_b(plan: &MountPlan, exec: &Exec) -> ! {
+    if libc::chroot(plan.root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+        libc::_exit(126);
+    }
+    let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    let argv = ptrs(&exec.argv);
+    let envp = ptrs(&exec.envp);
+    let mut denied = false;
+    for (i, cand) in exec.candidates.iter().enumerate() {
+        libc::execve(cand.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        match *libc::__errno_location() {
+            libc::ENOEXEC => {
+                let sh = ptrs(&exec.sh_argv[i]);
+                libc::execve(c"/bin/sh".as_ptr(), sh.as_ptr(), envp.as_ptr());
+            }
+            libc::EACCES => denied = true,
+            _ => {}
+        }
+    }
+    libc::write(2, exec.not_found.as_ptr().cast(), exec.not_found.len());
+    libc::_exit(if denied { 126 } else { 127 })
 }
 
 #[cfg(test)]
