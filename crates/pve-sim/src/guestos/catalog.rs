@@ -166,6 +166,9 @@ pub fn lookup(name: &str) -> Option<Package> {
             .standin(&["apt-get", "apt", "apt-cache"]),
         "dpkg" => p("dpkg", "1.22.6ubuntu6.1", "admin", "Debian package management system")
             .standin(&["dpkg", "dpkg-query"]),
+        // mount(8) and mountpoint(1) are simulated: a guest cannot really mount here.
+        "mount" => p("mount", "2.39.3-9ubuntu6.3", "admin", "tools for mounting and manipulating filesystems")
+            .standin(&["mount", "umount", "mountpoint"]),
         "systemd" => p("systemd", "255.4-1ubuntu8.6", "admin", "system and service manager")
             .standin(&["systemctl", "journalctl", "/usr/lib/systemd/systemd-journald", "/usr/lib/systemd/systemd-networkd"])
             .unit(
@@ -223,7 +226,8 @@ pub fn lookup(name: &str) -> Option<Package> {
             .standin(&["/usr/sbin/qemu-ga"])
             // Ubuntu's unit has no [Install] section: udev starts it when the virtio port exists.
             .unit("qemu-guest-agent.service", "[Unit]\nDescription=QEMU Guest Agent\nBindsTo=dev-virtio\\x2dports-org.qemu.guest_agent.0.device\n\n[Service]\nExecStart=/usr/sbin/qemu-ga\n"),
-        "nfs-common" => p("nfs-common", "1:2.6.4-3ubuntu5.1", "net", "NFS support files common to client and server"),
+        "nfs-common" => p("nfs-common", "1:2.6.4-3ubuntu5.1", "net", "NFS support files common to client and server")
+            .standin(&["/usr/sbin/mount.nfs", "/usr/sbin/showmount"]),
         // ---- Docker's repository -----------------------------------------------------------
         "docker-ce" => p("docker-ce", "5:28.3.3-1~ubuntu.24.04~noble", "admin", "Docker: the open-source application container engine")
             .repo(Repo::Docker)

@@ -355,7 +355,8 @@ fn run(fs: &GuestFs, e: &mut Engine, args: &[String]) -> Out {
         }
     }
     let mut stderr = String::new();
-    if !e.images.contains(&image) {
+    let pulled = !e.images.contains(&image);
+    if pulled {
         stderr.push_str(&format!("Unable to find image '{image}' locally\n{}: Pulling from {}\nStatus: Downloaded newer image for {image}\n", image.rsplit(':').next().unwrap_or("latest"), image.rsplit_once(':').map_or(image.as_str(), |x| x.0)));
         e.images.push(image.clone());
     }
@@ -389,14 +390,16 @@ fn run(fs: &GuestFs, e: &mut Engine, args: &[String]) -> Out {
     } else if image.starts_with("hello-world") {
         stdout = HELLO.to_string();
     }
-    if !r.rm || r.detach {
+    // `docker run --rm` in the foreground leaves nothing behind (but a pulled image).
+    let keeps = !r.rm || r.detach;
+    if keeps {
         e.containers.push(c);
     }
     Out {
         code: 0,
         stdout,
         stderr,
-        mutating: true,
+        mutating: keeps || pulled,
     }
 }
 

@@ -204,7 +204,7 @@ const HIDDEN: &[&str] = &[
 ];
 
 /// Bumped whenever the layer's content changes, so an old layer is rebuilt.
-const LAYER_VERSION: &str = "pve-sim image layer 3\n";
+const LAYER_VERSION: &str = "pve-sim image layer 4\n";
 
 /// The shared image layer (`<state>/image/usr`), built on first use.
 pub fn ensure_layer(node: &Node) -> R<PathBuf> {
@@ -240,7 +240,7 @@ fn build_layer(dir: &Path) -> R<()> {
     }
     link(&format!("{HOST_USR}/bin/dash"), &dir.join("bin/sh"))?;
     // The stand-ins of the essential packages (apt, dpkg, systemd, python3).
-    for pkg in ["apt", "dpkg", "systemd", "python3"] {
+    for pkg in ["apt", "dpkg", "mount", "systemd", "python3"] {
         for (path, _) in catalog::lookup(pkg).map(|p| p.commands).unwrap_or_default() {
             let rel = path.trim_start_matches("/usr/");
             link(STANDIN, &dir.join(rel))?;
@@ -566,6 +566,14 @@ pub fn populate(fs: &GuestFs, flavour: Flavour) -> R<()> {
     fs.write("/etc/skel/.bashrc", b"# ~/.bashrc\n")?;
     fs.write("/root/.bashrc", b"# ~/.bashrc\n")?;
     fs.write("/etc/machine-id", b"")?;
+    fs.write(
+        "/etc/fstab",
+        match flavour {
+            // A container's root is mounted by Proxmox; the template's fstab is empty.
+            Flavour::Template => b"# UNCONFIGURED FSTAB FOR BASE SYSTEM\n".as_slice(),
+            Flavour::CloudImage => b"LABEL=cloudimg-rootfs\t/\t ext4\tdiscard,commit=30,errors=remount-ro\t0 1\nLABEL=BOOT\t/boot\text4\tdefaults\t0 2\nLABEL=UEFI\t/boot/efi\tvfat\tumask=0077\t0 1\n".as_slice(),
+        },
+    )?;
     for p in ["runuser", "runuser-l", "su", "sudo", "other"] {
         fs.write(&format!("/etc/pam.d/{p}"), PAM_ROOT_ONLY.as_bytes())?;
     }

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod cloudinit;
 pub mod docker;
 pub mod image;
+pub mod mounts;
 pub mod net;
 pub mod python;
 pub mod systemd;
@@ -63,6 +64,10 @@ pub const TOOLS: &[&str] = &[
     "llama-server",
     "cloud-init",
     "qemu-ga",
+    "mount",
+    "umount",
+    "mountpoint",
+    "mount.nfs",
 ];
 
 /// Path mapping between guest paths and the tree: inside the sandbox the guest's root is `/`;
@@ -302,6 +307,7 @@ fn dispatch(ctx: &mut Ctx, argv0: &str, name: &str, a: &[String]) -> Out {
         "python3" | "python" => python::python(ctx, argv0, a),
         "pip" | "pip3" => python::pip(ctx, argv0, a),
         "cloud-init" => cloudinit::command(ctx, a),
+        "mount" | "umount" | "mountpoint" | "mount.nfs" => mounts::run(ctx, name, a),
         other => tools::run(ctx, other, a),
     }
 }
