@@ -16,7 +16,7 @@ fn example_config() -> String {
         .into_owned()
 }
 
-fn guest<'a>(dump: &'a Value, id: u64) -> &'a Value {
+fn guest(dump: &Value, id: u64) -> &Value {
     dump["guests"]
         .as_array()
         .unwrap()
