@@ -46,7 +46,13 @@ fn snippets(node: &Node, conf: &Conf) -> (Option<String>, Option<String>) {
 
 /// YAML to JSON with the host's PyYAML.
 fn parse_yaml(text: &str) -> Result<Value, String> {
-    let mut child = Command::new("python3")
+    // Debian's interpreter, which has cloud-init's PyYAML (not whatever `python3` PATH finds).
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let mut child = Command::new(python)
         .args([
             "-c",
             "import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin.read()), sys.stdout)",
