@@ -11,6 +11,10 @@
 #   --test <ID>... [--suite S]                 phoenix test [--suite S] -- <ID>...
 #   --smoke-test                               phoenix test --suite smoke   (no target: the host)
 #   --LetsGo                                   phoenix LetsGo
+#   --create-vm <VMID> | --start-vm <VMID>     phoenix create|start|stop|delete -- <VMID>
+#     | --stop-vm <VMID> | --delete-vm <VMID>    (older releases; --create-vm took a VM name:
+#                                                names are refused with the ID to use instead)
+#   --provision-template                       refused: name the template, phoenix create <VMID>
 #   --dry-run (with any of the above)          ... --dry-run
 #   -h | --help                                this help
 # Options come right after the verb and targets after "--", so a target can never be taken for an
@@ -28,12 +32,20 @@ Usage: ${prog} [--dry-run] <ID>...                  create guests   (phoenix cre
        ${prog} [--dry-run] --test <ID>... [--suite NAME]           (phoenix test)
        ${prog} [--dry-run] --smoke-test                             (phoenix test --suite smoke)
        ${prog} [--dry-run] --LetsGo                                 (phoenix LetsGo)
+       ${prog} [--dry-run] --create-vm|--start-vm|--stop-vm|--delete-vm <VMID>
+                                                  (phoenix create|start|stop|delete)
 ${prog} is deprecated: use 'phoenix' directly.
 USAGE
 }
 bad_usage() {
     printf '%s: %s\n' "$prog" "$1" >&2
     usage >&2
+    exit 2
+}
+
+# refuse <message>: an old option that has no one-to-one mapping; says what to run instead.
+refuse() {
+    printf '%s: %s\n' "$prog" "$1" >&2
     exit 2
 }
 
@@ -72,6 +84,20 @@ while (($# > 0)); do
             suite="smoke"
             ;;
         --LetsGo | --letsgo) set_verb LetsGo ;;
+        --create-vm | --start-vm | --stop-vm | --delete-vm)
+            vm_verb="${1#--}"
+            vm_verb="${vm_verb%-vm}"
+            (($# >= 2)) || bad_usage "$1 needs a VM ID"
+            set_verb "$vm_verb"
+            if [[ ! "$2" =~ ^[0-9]+$ ]]; then
+                refuse "$1 '$2': Phoenix names VMs by ID; use: phoenix ${vm_verb} <VMID> (the vmid of '$2' in phoenix_vm_configs.json; 'phoenix status' lists them)"
+            fi
+            targets+=("$2")
+            shift
+            ;;
+        --provision-template)
+            refuse "--provision-template: templates are guests like any other; use: phoenix create <VMID> (the VM with \"is_template\": true in phoenix_vm_configs.json)"
+            ;;
         --)
             shift
             targets+=("$@")

@@ -1,33 +1,40 @@
 //! Issue acceptance on the simulator: the upstream deployment (17 containers, 2 VMs), unmodified,
-//! goes through `phoenix setup` and `phoenix LetsGo`; the node's dump then shows every guest with
-//! its configured resources, snapshots and run state; every logged call is valid per the
-//! Proxmox reference; and a second `LetsGo` changes nothing.
+//! goes through `phoenix setup` and `phoenix LetsGo` on a fresh host (the cloud image is not
+//! placed by hand: it is downloaded from the simulated Ubuntu server and verified); the node's
+//! dump then shows every guest with its configured resources, snapshots and run state; every
+//! logged call is valid per the Proxmox reference; and a second `LetsGo` changes nothing and
+//! downloads nothing.
 
 use std::collections::BTreeMap;
 
 use phoenix_tests::{cloud_init_problems, exec_log, standins, stderr, upstream_fixture, Sim};
 use serde_json::Value;
 
-/// The upstream host had the cloud image in place (its config names no download URL).
-fn seed_image_cache(sim: &Sim) {
-    let cache = sim.dir().join("host/var/lib/vz/template/phoenix-images");
-    std::fs::create_dir_all(&cache).unwrap();
-    std::fs::write(
-        cache.join("noble-server-cloudimg-amd64.img"),
-        b"simulated cloud image",
-    )
-    .unwrap();
-}
-
 fn converge(sim: &Sim) -> String {
     let cfg = upstream_fixture().join("phoenix_hypervisor_config.json");
     let cfg = cfg.to_str().unwrap();
     let o = sim.run(&["setup", "--config", cfg]);
     assert!(o.status.success(), "setup failed:\n{}", stderr(&o));
-    seed_image_cache(sim);
+    // No image is placed by hand: template 8000 downloads it (simulated Ubuntu server).
     let o = sim.run(&["LetsGo", "--config", cfg, "--no-boot-delay"]);
     assert!(o.status.success(), "LetsGo failed:\n{}", stderr(&o));
     stderr(&o)
+}
+
+/// Cloud image transfers (`curl ... -o <file> <url>`; not the `SHA256SUMS` reads, not the
+/// set-up's NVIDIA download).
+fn image_transfers(calls: &[Value]) -> usize {
+    calls
+        .iter()
+        .filter(|c| c["tool"] == "curl")
+        .map(|c| c["argv"].as_array().unwrap())
+        .filter(|a| a.iter().any(|a| a == "-o"))
+        .filter(|a| {
+            a.last()
+                .and_then(Value::as_str)
+                .is_some_and(|u| u.ends_with(".img"))
+        })
+        .count()
 }
 
 fn guests(dump: &Value) -> BTreeMap<u64, &Value> {
@@ -54,6 +61,15 @@ fn lets_go_builds_the_upstream_deployment() {
         out.contains("Summary: 19 processed, 0 skipped, 0 failed"),
         "{out}"
     );
+    assert!(
+        out.contains("VM 8000: downloading https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img")
+            && out.contains("noble-server-cloudimg-amd64.img verified (sha256 "),
+        "{out}"
+    );
+    let image = sim
+        .dir()
+        .join("host/var/lib/vz/template/phoenix-images/noble-server-cloudimg-amd64.img");
+    assert!(std::fs::read(&image).unwrap().starts_with(b"QFI\xfb"));
     let dump = sim.dump();
     let by_id = guests(&dump);
     assert_eq!(by_id.len(), 19);
@@ -191,6 +207,17 @@ fn lets_go_builds_the_upstream_deployment() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert!(snaps.contains(&"initial"), "{snaps:?}");
+    // The Bash CLI's `health-check <vmid>` on the converged node.
+    let cfg = upstream_fixture().join("phoenix_hypervisor_config.json");
+    let cfg = cfg.to_str().unwrap();
+    let o = sim.run(&["health-check", "8001", "--config", cfg]);
+    assert!(
+        o.status.success() && stderr(&o).contains("VM 8001: foundation checks passed"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sim.run(&["health-check", "8000", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(1), "a template never runs");
     // GPU containers see exactly their GPUs.
     let c957 = by_id[&957]["config"].as_object().unwrap();
     let devs: Vec<&str> = c957
@@ -266,6 +293,12 @@ fn every_logged_call_is_valid_per_the_reference_and_a_rerun_changes_nothing() {
         pq.len() <= 2 * 19,
         "at most 2 pct/qm calls per guest, got {}",
         pq.len()
+    );
+    assert_eq!(image_transfers(&first), 1, "one download on a fresh host");
+    assert_eq!(
+        image_transfers(&second),
+        0,
+        "the cached image is not fetched again"
     );
     assert_eq!(sim.dump(), before, "the node is unchanged");
 }

@@ -79,17 +79,42 @@ expect_argv "950; rm -rf /"                        "create|--|950; rm -rf /"
 expect_argv '$(touch '"${work}"'/pwned)'           'create|--|$(touch '"${work}"'/pwned)'
 expect_argv "--test|950|--suite|x;y \$(id)"        "test|--suite|x;y \$(id)|--|950"
 expect_argv "--|--delete"                          "create|--|--delete"
+# Older releases' VM flags.
+expect_argv "--create-vm|8001"                     "create|--|8001"
+expect_argv "--start-vm|8001"                      "start|--|8001"
+expect_argv "--stop-vm|8001|--dry-run"             "stop|--dry-run|--|8001"
+expect_argv "--delete-vm|8001"                     "delete|--|8001"
 if [[ -e "${work}/pwned" ]]; then ko "an argument was executed by a shell"; else ok; fi
 
 expect_usage_error ""
 expect_usage_error "--bogus"
-expect_usage_error "--create-vm|8001"
+expect_usage_error "--start-vm"
+expect_usage_error "--start-vm|8001|--delete|950"
 expect_usage_error "--delete"
 expect_usage_error "--delete|950|--reconfigure|950"
 expect_usage_error "--LetsGo|950"
 expect_usage_error "--wipe-disks|950"
 expect_usage_error "950|--suite"
 expect_usage_error "950|--suite|smoke"
+
+# expect_refusal "<old args, | separated>" "<text the message must hold>": exit 2, the
+# replacement named on stderr, phoenix not run.
+expect_refusal() {
+    local old_s="$1" needle="$2" old=() rc=0 out
+    IFS='|' read -r -a old <<<"$old_s"
+    out="$(PHOENIX_BIN="$fake" "$legacy" "${old[@]}" 2>"${work}/err")" || rc=$?
+    if ((rc != 2)); then
+        ko "[${old_s}] exited ${rc}, want 2"
+    elif [[ -n "$out" ]]; then
+        ko "[${old_s}] ran phoenix anyway: ${out}"
+    elif ! grep -qF -- "$needle" "${work}/err"; then
+        ko "[${old_s}] stderr lacks '${needle}': $(cat "${work}/err")"
+    else
+        ok
+    fi
+}
+expect_refusal "--create-vm|docker-vm-01"           "use: phoenix create <VMID> (the vmid of 'docker-vm-01'"
+expect_refusal "--provision-template"               "use: phoenix create <VMID> (the VM with \"is_template\": true"
 
 # --help: usage on stdout, exit 0, phoenix not run.
 if out="$(PHOENIX_BIN="$fake" "$legacy" --help 2>/dev/null)" && [[ "$out" == Usage:* ]]; then ok; else ko "--help"; fi

@@ -1,5 +1,7 @@
-//! `scripts/install.sh` into a temp prefix with the already built binaries, then the installed
-//! `phoenix` runs from there; a second install keeps an edited config file.
+//! `scripts/install.sh` into a temp prefix with the already built binaries (never cargo), and a
+//! temp folder standing in for `/usr/local/bin`; the installed `phoenix` runs from there and
+//! through the link, reads `<prefix>/etc` by default, says where it looked when the config is
+//! missing; a second install keeps an edited config file.
 
 mod common;
 
@@ -21,13 +23,25 @@ fn install(prefix: &std::path::Path) -> std::process::Output {
         .arg("--prefix")
         .arg(prefix)
         .arg("--bin-dir")
-        .arg(bin_dir());
-    c.env("PHOENIX_INSTALL_SKIP_BUILD", "1");
+        .arg(bin_dir())
+        .arg("--link-dir")
+        .arg(link_dir(prefix));
+    c.env_remove("PHOENIX_INSTALL_SKIP_BUILD");
     run(&mut c)
 }
 
+/// Stands in for `/usr/local/bin`: beside the prefix, inside the test's temp folder.
+fn link_dir(prefix: &std::path::Path) -> std::path::PathBuf {
+    prefix.with_file_name("usr-local-bin")
+}
+
 fn installed(prefix: &std::path::Path, exe: &str) -> Command {
-    let mut c = Command::new(prefix.join(exe));
+    clean(prefix.join(exe))
+}
+
+/// `exe` without the environment that would point it elsewhere than its installation.
+fn clean(exe: std::path::PathBuf) -> Command {
+    let mut c = Command::new(exe);
     for v in [
         "PHOENIX_SIM",
         "PVE_SIM_ROOT",
@@ -37,10 +51,72 @@ fn installed(prefix: &std::path::Path, exe: &str) -> Command {
         "PHOENIX_MANAGER_DIR",
         "PHOENIX_HOST_ROOT",
         "PHOENIX_PVE_DIR",
+        "PHOENIX_BASE_DIR",
     ] {
         c.env_remove(v);
     }
     c
+}
+
+#[test]
+fn installed_binaries_read_their_prefix_etc_and_name_every_path_when_it_is_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prefix = dir.path().join("px");
+    let o = install(&prefix);
+    assert!(o.status.success(), "{}", text(&o).1);
+    // No --config, no PHOENIX_CONFIG: <prefix>/etc, also through the PATH link and a manager.
+    for exe in [
+        prefix.join("bin/phoenix"),
+        link_dir(&prefix).join("phoenix"),
+    ] {
+        let v = run(clean(exe.clone()).arg("validate"));
+        let (out, err) = text(&v);
+        assert!(v.status.success(), "{} validate: {out}{err}", exe.display());
+        assert!(out.contains("configuration is valid"), "{out}");
+    }
+    let hm = run(installed(&prefix, "bin/managers/hypervisor-manager")
+        .args(["setup", "--dry-run"])
+        .arg(format!("--sim={}", dir.path().join("sim").display())));
+    let (_, err) = text(&hm);
+    assert!(!err.contains("no hypervisor config found"), "{err}");
+    assert!(err.contains("==> setup step 1/"), "{err}");
+
+    let default = std::path::Path::new(phoenix_config::paths::DEFAULT_CONFIG);
+    std::fs::remove_file(prefix.join("etc/phoenix_hypervisor_config.json")).expect("rm");
+    let v = run(installed(&prefix, "bin/phoenix").arg("validate"));
+    let (_, err) = text(&v);
+    if default.exists() {
+        // This machine has an installed Bash orchestrator: it is the second place looked at.
+        assert!(v.status.success(), "{err}");
+    } else {
+        assert_eq!(v.status.code(), Some(2), "{err}");
+        let want = format!(
+            "Error: no hypervisor config found; looked for (in order):\n  1. {}\n  2. {}\npass --config PATH or set PHOENIX_CONFIG=PATH",
+            prefix.join("etc/phoenix_hypervisor_config.json").display(),
+            default.display()
+        );
+        assert!(err.contains(&want), "{err}");
+    }
+    let v = run(installed(&prefix, "bin/phoenix").args([
+        "validate",
+        "--config",
+        "/nonexistent/phoenix.json",
+    ]));
+    let (_, err) = text(&v);
+    assert_eq!(v.status.code(), Some(2));
+    assert!(
+        err.contains("Error: config file /nonexistent/phoenix.json (from --config) not found; pass --config PATH or set PHOENIX_CONFIG=PATH"),
+        "{err}"
+    );
+    let v = run(installed(&prefix, "bin/managers/vm-manager")
+        .args(["status", "8000"])
+        .env("PHOENIX_CONFIG", "/nonexistent/env.json"));
+    let (_, err) = text(&v);
+    assert_eq!(v.status.code(), Some(2));
+    assert!(
+        err.contains("Error: config file /nonexistent/env.json (from PHOENIX_CONFIG) not found"),
+        "{err}"
+    );
 }
 
 #[test]

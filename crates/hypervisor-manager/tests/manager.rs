@@ -28,6 +28,17 @@ fn phx_hm_01_invalid_verb() {
 }
 
 #[test]
+fn bash_era_form_without_a_verb_names_setup() {
+    let o = run(cmd("hypervisor-manager").args(["--config", "/nonexistent.json", "--wipe-disks"]));
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("Error: Missing verb; the Bash-era `hypervisor-manager.sh --config FILE [--wipe-disks]` is now `hypervisor-manager setup"),
+        "{err}"
+    );
+}
+
+#[test]
 fn phx_hm_02_setup_runs_every_step_in_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = example_config(dir.path());

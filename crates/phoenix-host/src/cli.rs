@@ -13,7 +13,7 @@ pub enum OutputFormat {
 /// The global options shared by the dispatcher and the managers.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CommonArgs {
-    /// Hypervisor config file [env: PHOENIX_CONFIG; default: /usr/local/phoenix_hypervisor/etc/phoenix_hypervisor_config.json]
+    /// Hypervisor config file [env: PHOENIX_CONFIG; default: etc/phoenix_hypervisor_config.json of this installation, else /usr/local/phoenix_hypervisor/etc/phoenix_hypervisor_config.json]
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Run against a simulated Proxmox node kept in DIR (default ./.phoenix-sim) [env: PHOENIX_SIM]

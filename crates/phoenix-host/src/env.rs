@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use phoenix_config::paths::{hypervisor_config_path, DEFAULT_BASE_DIR};
+use phoenix_config::paths::DEFAULT_BASE_DIR;
 
 /// Resolved host paths and modes.
 #[derive(Debug, Clone)]
@@ -37,15 +37,14 @@ fn env_path(name: &str) -> Option<PathBuf> {
 impl HostEnv {
     /// Resolves everything but the simulator (see [`crate::sim::enter`]).
     pub fn resolve(config_flag: Option<&Path>, dry_run: bool) -> HostEnv {
-        let config = hypervisor_config_path(config_flag);
+        let config = crate::locate::hypervisor_config(config_flag).path;
         let dry_run = dry_run || std::env::var("PHOENIX_DRY_RUN").is_ok_and(|v| v == "1");
         HostEnv {
             pve_dir: env_path("PHOENIX_PVE_DIR").unwrap_or_else(|| PathBuf::from("/etc/pve")),
             host_root: env_path("PHOENIX_HOST_ROOT").unwrap_or_default(),
             scripts_dir: env_path("PHOENIX_SCRIPTS_DIR")
                 .unwrap_or_else(|| default_scripts_dir(&config)),
-            base_dir: env_path("PHOENIX_BASE_DIR")
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_BASE_DIR)),
+            base_dir: env_path("PHOENIX_BASE_DIR").unwrap_or_else(crate::locate::default_base_dir),
             sim: env_path("PHOENIX_SIM"),
             path: None,
             config,

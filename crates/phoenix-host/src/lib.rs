@@ -7,21 +7,26 @@
 //! lets a manager run alone (`lxc-manager create 950`) behave exactly as under the dispatcher.
 //!
 //! - [`env::HostEnv`]: resolved paths and modes, and the environment passed to children;
+//!   [`locate`]: which hypervisor config (flag, environment, this installation's `etc/`);
 //! - [`sim::enter`]: point a `HostEnv` at a simulated node;
-//! - [`tool::Runner`]: run `pct`/`qm`/... and scripts;
+//! - [`tool::Runner`]: run `pct`/`qm`/... and scripts; [`download`]: a resumable, checksummed
+//!   download through the host's `curl`;
 //! - [`lock::HostLock`]: one run per host; [`guestlock`]: waiting out a Proxmox `lock:`;
 //!   [`slots`]: the clone-source and storage slots held around one Proxmox call;
 //! - [`cli::CommonArgs`]: the global options; [`exit`]: exit codes.
 
 pub mod cli;
+pub mod download;
 pub mod env;
 pub mod exit;
 pub mod fs;
 pub mod guestlock;
+pub mod locate;
 pub mod lock;
 pub mod manager;
 pub mod sim;
 pub mod slots;
+pub mod ssh;
 pub mod tool;
 
 pub use cli::{CommonArgs, OutputFormat};
@@ -39,6 +44,11 @@ pub fn report_config_error(e: &phoenix_config::ConfigError) -> i32 {
 /// Resolves the host environment for a binary: flags, `--sim`/`PHOENIX_SIM`, then loads and
 /// validates the config. Problems are printed; the `Err` is the exit code.
 pub fn start(common: &CommonArgs) -> Result<(HostEnv, phoenix_config::Config), i32> {
+    let location = locate::hypervisor_config(common.config.as_deref());
+    if let Some(msg) = location.missing_message() {
+        eprintln!("{msg}");
+        return Err(exit::CONFIG_UNREADABLE);
+    }
     let mut env = HostEnv::resolve(common.config.as_deref(), common.dry_run);
     // Validate before anything else touches the host, the simulated one included.
     let config = phoenix_config::Config::load(&env.config).map_err(|e| report_config_error(&e))?;

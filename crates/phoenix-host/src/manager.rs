@@ -102,7 +102,15 @@ pub fn parse_from(
         eprintln!("Error: {msg}");
         exit::FAILURE
     };
-    let verb_str = cli.verb.ok_or_else(|| fail("Missing verb".into()))?;
+    let verb_str = cli.verb.ok_or_else(|| {
+        // The Bash hypervisor-manager.sh took no verb: `--config FILE [--wipe-disks]` set up the host.
+        let old_form = if takes_target {
+            String::new()
+        } else {
+            format!("; the Bash-era `{name}.sh --config FILE [--wipe-disks]` is now `{name} setup [--config FILE] [--wipe-disks]`")
+        };
+        fail(format!("Missing verb{old_form}"))
+    })?;
     let verb = *verbs
         .iter()
         .find(|v| **v == verb_str)

@@ -19,6 +19,7 @@ pub const VERBS: &[(&str, &str)] = &[
     ("test", "Run test suites of guests (or of the host when no target is given)"),
     ("validate", "Check all config files; change nothing"),
     ("graph", "Print the dependency graph (mermaid or dot)"),
+    ("health-check", "Check VMs are running, their guest agent answers and their health_checks pass"),
     ("LetsGo", "Create every guest in dependency order, then start every non-template guest in boot order"),
 ];
 
@@ -31,6 +32,7 @@ pub const NEED_TARGETS: &[&str] = &[
     "stop",
     "restart",
     "reconfigure",
+    "health-check",
 ];
 
 pub fn verb_names() -> Vec<&'static str> {

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod graph;
 pub mod host;
+pub mod legacy;
 pub mod plan;
 pub mod run;
 pub mod status;

@@ -1,7 +1,7 @@
 //! `phoenix`: the dispatcher. It validates all config, orders the targets, and runs one manager
 //! process per guest. See docs/architecture.md for where each verb is handled.
 
-use phoenix::{cli, graph, plan, run, status};
+use phoenix::{cli, graph, legacy, plan, run, status};
 
 use std::sync::atomic::AtomicI32;
 use std::sync::Arc;
@@ -20,6 +20,10 @@ fn main() {
 
 fn real_main() -> i32 {
     let args = phoenix_host::cli::normalize_sim_arg(std::env::args().collect(), &cli::verb_names());
+    if legacy::has_reset_portainer(&args) {
+        eprintln!("{}", legacy::reset_portainer_message());
+        return legacy::NOT_AVAILABLE;
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -52,6 +56,10 @@ fn real_main() -> i32 {
         eprintln!("Error: no verb given; see `phoenix --help`");
         return exit::FAILURE;
     };
+    if verb == "sync" {
+        eprintln!("{}", legacy::sync_message(&cli.targets));
+        return legacy::NOT_AVAILABLE;
+    }
     let Some(verb) = cli::verb_names().into_iter().find(|v| *v == verb) else {
         eprintln!("Error: Invalid verb '{verb}'");
         return exit::FAILURE;
@@ -60,7 +68,7 @@ fn real_main() -> i32 {
         eprintln!("Error: Verb '{verb}' requires at least one target ID");
         return exit::FAILURE;
     }
-    if matches!(verb, "setup" | "LetsGo" | "validate" | "status") && !cli.targets.is_empty() {
+    if matches!(verb, "setup" | "LetsGo" | "validate") && !cli.targets.is_empty() {
         eprintln!("Error: Verb '{verb}' takes no target IDs");
         return exit::FAILURE;
     }
@@ -75,10 +83,16 @@ fn real_main() -> i32 {
             return exit::FAILURE;
         }
     };
+    if verb == "health-check" {
+        if let Err(msg) = legacy::check_health_targets(&cfg, &targets) {
+            eprintln!("Error: {msg}");
+            return exit::FAILURE;
+        }
+    }
     match verb {
         "validate" => status::validate(&cfg, cli.strict, cli.common.output),
         "graph" => graph::print(&cfg, &targets, cli.format),
-        "status" => match status::show(&cfg, cli.common.output) {
+        "status" => match status::show(&cfg, &targets, cli.common.output) {
             Ok(()) => exit::SUCCESS,
             Err(e) => {
                 eprintln!("Error: {e}");
@@ -150,7 +164,7 @@ fn dispatch(
         "LetsGo" => plan::lets_go(cfg, &host, &opts),
         "start" | "restart" | "stop" => plan::boot_ordered(cfg, &host, targets, verb, &opts),
         "delete" => plan::delete(cfg, &host, targets, &opts),
-        "reconfigure" => plan::each(cfg, targets, verb, &opts),
+        "reconfigure" | "health-check" => plan::each(cfg, targets, verb, &opts),
         "test" if targets.is_empty() => Ok(plan::host("test", &opts)),
         "test" => plan::each(cfg, targets, verb, &opts),
         "setup" => Ok(plan::host("setup", &opts)),

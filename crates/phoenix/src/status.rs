@@ -1,16 +1,18 @@
 //! `status` and `validate`: answered by the dispatcher itself, without a manager.
 
-use phoenix_config::{Config, Severity};
+use phoenix_config::{Config, GuestId, Severity};
 use phoenix_host::{exit, OutputFormat, Runner};
 use serde_json::json;
 
 use crate::host::HostState;
 
-/// One row per configured guest; one `pct list` and one `qm list` for the whole table.
-pub fn show(cfg: &Config, output: OutputFormat) -> Result<(), String> {
+/// One row per configured guest (only `targets` when some are named, as the Bash CLI's
+/// `status <id>`); one `pct list` and one `qm list` for the whole table.
+pub fn show(cfg: &Config, targets: &[GuestId], output: OutputFormat) -> Result<(), String> {
     let host = HostState::read(&Runner::new(false))?;
     let rows: Vec<_> = cfg
         .guests()
+        .filter(|g| targets.is_empty() || targets.contains(&g.id))
         .map(|g| {
             let p = host.guests.get(&g.id);
             (

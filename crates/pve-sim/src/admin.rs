@@ -172,6 +172,7 @@ pub fn reset(root: &Path) -> R<()> {
         clear_dir(&node.store_dir(&s.id));
     }
     let _ = fs::remove_file(root.join("fault-counters.json"));
+    let _ = fs::remove_file(root.join("host-state/download-counters.json"));
     atomic_write(&root.join("invocations.jsonl"), b"")?;
     Ok(())
 }

@@ -64,6 +64,12 @@ pub struct Faults {
     pub rules: Vec<Rule>,
     #[serde(default)]
     pub guest_commands: Vec<GuestRule>,
+    /// Faults of the simulated `curl`/`wget` (see `host::download`).
+    #[serde(default)]
+    pub downloads: Vec<crate::host::download::DownloadFault>,
+    /// Faults of the simulated API server (`pve-sim serve`, `pvesh`).
+    #[serde(default)]
+    pub api_rules: Vec<crate::api::faults::ApiRule>,
 }
 
 impl Faults {

@@ -8,6 +8,7 @@
 //! docs/simulator.md.
 
 mod admin;
+mod api;
 mod faults;
 mod guest;
 mod guestos;
@@ -69,6 +70,17 @@ fn main() {
         run_tool(&prog, &args[1..])
     } else if let Some(t) = args.get(1).filter(|t| TOOLS.contains(&t.as_str())) {
         run_tool(t, &args[2..])
+    } else if prog == "pvesh" {
+        api::pvesh(&args[1..])
+    } else if let Some(verb) = args
+        .get(1)
+        .filter(|v| ["serve", "token", "pvesh"].contains(&v.as_str()))
+    {
+        match verb.as_str() {
+            "serve" => api::serve(&args[2..]),
+            "token" => api::token(&args[2..]),
+            _ => api::pvesh(&args[2..]),
+        }
     } else if host::is_host_tool(&prog) {
         host::run(&prog, &args[1..])
     } else {
@@ -205,8 +217,12 @@ fn log_invocation(
         "start": start,
         "duration_ms": duration,
         "mutating": mutating,
-    })
-    .to_string();
+    });
+    // Calls the simulated API server runs on behalf of a request are marked.
+    if let Some(via) = std::env::var_os("PVE_SIM_VIA") {
+        line["via"] = serde_json::json!(via.to_string_lossy());
+    }
+    let mut line = line.to_string();
     line.push('\n');
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)

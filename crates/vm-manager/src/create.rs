@@ -243,7 +243,7 @@ fn create_from_image(run: &mut Run) -> StepResult<()> {
     Ok(())
 }
 
-/// The cloud image in the cache, downloaded once (`curl -fL`, then renamed) when absent.
+/// The cloud image in the cache, downloaded once when absent (see [`crate::image`]).
 fn ensure_image(run: &mut Run) -> StepResult<std::path::PathBuf> {
     let image = run.d.image.clone().ok_or_else(|| {
         Fail::new(
@@ -261,28 +261,7 @@ fn ensure_image(run: &mut Run) -> StepResult<std::path::PathBuf> {
     if path.is_file() {
         return Ok(path);
     }
-    let url = run.d.image_url.clone().ok_or_else(|| {
-        Fail::new(
-            "image",
-            format!(
-                "{} is not in the image cache and no image_url is set",
-                path.display()
-            ),
-        )
-    })?;
-    let tmp = run.paths.image_cache.join(format!(".{image}.download"));
-    if !run.ctx.runner.dry_run {
-        std::fs::create_dir_all(&run.paths.image_cache).at("image")?;
-    }
-    eprintln!("VM {}: downloading {url}", run.d.id);
-    let tmp_s = tmp.display().to_string();
-    run.ctx
-        .runner
-        .change("curl", &["-fL", "-o", tmp_s.as_str(), url.as_str()])
-        .at("image")?;
-    if !run.ctx.runner.dry_run {
-        std::fs::rename(&tmp, &path).at("image")?;
-    }
+    crate::image::download(run, &image, &path)?;
     Ok(path)
 }
 

@@ -5,19 +5,12 @@
 //! `qm guest exec <vmid> -- env PHOENIX_VMID=<vmid> /bin/bash <dir>/<script>` (docs/features.md §5).
 //! A non-zero `exitcode` stops the run and shows the script's `err-data`.
 
-use std::time::Duration;
-
-use crate::agent::failure_text;
 use crate::create::Run;
 use crate::fail::{Fail, StepResult};
 use phoenix_host::fs::fingerprint;
 
 /// Folder inside the VM that receives feature scripts and `vm_config.json`.
 pub const GUEST_DIR: &str = "/var/lib/phoenix/vm_features";
-/// Health check attempts when `retries` is not set.
-pub const DEFAULT_RETRIES: u32 = 3;
-/// Seconds between health check attempts when `interval` is not set.
-pub const DEFAULT_INTERVAL_SECS: u64 = 5;
 
 fn valid_name(f: &str) -> bool {
     !f.is_empty()
@@ -66,7 +59,7 @@ pub fn apply_features(run: &mut Run) -> StepResult<()> {
     Ok(())
 }
 
-/// Runs the health checks until each passes or runs out of attempts.
+/// Runs the health checks until each passes or runs out of attempts (skipped while recorded).
 pub fn run_health_checks(run: &mut Run) -> StepResult<()> {
     if run.d.health_checks.is_empty() {
         return Ok(());
@@ -78,33 +71,7 @@ pub fn run_health_checks(run: &mut Run) -> StepResult<()> {
         return Ok(());
     }
     for hc in run.d.health_checks.clone() {
-        let label = hc.name.clone().unwrap_or_else(|| hc.command.clone());
-        let step = format!("health check {label}");
-        let retries = hc.retries.unwrap_or(DEFAULT_RETRIES).max(1);
-        let interval = Duration::from_secs(hc.interval.unwrap_or(DEFAULT_INTERVAL_SECS));
-        let argv = ["sh", "-c", hc.command.as_str()];
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let s = run.agent()?.exec(&step, &argv, None)?;
-            if s.exitcode == Some(0) {
-                eprintln!(
-                    "VM {}: health check {label} passed (attempt {attempt}/{retries})",
-                    run.d.id
-                );
-                break;
-            }
-            if attempt >= retries {
-                return Err(Fail::new(
-                    step,
-                    format!(
-                        "{} after {attempt} attempts",
-                        failure_text(&argv, s.exitcode, &s)
-                    ),
-                ));
-            }
-            std::thread::sleep(interval);
-        }
+        crate::health::run_check(run.agent()?, &hc)?;
     }
     run.mark("health checks", "health_checks", &fp)
 }

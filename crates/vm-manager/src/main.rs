@@ -7,7 +7,9 @@ mod create;
 mod desired;
 mod fail;
 mod features;
+mod health;
 mod host;
+mod image;
 mod lifecycle;
 mod nfs;
 mod record;
@@ -18,11 +20,18 @@ fn main() {
     std::process::exit(run());
 }
 
+/// The guest verbs plus `health-check` (the Bash CLI's VM foundation check).
+fn verbs() -> &'static [&'static str] {
+    let mut v = manager::GUEST_VERBS.to_vec();
+    v.push("health-check");
+    Vec::leak(v)
+}
+
 fn run() -> i32 {
     let ctx = match manager::start(
         "vm-manager",
         "Phoenix manager for Proxmox VMs",
-        manager::GUEST_VERBS,
+        verbs(),
         true,
     ) {
         Ok(c) => c,
@@ -37,6 +46,7 @@ fn run() -> i32 {
         "restart" => lifecycle::restart(&ctx).map(|_| exit::SUCCESS),
         "status" => lifecycle::status(&ctx).map(|_| exit::SUCCESS),
         "test" => lifecycle::test(&ctx),
+        "health-check" => health::health_check(&ctx).map(|_| exit::SUCCESS),
         other => Err(fail::Fail::new("verb", format!("'{other}' is not handled"))),
     };
     let (reads, changes) = ctx.runner.counts();

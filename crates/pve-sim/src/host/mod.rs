@@ -8,13 +8,13 @@
 //! `invocations.jsonl` like `pct`/`qm`, with `mutating` true for calls that change something.
 //! They refuse to run without `PVE_SIM_ROOT`.
 //!
-//! Simulated, not real: `curl`/`wget` "download" by writing a small placeholder file (for an
-//! NVIDIA `.run` URL, a shell script that runs the `nvidia-installer` stand-in with the version
-//! from the file name); disks are records, not block devices; `apparmor_parser` checks only that
+//! Simulated, not real: `curl`/`wget` reach a small simulated internet ([`download`]: Ubuntu
+//! cloud images with their `SHA256SUMS`, a placeholder for anything else); disks are records, not block devices; `apparmor_parser` checks only that
 //! a profile names itself and has balanced braces.
 
 mod accounts;
 mod disks;
+pub mod download;
 mod security;
 pub mod state;
 mod system;
@@ -153,7 +153,8 @@ fn dispatch(h: &mut Host, tool: &str, a: &[String]) -> Out {
         "sysctl" => system::sysctl(h, a),
         "modprobe" => system::modprobe(h, a),
         "update-initramfs" => system::update_initramfs(h, a),
-        "curl" | "wget" => system::download(h, tool, a),
+        "curl" => download::curl(h, a),
+        "wget" => download::wget(h, a),
         "exportfs" => accounts::exportfs(h, a),
         "id" => accounts::id(h, a),
         "getent" => accounts::getent(h, a),

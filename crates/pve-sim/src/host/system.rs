@@ -1,7 +1,5 @@
 //! Packages, services and kernel: `dpkg-query`, `apt-get`, `systemctl`, `timedatectl`, `sysctl`,
-//! `modprobe`, `update-initramfs`, and the simulated downloads of `curl`/`wget`.
-
-use std::path::{Path, PathBuf};
+//! `modprobe`, `update-initramfs`.
 
 use super::state::Host;
 use super::{Args, Out};
@@ -368,99 +366,4 @@ pub fn update_initramfs(h: &mut Host, a: &[String]) -> Out {
     }
     h.state.initramfs_updates += 1;
     Out::changed("update-initramfs: Generating /boot/initrd.img-6.8.12-pve (simulated)\n")
-}
-
-/// `curl [-fsSL] [--retry N] -o FILE URL` and `wget [-q] -O FILE URL`: simulated downloads.
-pub fn download(h: &mut Host, tool: &str, a: &[String]) -> Out {
-    let out_opts: &[&str] = if tool == "curl" {
-        &["o", "output"]
-    } else {
-        &["O", "output-document"]
-    };
-    let mut with_value = out_opts.to_vec();
-    with_value.extend([
-        "retry",
-        "max-time",
-        "m",
-        "connect-timeout",
-        "H",
-        "header",
-        "u",
-        "user",
-        "A",
-        "user-agent",
-        "retry-delay",
-        "T",
-        "t",
-        "tries",
-        "timeout",
-    ]);
-    let args = Args::parse(a, &with_value);
-    let Some(url) = args.pos.iter().find(|p| p.contains("://")) else {
-        return Out::err(2, format!("{tool}: no URL specified (pve-sim)"));
-    };
-    let target = match args.val(out_opts) {
-        Some(t) => t.to_string(),
-        None if tool == "wget" => url.rsplit('/').next().unwrap_or("index.html").to_string(),
-        None => return Out::ok(format!("pve-sim: simulated response of {url}\n")),
-    };
-    if target == "/dev/null" || target == "-" {
-        return Out::ok(if target == "-" {
-            placeholder(url)
-        } else {
-            String::new()
-        });
-    }
-    let path = resolve(h, &target);
-    if let Some(d) = path.parent() {
-        if !d.is_dir() {
-            return Out::err(
-                23,
-                format!(
-                    "{tool}: ({}) cannot write to {target}: no such folder",
-                    if tool == "curl" { 23 } else { 1 }
-                ),
-            );
-        }
-    }
-    if let Err(e) = crate::state::atomic_write(&path, placeholder(url).as_bytes()) {
-        return Out::err(23, e.msg);
-    }
-    Out {
-        mutating: true,
-        stderr: format!("pve-sim: simulated download of {url} to {target}\n"),
-        ..Out::default()
-    }
-}
-
-/// A relative target is relative to the caller's folder; an absolute one is used as given inside
-/// the simulator's folder or the temp folder, else placed under the simulated host root.
-fn resolve(h: &Host, target: &str) -> PathBuf {
-    let p = Path::new(target);
-    if p.is_absolute() {
-        if p.starts_with(std::env::temp_dir()) {
-            return p.to_path_buf();
-        }
-        h.host_path(target)
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    }
-}
-
-/// The content written for `url`: for an NVIDIA driver runfile, a script that runs the
-/// `nvidia-installer` stand-in with the version from the file name; otherwise a text line.
-fn placeholder(url: &str) -> String {
-    let file = url.rsplit('/').next().unwrap_or("");
-    let version = file
-        .strip_prefix("NVIDIA-Linux-x86_64-")
-        .and_then(|f| f.strip_suffix(".run"))
-        .filter(|v| v.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
-    match version {
-        Some(v) => format!(
-            "#!/bin/sh\n# pve-sim: simulated download of {url}\n# Running it installs NVIDIA driver {v} in the simulated host (nvidia-installer stand-in).\nexec nvidia-installer --pve-sim-version {v} \"$@\"\n"
-        ),
-        None => format!("pve-sim: simulated download of {url}\n"),
-    }
 }

@@ -1,0 +1,95 @@
+//! The Bash CLI's command line (`phoenix-cli`, reached through `phoenix-global` on `PATH`), where
+//! it differs from Phoenix's. Its verbs were `setup create converge delete start stop restart
+//! status sync health-check LetsGo`, its options `--dry-run`, `--reset-portainer`, `--help`.
+//!
+//! - `health-check <vmid>` is a Phoenix verb too (`vm-manager health-check`); only VMs have it;
+//! - `status <id>...` shows the named guests (Phoenix's `status` alone shows all);
+//! - `sync ...` and `--reset-portainer` belong to the Portainer and Docker-stack sync of the
+//!   service layer, which this version does not have: they fail with a message saying so,
+//!   rather than as an unknown verb or option.
+//!
+//! Where each old verb went is listed in docs/install.md.
+
+use phoenix_config::{Config, GuestId, GuestKind};
+
+/// What `sync` and `--reset-portainer` are waiting for, as users know it.
+pub const SERVICE_LAYER: &str =
+    "the service layer (internal CA, DNS, gateway, Portainer and Docker stacks)";
+
+/// Exit code of a legacy verb or option that has no implementation yet.
+pub const NOT_AVAILABLE: i32 = phoenix_host::exit::FAILURE;
+
+/// The message for the old `sync` verb (`sync all`, `sync stack <name> to <vmid>`).
+pub fn sync_message(args: &[String]) -> String {
+    let shown = if args.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", args.join(" "))
+    };
+    format!(
+        "Error: 'sync{shown}' is not available yet: synchronising Portainer environments and Docker stacks is part of {SERVICE_LAYER}, which this version of Phoenix does not implement; guests themselves are created and converged with `phoenix create`/`phoenix LetsGo`"
+    )
+}
+
+/// The message for the old `--reset-portainer` option (it only affected `sync`).
+pub fn reset_portainer_message() -> String {
+    format!(
+        "Error: '--reset-portainer' is not available yet: it resets Portainer during a sync, which is part of {SERVICE_LAYER}, not implemented in this version of Phoenix; run the command without it"
+    )
+}
+
+/// Whether the raw arguments hold the old `--reset-portainer` option (checked before the
+/// command line is parsed, so the answer is this message and not "unexpected argument").
+pub fn has_reset_portainer(args: &[String]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--reset-portainer")
+}
+
+/// `health-check` takes VMs only: the old verb ran a VM's foundation checks.
+pub fn check_health_targets(cfg: &Config, targets: &[GuestId]) -> Result<(), String> {
+    for id in targets {
+        if cfg.guest(*id).is_some_and(|g| g.kind == GuestKind::Lxc) {
+            return Err(format!(
+                "health-check runs a VM's foundation checks; {id} is a container: its checks run with `phoenix test {id}`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn reset_portainer_is_found_before_the_separator_only() {
+        assert!(has_reset_portainer(&args(&[
+            "phoenix",
+            "LetsGo",
+            "--reset-portainer"
+        ])));
+        assert!(!has_reset_portainer(&args(&[
+            "phoenix",
+            "create",
+            "--",
+            "--reset-portainer"
+        ])));
+        assert!(
+            !has_reset_portainer(&args(&["--reset-portainer"])),
+            "argv[0] is the program"
+        );
+    }
+
+    #[test]
+    fn sync_message_names_the_service_layer() {
+        let m = sync_message(&args(&["stack", "web", "to", "8001"]));
+        assert!(m.starts_with("Error: 'sync stack web to 8001' is not available yet"));
+        assert!(m.contains("Portainer") && m.contains("service layer"));
+    }
+}
