@@ -173,3 +173,42 @@ fn example_lets_go_installs_for_real_and_converge_finds_everything_in_place() {
     let problems = cloud_init_problems(&node);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// On a node that knows only Proxmox's default storages, set-up registers the datasets'
+/// storages with `pvesm add` (as on a real host), and a second set-up adds nothing.
+#[test]
+fn setup_registers_storages_with_pvesm_add() {
+    let sim = Sim::new();
+    let cfg = example_config();
+    let init = std::process::Command::new(phoenix_tests::bin("pve-sim"))
+        .arg("init")
+        .env("PVE_SIM_ROOT", sim.dir())
+        .status()
+        .expect("pve-sim init");
+    assert!(init.success());
+    let o = sim.run(&["setup", "--config", &cfg]);
+    assert!(o.status.success(), "setup: {}", stderr(&o));
+    let adds: Vec<Value> = sim
+        .invocations()
+        .into_iter()
+        .filter(|c| c["tool"] == "pvesm" && c["argv"][0] == "add")
+        .collect();
+    assert!(!adds.is_empty(), "set-up registered no storage");
+    assert!(adds.iter().all(|c| c["exit_code"] == 0), "{adds:?}");
+    let cfgtext = std::fs::read_to_string(sim.dir().join("etc/pve/storage.cfg")).unwrap();
+    for c in &adds {
+        let id = c["argv"][2].as_str().unwrap();
+        assert!(
+            cfgtext.contains(&format!(": {id}\n")),
+            "{id} in storage.cfg:\n{cfgtext}"
+        );
+    }
+    let n = sim.invocations().len();
+    let o = sim.run(&["setup", "--config", &cfg]);
+    assert!(o.status.success(), "second setup: {}", stderr(&o));
+    let again = sim.invocations()[n..]
+        .iter()
+        .filter(|c| c["tool"] == "pvesm" && c["argv"][0] == "add")
+        .count();
+    assert_eq!(again, 0, "a second set-up registers nothing");
+}

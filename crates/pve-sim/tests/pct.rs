@@ -445,3 +445,133 @@ fn pveam_and_pvesm() {
     s.run("pvesm", &["status", "--storage", "nope"])
         .fails_with("storage 'nope' does not exist");
 }
+
+#[test]
+fn guest_files_follow_snapshots_rollback_and_clones() {
+    let s = Sim::new();
+    s.ct(900);
+    s.pct("start 900").ok();
+    let write = |id: &str, text: &str| {
+        s.run(
+            "pct",
+            &[
+                "exec",
+                id,
+                "--",
+                "sh",
+                "-c",
+                &format!("echo {text} > /root/state"),
+            ],
+        )
+        .ok();
+    };
+    let read = |id: &str| {
+        s.run("pct", &["exec", id, "--", "cat", "/root/state"])
+            .ok()
+            .stdout
+    };
+    write("900", "before");
+    s.pct("snapshot 900 snap1").ok();
+    write("900", "after");
+    assert_eq!(read("900"), "after\n");
+    // A clone of the snapshot starts with what 900 had then.
+    s.pct("clone 900 901 --snapname snap1").ok();
+    s.pct("start 901").ok();
+    assert_eq!(read("901"), "before\n");
+    // Rollback restores the files (and stops the container, as pct does).
+    s.pct("rollback 900 snap1").ok();
+    s.pct("start 900").ok();
+    assert_eq!(read("900"), "before\n");
+    // A fresh container has no Docker, and no command that is neither real nor simulated.
+    let o = s.run("pct", &["exec", "900", "--", "docker", "ps"]);
+    assert_eq!(o.code, 127, "{}", o.stderr);
+    assert!(o.stderr.contains("docker"), "{}", o.stderr);
+    let o = s.run(
+        "pct",
+        &[
+            "exec",
+            "900",
+            "--",
+            "sh",
+            "-c",
+            "command -v jq || echo none",
+        ],
+    );
+    assert_eq!(o.stdout, "none\n");
+    assert!(s
+        .read("guests/900/rootfs/etc/os-release")
+        .contains("VERSION_CODENAME=noble"));
+}
+
+#[test]
+fn pvesm_add_set_remove_follow_pve_storage() {
+    let s = Sim::new();
+    s.run("pvesm", &["add", "dir", "d1", "--content", "images"])
+        .fails_with("missing value for required option 'path'");
+    s.run(
+        "pvesm",
+        &[
+            "add",
+            "zfspool",
+            "z1",
+            "--pool",
+            "tank/a",
+            "--content",
+            "bogus",
+        ],
+    )
+    .fails_with("invalid content type 'bogus'");
+    s.run("pvesm", &["add", "dir", "d1", "--path", "/nowhere", "--is_mountpoint", "yes"])
+        .fails_with("create storage failed: unable to activate storage 'd1' - directory is expected to be a mount point but is not mounted: '/nowhere'");
+    std::fs::create_dir_all(s.path("host/data/d1")).unwrap();
+    s.run(
+        "pvesm",
+        &[
+            "add",
+            "dir",
+            "d1",
+            "--path",
+            "/data/d1",
+            "--content",
+            "iso,images",
+            "--is_mountpoint",
+            "yes",
+        ],
+    )
+    .ok();
+    s.run("pvesm", &["add", "dir", "d1", "--path", "/data/d1"])
+        .fails_with("create storage failed: storage ID 'd1' already defined");
+    s.run(
+        "pvesm",
+        &[
+            "add",
+            "zfspool",
+            "z1",
+            "--pool",
+            "tank/a",
+            "--content",
+            "iso,images",
+        ],
+    )
+    .ok();
+    let cfg = s.read("etc/pve/storage.cfg");
+    assert!(
+        cfg.contains("zfspool: z1\n\tpool tank/a\n\tcontent images\n"),
+        "{cfg}"
+    );
+    s.run("pvesm", &["set", "d1", "--delete", "path"])
+        .fails_with("update storage failed: unable to delete required option 'path'");
+    s.run(
+        "pvesm",
+        &["set", "d1", "--content", "iso", "--delete", "content"],
+    )
+    .fails_with("cannot set and delete property 'content' at the same time!");
+    s.run("pvesm", &["set", "d1", "--content", "iso"]).ok();
+    assert!(s
+        .read("etc/pve/storage.cfg")
+        .contains("dir: d1\n\tpath /data/d1\n\tcontent iso\n"));
+    s.run("pvesm", &["remove", "nope"])
+        .fails_with("delete storage failed: storage 'nope' does not exist");
+    s.run("pvesm", &["remove", "z1"]).ok();
+    assert!(!s.read("etc/pve/storage.cfg").contains("z1"));
+}
