@@ -8,8 +8,6 @@ use phoenix_config::model::HealthCheck;
 use phoenix_config::{Config, GuestId};
 use phoenix_host::HostEnv;
 
-use crate::fail::{Fail, StepResult};
-
 /// Default CPU cores.
 pub const DEFAULT_CORES: u64 = 2;
 /// Default memory in MiB.
@@ -64,13 +62,11 @@ pub struct Desired {
 
 impl Desired {
     /// The VM `id` of the config, or an error when it is not a VM there.
-    pub fn load(cfg: &Config, id: GuestId) -> StepResult<Desired> {
-        let r = cfg.vm(id).ok_or_else(|| {
-            Fail::new(
-                "config",
-                format!("no VM {id} in {}", cfg.paths.vm_path().display()),
-            )
-        })?;
+    /// `Err`: the message for the `config` step.
+    pub fn load(cfg: &Config, id: GuestId) -> Result<Desired, String> {
+        let r = cfg
+            .vm(id)
+            .ok_or_else(|| format!("not defined in {}", cfg.paths.vm_path().display()))?;
         let (vm, s) = (&r.vm, &r.settings);
         let user = vm.user_config.clone();
         let ssh_keys = match &user {
@@ -137,7 +133,7 @@ impl Desired {
 
 /// Public keys of the user, in order, without duplicates; key files resolve against the
 /// config folder.
-fn collect_keys(u: &VmUser, cfg_dir: &Path) -> StepResult<Vec<String>> {
+fn collect_keys(u: &VmUser, cfg_dir: &Path) -> Result<Vec<String>, String> {
     let mut keys: Vec<String> = Vec::new();
     let mut add = |k: &str| {
         let k = k.trim();
@@ -151,12 +147,8 @@ fn collect_keys(u: &VmUser, cfg_dir: &Path) -> StepResult<Vec<String>> {
     u.ssh_public_keys.iter().for_each(|k| add(k));
     for f in &u.ssh_key_files {
         let p = phoenix_config::paths::resolve_dir(cfg_dir, f);
-        let text = std::fs::read_to_string(&p).map_err(|e| {
-            Fail::new(
-                "config",
-                format!("cannot read ssh_key_files entry {}: {e}", p.display()),
-            )
-        })?;
+        let text = std::fs::read_to_string(&p)
+            .map_err(|e| format!("cannot read ssh_key_files entry {}: {e}", p.display()))?;
         text.lines()
             .filter(|l| !l.trim_start().starts_with('#'))
             .for_each(&mut add);
