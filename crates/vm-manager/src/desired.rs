@@ -36,7 +36,9 @@ pub struct Desired {
     pub is_template: bool,
     pub snapshot: Option<String>,
     pub image: Option<String>,
-    pub image_url: Option<String>,
+    /// Where the image is downloaded from when it is not cached: `image_url`, else the URL the
+    /// config derives from `ubuntu_release` (the old orchestrator's).
+    pub image_source: Option<String>,
     pub features: Vec<FeatureName>,
     pub network: Option<VmNetwork>,
     pub user: Option<VmUser>,
@@ -82,7 +84,7 @@ impl Desired {
             is_template: vm.is_template,
             snapshot: vm.template_snapshot_name.as_ref().map(|s| s.to_string()),
             image: vm.template_image.as_ref().map(|s| s.to_string()),
-            image_url: vm.image_url.clone(),
+            image_source: vm.image_source(),
             features: vm.features.clone(),
             network: vm.network.clone(),
             user,

@@ -23,7 +23,7 @@ fn desired() -> Desired {
         is_template: false,
         snapshot: None,
         image: None,
-        image_url: None,
+        image_source: None,
         features: vec![],
         network: Some(VmNetwork {
             ip: "10.0.0.101/24".parse().expect("ip"),
