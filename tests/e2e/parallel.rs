@@ -121,9 +121,19 @@ fn parallel_lets_go_keeps_order_and_proxmox_locks() {
     let o = lets_go(&tmp, &hv, "8");
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
+    // Every line says which guest it is about: events name their guest (`CT 904: ...`),
+    // whatever else a manager prints is prefixed with its guest ID (`[904] ...`).
+    assert!(err.contains("CT 904: "), "{err}");
+    let attributed = |l: &str| {
+        [
+            "==> ", "[", "CT ", "VM ", "Recap:", "  ", "Summary:", "info:", "warning:",
+        ]
+        .iter()
+        .any(|p| l.starts_with(p))
+    };
     assert!(
-        err.contains("[904] "),
-        "output is prefixed by guest ID:\n{err}"
+        err.lines().all(attributed),
+        "every line names its guest:\n{err}"
     );
 
     let log = invocations(&tmp);

@@ -5,21 +5,29 @@
 use phoenix_host::exit;
 use phoenix_host::manager::Context;
 
+use phoenix_report::{Event, EventKind, Reporter};
+
 use crate::script;
 
 /// The runner's path below the scripts folder.
 pub const RUNNER: &str = "tests/hypervisor_test_runner.sh";
 
-pub fn run(ctx: &Context) -> i32 {
+pub fn run(ctx: &Context, r: &Reporter) -> i32 {
     if ctx.inv.wipe_disks {
-        eprintln!("warning: --wipe-disks applies to 'setup' only; ignored");
+        r.emit(
+            Event::new(EventKind::Note, None)
+                .message("--wipe-disks applies to 'setup' only; ignored"),
+        );
     }
     let runner = ctx.env.scripts_dir.join(RUNNER);
     if !runner.is_file() {
-        eprintln!(
-            "Error: host test runner {} not found (scripts folder {})",
-            runner.display(),
-            ctx.env.scripts_dir.display()
+        crate::fail(
+            r,
+            format!(
+                "host test runner {} not found (scripts folder {})",
+                runner.display(),
+                ctx.env.scripts_dir.display()
+            ),
         );
         return exit::FAILURE;
     }
@@ -29,13 +37,16 @@ pub fn run(ctx: &Context) -> i32 {
         args.push(s.clone());
     }
     match script::run(ctx, &runner, &args, &[]) {
-        Ok(script::Ended::Ok) => exit::SUCCESS,
+        Ok(script::Ended::Ok) => {
+            r.emit(Event::new(EventKind::Unchanged, None).step("host tests"));
+            exit::SUCCESS
+        }
         Ok(e) => {
-            eprintln!("Error: host tests failed (exit {})", e.shown_code());
+            crate::fail(r, format!("host tests failed (exit {})", e.shown_code()));
             e.exit_code()
         }
         Err(e) => {
-            eprintln!("Error: {e}");
+            crate::fail(r, e);
             exit::FAILURE
         }
     }

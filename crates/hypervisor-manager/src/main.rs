@@ -6,12 +6,16 @@
 //!   (see [`setup`]).
 //! - `hypervisor-manager test [--suite NAME]` runs `tests/hypervisor_test_runner.sh` with the
 //!   host test suites of the config (see [`host_tests`]).
+//!
+//! Everything it says goes through the one reporter (`phoenix_report`), so under the
+//! dispatcher its steps appear in the run's recap as the `host` row.
 
 mod host_tests;
 mod script;
 mod setup;
 
 use phoenix_host::{exit, manager};
+use phoenix_report::{Event, EventKind, Reporter, Verbosity};
 
 const VERBS: &[&str] = &["setup", "test"];
 
@@ -29,12 +33,27 @@ fn run() -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match ctx.inv.verb {
-        "setup" => setup::run(&ctx),
-        "test" => host_tests::run(&ctx),
+    let common = &ctx.inv.common;
+    let reporter = Reporter::from_env(
+        common.output == phoenix_host::OutputFormat::Json,
+        Verbosity {
+            quiet: common.quiet,
+            verbose: common.verbose,
+        },
+    );
+    let code = match ctx.inv.verb {
+        "setup" => setup::run(&ctx, &reporter),
+        "test" => host_tests::run(&ctx, &reporter),
         other => {
             eprintln!("Error: Invalid verb '{other}'");
             exit::FAILURE
         }
-    }
+    };
+    reporter.finish();
+    code
+}
+
+/// Reports a host failure (`Error: <message>`).
+pub fn fail(r: &Reporter, msg: impl Into<String>) {
+    r.emit(Event::new(EventKind::Failed, None).message(msg.into()));
 }

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use phoenix_host::exit;
 use phoenix_host::manager::Context;
 
+use phoenix_report::{Event, EventKind, Reporter};
+
 use crate::script::{self, Ended};
 
 /// Steps when the config has no `setup_sequence`.
@@ -38,15 +40,17 @@ pub const DEFAULT_SEQUENCE: &[&str] = &[
 pub const DEFAULT_MARKER: &str =
     "/usr/local/phoenix_hypervisor/lib/.phoenix_hypervisor_initialized";
 
-pub fn run(ctx: &Context) -> i32 {
+pub fn run(ctx: &Context, r: &Reporter) -> i32 {
     if ctx.inv.suite.is_some() {
-        eprintln!("warning: --suite applies to 'test' only; ignored");
+        r.emit(
+            Event::new(EventKind::Note, None).message("--suite applies to 'test' only; ignored"),
+        );
     }
     let steps = sequence(ctx);
     let scripts = match resolve_scripts(&ctx.env.scripts_dir, &steps) {
         Ok(s) => s,
         Err(msg) => {
-            eprintln!("Error: {msg}");
+            crate::fail(r, msg);
             return exit::FAILURE;
         }
     };
@@ -57,24 +61,28 @@ pub fn run(ctx: &Context) -> i32 {
             marker.display()
         );
     }
-    if let Err(code) = run_steps(ctx, &steps, &scripts) {
+    if let Err(code) = run_steps(ctx, r, &steps, &scripts) {
         return code;
     }
+    let done = |m: String| r.emit(Event::new(EventKind::Done, None).message(m));
     if ctx.env.dry_run {
-        eprintln!(
+        done(format!(
             "dry run: {} set-up steps checked; nothing was changed",
             steps.len()
-        );
+        ));
         return exit::SUCCESS;
     }
     if let Err(e) = write_marker(&marker, &steps) {
-        eprintln!(
-            "Error: all set-up steps passed, but the marker {} could not be written: {e}",
-            marker.display()
+        crate::fail(
+            r,
+            format!(
+                "all set-up steps passed, but the marker {} could not be written: {e}",
+                marker.display()
+            ),
         );
         return exit::FAILURE;
     }
-    eprintln!("host set-up complete: {} steps", steps.len());
+    done(format!("host set-up complete: {} steps", steps.len()));
     exit::SUCCESS
 }
 
@@ -124,27 +132,35 @@ pub fn resolve_scripts(scripts_dir: &Path, steps: &[String]) -> Result<Vec<PathB
     }
 }
 
-fn run_steps(ctx: &Context, steps: &[String], scripts: &[PathBuf]) -> Result<(), i32> {
+/// Runs the steps in order; each is a `host` event (begun, then ok or failed).
+fn run_steps(
+    ctx: &Context,
+    r: &Reporter,
+    steps: &[String],
+    scripts: &[PathBuf],
+) -> Result<(), i32> {
     let n = steps.len();
     for (i, (step, path)) in steps.iter().zip(scripts).enumerate() {
-        if !ctx.inv.common.quiet {
-            eprintln!("==> setup step {}/{n}: {step}", i + 1);
-        }
+        r.emit(
+            Event::new(EventKind::Begin, None).message(format!("setup step {}/{n}: {step}", i + 1)),
+        );
         let mut extra = vec![("PHOENIX_SETUP_STEP", step.clone())];
         if ctx.inv.wipe_disks {
             extra.push(("PHOENIX_WIPE_DISKS", "1".to_string()));
         }
         match script::run(ctx, path, &[], &extra) {
-            Ok(Ended::Ok) => {}
+            Ok(Ended::Ok) => {
+                r.emit(Event::new(EventKind::Unchanged, None).step(format!("setup {step}")))
+            }
             Ok(e) => {
-                eprintln!(
-                    "Error: setup step '{step}' failed (exit {})",
-                    e.shown_code()
+                crate::fail(
+                    r,
+                    format!("setup step '{step}' failed (exit {})", e.shown_code()),
                 );
                 return Err(e.exit_code());
             }
             Err(e) => {
-                eprintln!("Error: setup step '{step}': {e}");
+                crate::fail(r, format!("setup step '{step}': {e}"));
                 return Err(exit::FAILURE);
             }
         }

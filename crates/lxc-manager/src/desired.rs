@@ -19,21 +19,6 @@ pub struct Desired {
     pub rootfs: Option<(String, u64)>,
 }
 
-/// Raw `lxc.*` keys that may appear several times in a conf (each value is its own line).
-pub const MULTI_VALUED: &[&str] = &[
-    "lxc.cgroup2.devices.allow",
-    "lxc.cgroup2.devices.deny",
-    "lxc.cgroup.devices.allow",
-    "lxc.cgroup.devices.deny",
-    "lxc.mount.entry",
-    "lxc.environment",
-    "lxc.idmap",
-    "lxc.hook.pre-start",
-    "lxc.hook.mount",
-    "lxc.hook.start",
-    "lxc.hook.post-stop",
-];
-
 /// Builds the desired configuration of `lxc` (the config has merged `proxmox_defaults.lxc`).
 pub fn build(lxc: &Lxc, _cfg: &Config) -> Desired {
     let mut d = Desired::default();

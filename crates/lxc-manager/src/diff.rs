@@ -3,12 +3,14 @@
 //! The old tool re-set memory, cores, `onboot`, `startup` and `net0` on every run, which made
 //! every run a change. Here each key is compared by meaning (property strings key by key, MAC
 //! addresses case-insensitively, feature lists as sets), and all plain differences go into ONE
-//! `pct set`. Raw `lxc.*` lines are added to the conf file only when missing, through the `pve`
-//! conf API so every other line stays byte-identical.
+//! `pct set`, whose attribute diff ([`changes`]) is what the plan shows and `status` calls
+//! drift. Raw `lxc.*` lines are `phoenix_guest::raw`'s.
 
 use pve::{Conf, PropString};
 
-use crate::desired::{Desired, MULTI_VALUED};
+use phoenix_report::Change;
+
+use crate::desired::Desired;
 
 /// What one `pct set` must change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +36,31 @@ impl SetPlan {
             a.push(self.delete.join(","));
         }
         a
+    }
+
+    /// The `pct set` parameters as API parameters (`delete` comma-separated).
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut p = self.set.clone();
+        if !self.delete.is_empty() {
+            p.push(("delete".to_string(), self.delete.join(",")));
+        }
+        p
+    }
+
+    /// What the set changes, against `conf`: one entry per key; `net0` per managed sub-key
+    /// (`net0.ip: 10.0.0.5/24 -> 10.0.0.6/24`).
+    pub fn changes(&self, conf: &Conf) -> Vec<Change> {
+        let mut out = Vec::new();
+        for (k, v) in &self.set {
+            match (k.as_str(), conf.get(k)) {
+                ("net0", Some(cur)) => out.extend(net_changes(cur, v)),
+                (_, cur) => out.push(Change::new(k.clone(), cur, Some(v))),
+            }
+        }
+        for k in &self.delete {
+            out.push(Change::new(k.clone(), conf.get(k), None));
+        }
+        out
     }
 
     pub fn merge(&mut self, other: SetPlan) {
@@ -105,6 +132,23 @@ fn net_same(cur: &str, want: &str) -> bool {
     })
 }
 
+/// The managed `net0` sub-keys that differ between `cur` and `new`.
+fn net_changes(cur: &str, new: &str) -> Vec<Change> {
+    let (Ok(c), Ok(w)) = (PropString::parse(cur), PropString::parse(new)) else {
+        return vec![Change::new("net0", Some(cur), Some(new))];
+    };
+    NET_KEYS
+        .iter()
+        .filter(|k| match (**k, c.get(k), w.get(k)) {
+            ("hwaddr" | "firewall", _, None) => false,
+            ("hwaddr", Some(a), Some(b)) => !a.eq_ignore_ascii_case(b),
+            ("firewall", a, b) => truthy(a) != truthy(b),
+            (_, a, b) => a != b,
+        })
+        .map(|k| Change::new(format!("net0.{k}"), c.get(k), w.get(k)))
+        .collect()
+}
+
 /// `cur` with the managed keys of `want` applied (managed keys absent from `want` removed).
 fn merge_prop(cur: &str, want: &str) -> String {
     let (Ok(mut c), Ok(w)) = (PropString::parse(cur), PropString::parse(want)) else {
@@ -119,35 +163,6 @@ fn merge_prop(cur: &str, want: &str) -> String {
         c.set(k, v);
     }
     c.to_string()
-}
-
-/// Raw lines to add to `conf`: multi-valued keys when that exact value is missing, single-valued
-/// keys when missing or different (then the first line is rewritten in place). Returns whether
-/// `conf` changed.
-pub fn apply_raw(conf: &mut Conf, raw: &[(String, String)]) -> Vec<String> {
-    let mut done = Vec::new();
-    for (k, v) in raw {
-        let present: Vec<String> = conf
-            .lxc_entries()
-            .iter()
-            .filter(|(ck, _)| ck == k)
-            .map(|(_, cv)| cv.to_string())
-            .collect();
-        if MULTI_VALUED.contains(&k.as_str()) {
-            if !present.iter().any(|p| p == v) {
-                conf.main_mut().add_lxc(k, v);
-                done.push(format!("{k}: {v}"));
-            }
-        } else if present.first() != Some(v) {
-            if present.is_empty() {
-                conf.main_mut().add_lxc(k, v);
-            } else {
-                conf.set(k, v);
-            }
-            done.push(format!("{k}: {v}"));
-        }
-    }
-    done
 }
 
 #[cfg(test)]
@@ -193,21 +208,16 @@ mod tests {
         ]);
         let p = plain(&c, &w);
         assert_eq!(p.argv("950"), vec!["set", "950", "--memory", "4096", "--cores", "4", "--net0", "name=eth0,bridge=vmbr0,hwaddr=52:54:00:aa:bb:cc,ip=10.0.0.6/24,type=veth,firewall=1"]);
-    }
-
-    #[test]
-    fn raw_lines_are_added_once_and_others_untouched() {
-        let mut c = Conf::parse(CONF);
-        let raw = vec![
-            ("lxc.apparmor.profile".to_string(), "unconfined".to_string()),
-            ("lxc.cgroup2.devices.allow".to_string(), "a".to_string()),
-            ("lxc.mount.auto".to_string(), "sys:rw".to_string()),
-        ];
-        assert_eq!(apply_raw(&mut c, &raw).len(), 2);
-        let text = c.to_string();
-        assert!(text.starts_with(&CONF[..CONF.len() - 1]));
-        assert!(apply_raw(&mut c, &raw).is_empty());
-        assert_eq!(c.to_string(), text);
-        assert_eq!(text.matches("lxc.cgroup2.devices.allow: a").count(), 1);
+        let shown: Vec<String> = p.changes(&c).iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            shown,
+            vec![
+                "memory: 2048 -> 4096",
+                "cores: (none) -> 4",
+                "net0.ip: 10.0.0.5/24 -> 10.0.0.6/24",
+                "net0.gw: 10.0.0.1 -> (none)",
+                "net0.firewall: (none) -> 1",
+            ]
+        );
     }
 }

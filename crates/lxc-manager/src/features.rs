@@ -1,67 +1,66 @@
-//! Steps inside the container: feature scripts (run on the host), the application script (run
-//! inside), health checks; plus the check, before anything changes, that every script the config
-//! names exists.
+//! Work inside the container: feature scripts (run on the host, reaching the container through
+//! `pct exec`/`pct push`), the application script (run inside), health checks, and the
+//! lifecycle snapshots around them; plus the check, before anything changes, that every script
+//! the config names exists.
+//!
+//! They are planned as one step (`features`) and recorded as one fingerprint (`in_guest`) of
+//! the container's JSON object and every script involved: a later `create` skips the step while
+//! the fingerprint matches; `reconfigure` and `converge` always run it.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::step::{fail, tool, Job, StepResult};
+use phoenix_config::Lxc;
+use phoenix_guest::{Action, GuestOp, GuestResult, Job, NodeCommand, NodeOp, Payload, Step};
+use pve::Conf;
 
-pub fn feature_script(job: &Job, f: &str) -> PathBuf {
-    job.ctx
-        .env
-        .scripts_dir
+/// Snapshot names of `enable_lifecycle_snapshots`.
+pub const SNAP_BEFORE: &str = "pre-configured";
+pub const SNAP_AFTER: &str = "final-form";
+
+pub fn feature_script(scripts: &Path, f: &str) -> PathBuf {
+    scripts
         .join("lxc_setup")
         .join(format!("phoenix_hypervisor_feature_install_{f}.sh"))
 }
 
-fn app_script(job: &Job, name: &str) -> PathBuf {
-    job.ctx.env.scripts_dir.join("lxc_setup").join(name)
+fn app_script(scripts: &Path, name: &str) -> PathBuf {
+    scripts.join("lxc_setup").join(name)
 }
 
-fn utils_script(job: &Job) -> PathBuf {
-    job.ctx
-        .env
-        .scripts_dir
-        .join("phoenix_hypervisor_common_utils.sh")
+fn utils_script(scripts: &Path) -> PathBuf {
+    scripts.join("phoenix_hypervisor_common_utils.sh")
 }
 
-fn nvidia_check(job: &Job) -> PathBuf {
-    job.ctx
-        .env
-        .scripts_dir
-        .join("health_checks")
-        .join("check_nvidia.sh")
+fn nvidia_check(scripts: &Path) -> PathBuf {
+    scripts.join("health_checks").join("check_nvidia.sh")
 }
 
-fn wants_nvidia_check(job: &Job) -> bool {
-    job.lxc.features.iter().any(|f| f == "nvidia")
+fn wants_nvidia_check(lxc: &Lxc) -> bool {
+    lxc.features.iter().any(|f| f == "nvidia")
 }
 
 /// Every host script `create`/`reconfigure` will run, in order.
-pub fn scripts(job: &Job) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = job
-        .lxc
+pub fn scripts(scripts_dir: &Path, lxc: &Lxc) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = lxc
         .features
         .iter()
-        .map(|f| feature_script(job, f))
+        .map(|f| feature_script(scripts_dir, f))
         .collect();
-    if let Some(a) = &job.lxc.application_script {
-        v.push(app_script(job, a));
-        v.push(utils_script(job));
+    if let Some(a) = &lxc.application_script {
+        v.push(app_script(scripts_dir, a));
+        v.push(utils_script(scripts_dir));
     }
-    if wants_nvidia_check(job) {
-        v.push(nvidia_check(job));
+    if wants_nvidia_check(lxc) {
+        v.push(nvidia_check(scripts_dir));
     }
     v
 }
 
 /// Fails naming the first missing file of `paths`.
-pub fn check_exist(paths: &[PathBuf]) -> StepResult<()> {
+pub fn check_exist(job: &Job, paths: &[PathBuf]) -> GuestResult<()> {
     match paths.iter().find(|p| !p.is_file()) {
-        Some(p) => Err(fail(
+        Some(p) => Err(job.err(
             "preflight",
             format!("script {} does not exist", p.display()),
         )),
@@ -70,188 +69,203 @@ pub fn check_exist(paths: &[PathBuf]) -> StepResult<()> {
 }
 
 /// The container's object as written in the LXC file (key order kept).
-pub fn guest_json(job: &Job) -> StepResult<serde_json::Value> {
-    let p = &job.ctx.config.paths.lxc;
+pub fn guest_json(job: &Job) -> GuestResult<serde_json::Value> {
+    let p = &job.config().paths.lxc;
     let text = std::fs::read_to_string(p)
-        .map_err(|e| fail("application", format!("cannot read {}: {e}", p.display())))?;
+        .map_err(|e| job.err("application", format!("cannot read {}: {e}", p.display())))?;
     let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| fail("application", format!("{}: {e}", p.display())))?;
+        .map_err(|e| job.err("application", format!("{}: {e}", p.display())))?;
     v.get("lxc_configs")
-        .and_then(|c| c.get(job.id.to_string()))
+        .and_then(|c| c.get(job.guest.id.to_string()))
         .cloned()
         .ok_or_else(|| {
-            fail(
+            job.err(
                 "application",
-                format!("no lxc_configs.\"{}\" in {}", job.id, p.display()),
+                format!("no lxc_configs.\"{}\" in {}", job.guest.id, p.display()),
             )
         })
 }
 
 /// Fingerprint of the container's JSON object and of every script run for it.
-pub fn fingerprint(job: &Job) -> StepResult<String> {
+pub fn fingerprint(job: &Job, lxc: &Lxc) -> GuestResult<String> {
     let json = guest_json(job)?.to_string();
     let mut blobs: Vec<Vec<u8>> = vec![json.into_bytes()];
-    for s in scripts(job) {
+    for s in scripts(&job.ctx.env.scripts_dir, lxc) {
         blobs.push(std::fs::read(&s).unwrap_or_default());
     }
     let parts: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
     Ok(phoenix_host::fs::fingerprint(&parts))
 }
 
-/// Runs every feature script, in order, output streamed.
-pub fn run_features(job: &Job) -> StepResult<()> {
-    for f in &job.lxc.features {
-        job.say(format!("feature {f}"));
-        let mut cmd = Command::new(feature_script(job, f));
-        cmd.arg(job.ids()).stdin(Stdio::null());
-        job.ctx.env.apply(&mut cmd, Some(&job.ctx.config));
-        let st = cmd
-            .status()
-            .map_err(|e| fail("features", format!("cannot run feature {f}: {e}")))?;
-        if !st.success() {
-            return Err(fail(
-                "features",
-                format!("feature {f} failed (exit {})", st.code().unwrap_or(-1)),
-            ));
-        }
+fn script(job: &Job, program: PathBuf, what: String, stream: bool) -> NodeCommand {
+    NodeCommand {
+        program,
+        args: vec![job.guest.id.to_string()],
+        env: Vec::new(),
+        stream,
+        what,
     }
-    Ok(())
 }
 
-/// Pushes the application script, the helper library and `guest_config.json` into a fresh
-/// folder in the container, runs the script there, and removes the folder whatever the outcome.
-pub fn run_application(job: &Job) -> StepResult<()> {
-    let Some(name) = &job.lxc.application_script else {
-        return Ok(());
+/// Every feature script, in order (output streamed).
+pub fn feature_actions(job: &Job, lxc: &Lxc) -> Vec<Action> {
+    let dir = &job.ctx.env.scripts_dir;
+    lxc.features
+        .iter()
+        .map(|f| {
+            Action::node(
+                "features",
+                format!("feature {f}"),
+                NodeOp::Run(script(
+                    job,
+                    feature_script(dir, f),
+                    format!("feature {f}"),
+                    true,
+                )),
+            )
+            .long()
+        })
+        .collect()
+}
+
+/// The application script: pushed with the helper library and `guest_config.json` into a
+/// fresh folder in the container, run there; the folder is removed whatever the outcome.
+fn application_actions(job: &Job, lxc: &Lxc) -> GuestResult<Vec<Action>> {
+    let Some(name) = &lxc.application_script else {
+        return Ok(Vec::new());
     };
-    job.say(format!("application script {name}"));
+    let scripts = &job.ctx.env.scripts_dir;
     let json = serde_json::to_string_pretty(&guest_json(job)?)
-        .map_err(|e| fail("application", e.to_string()))?;
-    let mut tmp = tempfile::NamedTempFile::new().map_err(|e| fail("application", e.to_string()))?;
-    tmp.write_all(json.as_bytes())
-        .map_err(|e| fail("application", e.to_string()))?;
+        .map_err(|e| job.err("application", e.to_string()))?;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let dir = format!("/tmp/phoenix_app.{}.{}.{nanos}", job.id, std::process::id());
-    let id = job.ids();
-    let exec = |args: &[&str]| {
-        let mut a: Vec<String> = vec!["exec".into(), id.clone(), "--".into()];
-        a.extend(args.iter().map(|s| s.to_string()));
-        job.pct_change("application", &a)
+    let dir = format!(
+        "/tmp/phoenix_app.{}.{}.{nanos}",
+        job.guest.id,
+        std::process::id()
+    );
+    let exec = |why: &str, argv: &[&str]| {
+        Action::guest(
+            "application",
+            why.to_string(),
+            GuestOp::Exec {
+                argv: argv.iter().map(|s| s.to_string()).collect(),
+                stdin: None,
+            },
+        )
     };
-    exec(&["mkdir", "-m", "0700", &dir])?;
-    let result = (|| {
-        let files = [
-            (app_script(job, name), name.as_str(), "0755"),
-            (
-                utils_script(job),
-                "phoenix_hypervisor_common_utils.sh",
-                "0644",
-            ),
-            (tmp.path().to_path_buf(), "guest_config.json", "0644"),
-        ];
-        for (src, dst, perms) in files {
-            let a = vec![
-                "push".to_string(),
-                id.clone(),
-                src.display().to_string(),
-                format!("{dir}/{dst}"),
-                "--perms".into(),
-                perms.into(),
-            ];
-            job.pct_change("application", &a)?;
-        }
-        let mut run = vec!["env".to_string(), format!("PHOENIX_CTID={id}")];
-        if job.dry_run() {
-            run.push("PHOENIX_DRY_RUN=1".into());
-        }
-        run.extend(
-            [
+    let mut v = vec![exec(
+        "a private folder for the application script",
+        &["mkdir", "-m", "0700", &dir],
+    )];
+    let files = [
+        (
+            Payload::File(app_script(scripts, name)),
+            name.as_str(),
+            "0755",
+        ),
+        (
+            Payload::File(utils_script(scripts)),
+            "phoenix_hypervisor_common_utils.sh",
+            "0644",
+        ),
+        (
+            Payload::Bytes(json.into_bytes()),
+            "guest_config.json",
+            "0644",
+        ),
+    ];
+    for (data, dst, perms) in files {
+        v.push(Action::guest(
+            "application",
+            format!("{dst} for the application script"),
+            GuestOp::Push {
+                data,
+                dest: format!("{dir}/{dst}"),
+                perms: Some(perms.into()),
+            },
+        ));
+    }
+    let env = format!("PHOENIX_CTID={}", job.guest.id);
+    v.push(
+        exec(
+            &format!("application script {name}"),
+            &[
+                "env",
+                &env,
                 "sh",
                 "-c",
                 "cd \"$1\" && exec bash \"$1/$2\"",
                 "phoenix-app",
                 &dir,
                 name,
-            ]
-            .map(String::from),
-        );
-        let refs: Vec<&str> = run.iter().map(String::as_str).collect();
-        let out = exec(&refs)?;
-        if !out.trim().is_empty() {
-            eprintln!("{}", out.trim_end());
-        }
-        Ok(())
-    })();
-    let cleanup = exec(&["rm", "-rf", &dir]);
-    result.and(cleanup.map(|_| ()))
+            ],
+        )
+        .long(),
+    );
+    v.push(
+        exec(
+            "remove the application script's folder",
+            &["rm", "-rf", &dir],
+        )
+        .finally(),
+    );
+    Ok(v)
 }
 
 /// The NVIDIA check (whenever `nvidia` is a feature) and the config's `health_check`.
-pub fn run_health_checks(job: &Job) -> StepResult<()> {
-    if job.dry_run() {
-        job.say("health checks run after the changes are made (skipped under --dry-run)");
-        return Ok(());
+fn health_actions(job: &Job, lxc: &Lxc) -> Vec<Action> {
+    let mut v = Vec::new();
+    if wants_nvidia_check(lxc) {
+        v.push(Action::node(
+            "health check",
+            "NVIDIA health check",
+            NodeOp::Run(script(
+                job,
+                nvidia_check(&job.ctx.env.scripts_dir),
+                "check_nvidia.sh".into(),
+                false,
+            )),
+        ));
     }
-    if wants_nvidia_check(job) {
-        let mut cmd = Command::new(nvidia_check(job));
-        cmd.arg(job.ids()).stdin(Stdio::null());
-        job.ctx.env.apply(&mut cmd, Some(&job.ctx.config));
-        let out = cmd
-            .output()
-            .map_err(|e| fail("health check", format!("cannot run check_nvidia.sh: {e}")))?;
-        if !out.status.success() {
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            return Err(fail(
-                "health check",
-                format!("check_nvidia.sh failed: {}", text.trim()),
-            ));
-        }
-        job.say("NVIDIA health check passed");
+    if let Some(hc) = &lxc.health_check {
+        let label = hc.name.clone().unwrap_or_else(|| hc.command.clone());
+        v.push(Action::guest(
+            "health check",
+            format!("health check '{label}'"),
+            GuestOp::Check {
+                label,
+                argv: vec!["sh".into(), "-c".into(), hc.command.clone()],
+                attempts: hc.retries,
+                interval: Duration::from_secs(hc.interval),
+            },
+        ));
     }
-    let Some(hc) = &job.lxc.health_check else {
-        return Ok(());
-    };
-    let attempts = hc.retries;
-    let interval = Duration::from_secs(hc.interval);
-    let label = hc.label().to_string();
-    let argv = [
-        "exec".to_string(),
-        job.ids(),
-        "--".into(),
-        "sh".into(),
-        "-c".into(),
-        hc.command.clone(),
-    ];
-    let mut last = String::new();
-    for attempt in 1..=attempts {
-        let out = job
-            .ctx
-            .runner
-            .probe("pct", &argv)
-            .map_err(tool("health check"))?;
-        if out.success() {
-            job.say(format!("health check '{label}' passed"));
-            return Ok(());
-        }
-        last = format!(
-            "exit {}: {}{}",
-            out.code,
-            out.stdout.trim(),
-            out.stderr.trim()
-        );
-        if attempt < attempts {
-            std::thread::sleep(interval);
-        }
+    v
+}
+
+fn lifecycle_snapshot(job: &Job, lxc: &Lxc, conf: &Conf, name: &str) -> Vec<Action> {
+    if !lxc.enable_lifecycle_snapshots {
+        return Vec::new();
     }
-    Err(fail(
-        "health check",
-        format!("'{label}' failed after {attempts} attempts ({last})"),
-    ))
+    if lxc.template_snapshot_name.as_deref() == Some(name) {
+        // Taken after the features, as the template snapshot.
+        return Vec::new();
+    }
+    phoenix_guest::lifecycle::snapshot_step(job, "snapshot", name, conf).actions
+}
+
+/// Steps 5-8: lifecycle snapshots, features, application script, health checks.
+pub fn in_guest_step(job: &Job, lxc: &Lxc, conf: &Conf) -> GuestResult<Step> {
+    let mut step = Step::new("features");
+    step.actions
+        .extend(lifecycle_snapshot(job, lxc, conf, SNAP_BEFORE));
+    step.actions.extend(feature_actions(job, lxc));
+    step.actions.extend(application_actions(job, lxc)?);
+    step.actions.extend(health_actions(job, lxc));
+    step.actions
+        .extend(lifecycle_snapshot(job, lxc, conf, SNAP_AFTER));
+    Ok(step)
 }

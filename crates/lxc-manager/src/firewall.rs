@@ -5,9 +5,6 @@
 
 use phoenix_config::model::{Firewall, FirewallRule};
 
-use crate::conffile::write_atomic;
-use crate::step::{fail, Job, StepResult};
-
 /// The `.fw` text for `fw`.
 pub fn render(fw: &Firewall) -> String {
     let mut s = String::from("[OPTIONS]\n");
@@ -55,30 +52,9 @@ pub fn rule(r: &FirewallRule) -> String {
     line
 }
 
-/// Writes the firewall file when the config has a `firewall` and the file differs.
-pub fn ensure(job: &Job) -> StepResult<()> {
-    let Some(fw) = &job.lxc.firewall else {
-        return Ok(());
-    };
-    let path = job
-        .ctx
-        .env
-        .pve_dir
-        .join("firewall")
-        .join(format!("{}.fw", job.id));
-    let want = render(fw);
-    let have = std::fs::read_to_string(&path).ok();
-    if have.as_deref() == Some(want.as_str()) {
-        return Ok(());
-    }
-    job.mark_changed();
-    if job.dry_run() {
-        eprintln!("[dry-run] write {}", path.display());
-        return Ok(());
-    }
-    write_atomic(&path, &want).map_err(|e| fail("firewall", e))?;
-    job.say(format!("firewall written to {}", path.display()));
-    Ok(())
+/// `<pve_dir>/firewall/<id>.fw`.
+pub fn path(pve_dir: &std::path::Path, id: u64) -> std::path::PathBuf {
+    pve_dir.join("firewall").join(format!("{id}.fw"))
 }
 
 #[cfg(test)]

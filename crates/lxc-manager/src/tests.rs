@@ -3,17 +3,18 @@
 
 use std::process::{Command, Stdio};
 
-use crate::step::{fail, Job, StepResult};
+use phoenix_config::Lxc;
+use phoenix_guest::{GuestResult, Job};
 
-pub fn run(job: &Job) -> StepResult<()> {
+pub fn run(job: &Job, lxc: &Lxc) -> GuestResult<()> {
     let tests_dir = job.ctx.env.scripts_dir.join("tests");
     let runner = tests_dir.join("test_runner.sh");
-    let suites = job.lxc.tests.clone();
+    let suites = lxc.tests.clone();
     let suite = job.ctx.inv.suite.as_deref();
     if let Some(s) = suite {
         if !suites.contains_key(s) {
             let known: Vec<&str> = suites.keys().map(String::as_str).collect();
-            return Err(fail(
+            return Err(job.err(
                 "test",
                 format!(
                     "has no test suite '{s}' (known: {})",
@@ -32,20 +33,22 @@ pub fn run(job: &Job) -> StepResult<()> {
             needed.extend(list.iter().map(|t| tests_dir.join(&t.path)));
         }
     }
-    crate::features::check_exist(&needed)?;
+    crate::features::check_exist(job, &needed)?;
     let mut cmd = Command::new("bash");
-    cmd.arg(&runner).arg(job.ids()).stdin(Stdio::null());
+    cmd.arg(&runner)
+        .arg(job.guest.id.to_string())
+        .stdin(Stdio::null());
     if let Some(s) = suite {
         cmd.args(["--suite", s]);
     }
     job.ctx.env.apply(&mut cmd, Some(&job.ctx.config));
     let st = cmd
         .status()
-        .map_err(|e| fail("test", format!("cannot run {}: {e}", runner.display())))?;
+        .map_err(|e| job.err("test", format!("cannot run {}: {e}", runner.display())))?;
     if st.success() {
         Ok(())
     } else {
-        Err(fail(
+        Err(job.err(
             "test",
             format!(
                 "test_runner.sh reported failures (exit {})",

@@ -2,7 +2,7 @@
 //!
 //! The old tool matched volumes by index and added a new 50 GB volume on every re-run. A volume's
 //! identity is its path inside the container (`mp=`): existing ones are left untouched, missing
-//! ones go to the first free `mpN`. The root disk only ever grows.
+//! ones go to the first free `mpN`. (The root disk: `plan::disk`.)
 
 use phoenix_config::Lxc;
 use pve::{Conf, PropString};
@@ -70,38 +70,6 @@ pub fn plan(conf: &Conf, wanted: &[WantedMount]) -> SetPlan {
     plan
 }
 
-/// What to do with the root disk.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Disk {
-    Keep,
-    Grow {
-        to_gb: u64,
-    },
-    /// Bigger than configured: never shrunk.
-    Larger {
-        have_gb: f64,
-    },
-    Unknown,
-}
-
-pub fn disk(conf: &Conf, want_gb: u64) -> Disk {
-    let size = conf
-        .get("rootfs")
-        .and_then(|v| PropString::parse_with_default(v, Some("volume")).ok())
-        .and_then(|p| p.get("size").and_then(pve::propstring::parse_size));
-    let Some(bytes) = size else {
-        return Disk::Unknown;
-    };
-    let want = want_gb << 30;
-    match bytes.cmp(&want) {
-        std::cmp::Ordering::Less => Disk::Grow { to_gb: want_gb },
-        std::cmp::Ordering::Equal => Disk::Keep,
-        std::cmp::Ordering::Greater => Disk::Larger {
-            have_gb: bytes as f64 / (1u64 << 30) as f64,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,13 +100,5 @@ mod tests {
         );
         let conf = Conf::parse("mp0: vol:subvol-950-disk-2,mp=/data/,size=10G\nmp1: bulk:subvol-950-disk-1,mp=/vllm_models,size=50G\n");
         assert!(plan(&conf, &wanted(&lxc)).is_empty());
-    }
-
-    #[test]
-    fn disk_grows_never_shrinks() {
-        let c = Conf::parse("rootfs: s:subvol-1-disk-0,size=32G\n");
-        assert_eq!(disk(&c, 64), Disk::Grow { to_gb: 64 });
-        assert_eq!(disk(&c, 32), Disk::Keep);
-        assert_eq!(disk(&c, 8), Disk::Larger { have_gb: 32.0 });
     }
 }

@@ -132,12 +132,14 @@ fn phx_lxc_04_05_06_start_stop_delete() {
     assert_eq!(argv, vec!["pct stop 953", "pct start 953"]);
     let o = s.run(&["status", "953", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["status"], "running");
+    assert_eq!(v["state"], "running");
     assert_eq!(v["name"], "Nginx-VscodeRag");
+    assert_eq!(v["sync"], "in_sync");
+    assert_eq!(v["drift"], serde_json::json!([]));
     let o = s.run(&["status", "953"]);
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        "status: running\nname: Nginx-VscodeRag\n"
+        "status: running\nname: Nginx-VscodeRag\ndrift: in sync\n"
     );
     // 900 is a template (cloned from, not started at boot): `start` refuses once it is stopped.
     s.ok(&["stop", "900"]);
@@ -156,7 +158,7 @@ fn phx_lxc_04_05_06_start_stop_delete() {
         .filter(|(_, m)| *m)
         .map(|(a, _)| a.join(" "))
         .collect();
-    assert_eq!(argv, vec!["pct stop 953", "pct destroy 953 --purge"]);
+    assert_eq!(argv, vec!["pct stop 953", "pct destroy 953 --purge 1"]);
     assert!(!s.dir().join("etc/pve/lxc/953.conf").exists());
     assert!(!s
         .dir()
@@ -212,11 +214,22 @@ fn dry_run_prints_and_changes_nothing() {
     let o = s.run(&["create", "900", "--dry-run"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("[dry-run] pct create 900 fastData-shared-iso:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"), "{err}");
-    assert!(err.contains("follow after creation"));
+    assert!(
+        err.contains("CT 900: will create: container 900 does not exist\n    $ pct create 900 fastData-shared-iso:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CT 900: then: configure, disk, start, features"),
+        "{err}"
+    );
+    assert!(err.contains("planned=2"), "{err}");
     assert!(s.calls().iter().all(|(_, m)| !m));
     assert!(!s.dir().join("etc/pve/lxc/900.conf").exists());
     let o = s.run(&["create", "950", "--dry-run"]);
     assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("[dry-run] pct clone 920 950 --snapname pre-configured --hostname vllm-qwen2.5-7b-awq --full 1 --storage quickOS-lxc-disks"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(
+        "$ pct clone 920 950 --full 1 --hostname vllm-qwen2.5-7b-awq --snapname pre-configured --storage quickOS-lxc-disks"
+    ));
+    // No script ran for the plan.
+    assert_eq!(s.script_log(), "");
 }

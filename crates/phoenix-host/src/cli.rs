@@ -67,9 +67,20 @@ pub fn init_logging(common: &CommonArgs) {
             _ => "debug",
         }
     };
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp(None)
-        .try_init();
+    let filters = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
+    let _ = logger(&filters).try_init();
+}
+
+/// The logger of every Phoenix binary, from `RUST_LOG`-style `filters`. Whatever the filters
+/// ask, HTTP transport internals stay at warnings: at trace level ureq-proto dumps request and
+/// response bytes, which would put the Portainer admin password and JWTs into the log.
+pub fn logger(filters: &str) -> env_logger::Builder {
+    let mut b = env_logger::Builder::new();
+    b.parse_filters(filters);
+    b.filter_module("ureq_proto", log::LevelFilter::Warn);
+    b.filter_module("ureq_proto::util", log::LevelFilter::Off);
+    b.format_timestamp(None);
+    b
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@
 //!   curl reported the transfer complete.
 //!
 //! Why `curl` rather than an HTTP crate: the download is then one more host tool run through
-//! [`Runner`] (an argv, printed under `--dry-run`, in the simulator's invocation log), and the
+//! [`Runner`] (an argv, in the simulator's invocation log; under `--dry-run` the managers'
+//! executor plans the download and never calls [`fetch`]), and the
 //! simulated host serves it. The sum is computed here, in Rust, with `sha2`, so verification
 //! does not depend on which `sha256sum` the host has or on parsing its output.
 
@@ -60,8 +61,6 @@ pub enum Verification {
     Verified(String),
     /// Not checked, and why (already printed as a warning).
     Unverified(String),
-    /// `--dry-run`: nothing was downloaded.
-    DryRun,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,15 +165,6 @@ fn expected_sum(runner: &Runner, req: &Request) -> Result<String, String> {
 pub fn fetch(runner: &Runner, req: &Request) -> Result<Verification, DownloadError> {
     let part = part_path(req.dest);
     let part_s = part.display().to_string();
-    if runner.dry_run {
-        let mut args: Vec<&str> = CURL_COMMON.to_vec();
-        args.extend(CURL_TRANSFER);
-        args.extend(["-C", "-", "-o", part_s.as_str(), req.url]);
-        runner
-            .change("curl", &args)
-            .map_err(|source| transfer_error(req, &part, source))?;
-        return Ok(Verification::DryRun);
-    }
     if let Some(dir) = req.dest.parent() {
         std::fs::create_dir_all(dir).map_err(io("create", dir))?;
     }

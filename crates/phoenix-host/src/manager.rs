@@ -24,6 +24,9 @@ struct ManagerCli {
     /// delete: destroy even if other guests clone from this one
     #[arg(long)]
     force: bool,
+    /// delete: the guest is in no config file (listed as `unmanaged` by `phoenix status`)
+    #[arg(long)]
+    unmanaged: bool,
     /// setup: allow ZFS to use disks that hold data
     #[arg(long)]
     wipe_disks: bool,
@@ -50,6 +53,8 @@ pub struct Invocation {
     pub common: CommonArgs,
     pub suite: Option<String>,
     pub force: bool,
+    /// `delete --unmanaged`: a guest no config file defines.
+    pub unmanaged: bool,
     pub wipe_disks: bool,
 }
 
@@ -115,6 +120,9 @@ pub fn parse_from(
         .iter()
         .find(|v| **v == verb_str)
         .ok_or_else(|| fail(format!("Invalid verb '{verb_str}'")))?;
+    if cli.unmanaged && verb != "delete" {
+        return Err(fail("--unmanaged applies to 'delete' only".into()));
+    }
     let id = if takes_target {
         let t = cli.target.ok_or_else(|| fail("Missing target ID".into()))?;
         Some(GuestId::parse(&t).filter(|i| i.in_range()).ok_or_else(|| {
@@ -134,6 +142,7 @@ pub fn parse_from(
         common: cli.common,
         suite: cli.suite,
         force: cli.force,
+        unmanaged: cli.unmanaged,
         wipe_disks: cli.wipe_disks,
     })
 }
@@ -165,7 +174,7 @@ impl Context {
     /// Resolves the host and loads the config (messages printed; `Err` is the exit code).
     pub fn start(inv: Invocation) -> Result<Context, i32> {
         let (env, config) = crate::start(&inv.common)?;
-        let mut runner = Runner::new(env.dry_run);
+        let mut runner = Runner::new();
         let o = &config.hypervisor.orchestration;
         runner.lock_retries = o.pve_lock_retries.unwrap_or(3);
         runner.lock_backoff =
@@ -204,15 +213,12 @@ impl Context {
         self.inv.id.unwrap_or_default()
     }
 
-    /// Holds the slots of `resources` for one call (nothing under `--dry-run`, which changes
-    /// nothing); `Err` is a message for the step's error.
+    /// Holds the slots of `resources` for one call (the executor never calls this under
+    /// `--dry-run`); `Err` is a message for the step's error.
     pub fn hold(
         &self,
         resources: &[crate::slots::Resource],
     ) -> Result<crate::slots::Slots, String> {
-        if self.runner.dry_run {
-            return Ok(crate::slots::Slots::default());
-        }
         self.slots.hold(resources).map_err(|e| e.to_string())
     }
 }

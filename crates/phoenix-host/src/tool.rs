@@ -1,7 +1,7 @@
 //! Running `pct`, `qm`, `pvesm`, `pveam` and scripts: always an argv, never a shell string.
 //!
-//! Reads always run (also under `--dry-run`, so a plan reflects the live host); changes print
-//! `[dry-run] ...` instead when dry-running. A Proxmox `can't lock file ... got timeout` is
+//! Whether a change runs at all is not decided here: under `--dry-run` the managers' executor
+//! (`phoenix_guest::Job::apply`) never calls [`Runner::change`]. A Proxmox `can't lock file ... got timeout` is
 //! retried with doubling back-off; a change refused with `CT <id> is locked (<x>)` waits until
 //! that guest's config shows no `lock:` line, then runs again (a task such as another clone or
 //! a backup holds it; retrying at once would only fail again). Values of secret options are
@@ -53,7 +53,6 @@ impl ToolError {
 /// Runs host tools for one binary.
 #[derive(Debug)]
 pub struct Runner {
-    pub dry_run: bool,
     /// Retries of a Proxmox lock time-out.
     pub lock_retries: u32,
     pub lock_backoff: Duration,
@@ -63,10 +62,15 @@ pub struct Runner {
     changes: Cell<u32>,
 }
 
+impl Default for Runner {
+    fn default() -> Self {
+        Runner::new()
+    }
+}
+
 impl Runner {
-    pub fn new(dry_run: bool) -> Runner {
+    pub fn new() -> Runner {
         Runner {
-            dry_run,
             lock_retries: 3,
             lock_backoff: Duration::from_millis(1000),
             guest_lock_wait: None,
@@ -75,7 +79,7 @@ impl Runner {
         }
     }
 
-    /// Reads and changes issued so far (changes include dry-run ones).
+    /// Reads and changes issued so far.
     pub fn counts(&self) -> (u32, u32) {
         (self.reads.get(), self.changes.get())
     }
@@ -96,7 +100,7 @@ impl Runner {
         }
     }
 
-    /// Runs a command that changes the host (printed instead under `--dry-run`).
+    /// Runs a command that changes the host.
     pub fn change<S: AsRef<str>>(&self, tool: &str, args: &[S]) -> Result<String, ToolError> {
         self.change_with_stdin(tool, args, None)
     }
@@ -109,10 +113,6 @@ impl Runner {
         stdin: Option<&[u8]>,
     ) -> Result<String, ToolError> {
         self.changes.set(self.changes.get() + 1);
-        if self.dry_run {
-            eprintln!("[dry-run] {}", display(tool, args));
-            return Ok(String::new());
-        }
         log::info!("run: {}", display(tool, args));
         let mut delay = self.lock_backoff;
         let mut attempt = 0;
@@ -317,7 +317,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let tool = refusing_tool(d.path());
         let conf = locked_node(d.path());
-        let mut r = Runner::new(false);
+        let mut r = Runner::new();
         r.guest_lock_wait = Some((d.path().to_path_buf(), Duration::from_secs(30)));
         let dir = d.path().to_path_buf();
         let release = std::thread::spawn(move || {
@@ -340,7 +340,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let tool = refusing_tool(d.path());
         locked_node(d.path());
-        let mut r = Runner::new(false);
+        let mut r = Runner::new();
         r.guest_lock_wait = Some((d.path().to_path_buf(), Duration::from_millis(300)));
         let e = r.change(&tool, &["clone", "900", "901"]).unwrap_err();
         assert!(
@@ -349,7 +349,7 @@ mod tests {
             "{e}"
         );
         // Without a configured wait the refusal is returned at once.
-        let e = Runner::new(false)
+        let e = Runner::new()
             .change(&tool, &["clone", "900", "901"])
             .unwrap_err();
         assert!(e.to_string().ends_with("CT 900 is locked (backup)"), "{e}");

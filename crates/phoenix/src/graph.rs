@@ -6,10 +6,18 @@ use phoenix_host::exit;
 
 use crate::cli::GraphFormat;
 
-pub fn print(cfg: &Config, targets: &[GuestId], format: GraphFormat) -> i32 {
+/// Prints the graph as mermaid or dot, or with `--output json` as `{"nodes", "edges"}`.
+pub fn print(cfg: &Config, targets: &[GuestId], format: GraphFormat, json: bool) -> i32 {
     match shown(cfg, targets) {
         Ok(ids) => {
-            print!("{}", render(cfg, &ids, format));
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&to_json(cfg, &ids)).unwrap_or_default()
+                );
+            } else {
+                print!("{}", render(cfg, &ids, format));
+            }
             exit::SUCCESS
         }
         Err(e) => {
@@ -26,6 +34,25 @@ pub fn shown(cfg: &Config, targets: &[GuestId]) -> Result<Vec<GuestId>, OrderErr
     } else {
         cfg.build_dependency_graph(targets)
     }
+}
+
+/// `{"nodes": [{id, type, name, template}], "edges": [{from, to, kind: clone|depends}]}`.
+pub fn to_json(cfg: &Config, ids: &[GuestId]) -> serde_json::Value {
+    let guests: Vec<_> = ids.iter().filter_map(|id| cfg.guest(*id)).collect();
+    let nodes: Vec<_> = guests
+        .iter()
+        .map(|g| serde_json::json!({"id": g.id.0, "type": g.kind.as_str(), "name": g.name, "template": g.is_template}))
+        .collect();
+    let mut edges = Vec::new();
+    for g in &guests {
+        if let Some(src) = g.clone_from {
+            edges.push(serde_json::json!({"from": src.0, "to": g.id.0, "kind": "clone"}));
+        }
+        for d in &g.dependencies {
+            edges.push(serde_json::json!({"from": d.0, "to": g.id.0, "kind": "depends"}));
+        }
+    }
+    serde_json::json!({"nodes": nodes, "edges": edges})
 }
 
 pub fn render(cfg: &Config, ids: &[GuestId], format: GraphFormat) -> String {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 use phoenix_config::{Config, GuestId, TargetType};
-use phoenix_host::{exit, HostEnv, Runner};
+use phoenix_host::{exit, HostEnv, OutputFormat, Runner};
+use phoenix_report::{Reporter, Verbosity};
 
 use phoenix::cli::{Cli, NEED_TARGETS};
 use phoenix::host::HostState;
@@ -23,6 +24,9 @@ fn real_main() -> i32 {
     if legacy::has_reset_portainer(&args) {
         eprintln!("{}", legacy::reset_portainer_message());
         return legacy::NOT_AVAILABLE;
+    }
+    if let Some(code) = cli::help_request(&args) {
+        return code;
     }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
@@ -61,7 +65,7 @@ fn real_main() -> i32 {
         return legacy::NOT_AVAILABLE;
     }
     let Some(verb) = cli::verb_names().into_iter().find(|v| *v == verb) else {
-        eprintln!("Error: Invalid verb '{verb}'");
+        eprintln!("{}", cli::invalid_verb(&verb));
         return exit::FAILURE;
     };
     if NEED_TARGETS.contains(&verb) && cli.targets.is_empty() {
@@ -76,10 +80,11 @@ fn real_main() -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    // The process ends right after the verb: freeing thousands of guests one by one would only
-    // cost time (a third of `validate` on a 10,000-guest deployment).
-    let cfg = std::mem::ManuallyDrop::new(cfg);
-    let targets = match parse_targets(&cfg, &cli.targets) {
+    if cli.unmanaged && verb != "delete" {
+        eprintln!("Error: --unmanaged applies to 'delete' only");
+        return exit::FAILURE;
+    }
+    let targets = match parse_targets(&cfg, &cli.targets, cli.unmanaged) {
         Ok(t) => t,
         Err(msg) => {
             eprintln!("Error: {msg}");
@@ -94,9 +99,20 @@ fn real_main() -> i32 {
     }
     match verb {
         "validate" => status::validate(&cfg, cli.strict, cli.common.output),
-        "graph" => graph::print(&cfg, &targets, cli.format),
-        "status" => match status::show(&cfg, &targets, cli.common.output) {
-            Ok(()) => exit::SUCCESS,
+        "graph" => graph::print(
+            &cfg,
+            &targets,
+            cli.format,
+            cli.common.output == OutputFormat::Json,
+        ),
+        "status" => match status::show(
+            &cfg,
+            &env,
+            &targets,
+            cli.common.output,
+            cli.detailed_exitcode,
+        ) {
+            Ok(code) => code,
             Err(e) => {
                 eprintln!("Error: {e}");
                 exit::FAILURE
@@ -107,13 +123,16 @@ fn real_main() -> i32 {
 }
 
 /// Every target must be a number and a configured guest (PHOENIX-DIS-07).
-fn parse_targets(cfg: &Config, raw: &[String]) -> Result<Vec<GuestId>, String> {
+/// With `unmanaged`, targets are guests no config defines (checked against the host later).
+fn parse_targets(cfg: &Config, raw: &[String], unmanaged: bool) -> Result<Vec<GuestId>, String> {
     let mut out = Vec::new();
     for t in raw {
         let id = GuestId::parse(t)
             .ok_or_else(|| format!("Invalid target ID '{t}'; expected a number such as 950"))?;
-        if cfg.resolve_target_type(id) == TargetType::Unknown {
-            return Err(format!("Target ID '{t}' not found"));
+        if !unmanaged && cfg.resolve_target_type(id) == TargetType::Unknown {
+            return Err(format!(
+                "Target ID '{t}' not found (a guest on the host that no config defines is deleted with `phoenix delete {t} --unmanaged`)"
+            ));
         }
         if !out.contains(&id) {
             out.push(id);
@@ -151,7 +170,7 @@ fn dispatch(
     };
     let needs_host = matches!(verb, "create" | "converge" | "LetsGo" | "delete" | "start");
     let host = if needs_host {
-        match HostState::read(&Runner::new(env.dry_run)) {
+        match HostState::read(&Runner::new()) {
             Ok(h) => h,
             Err(e) => {
                 eprintln!("Error: cannot read the host's guests: {e}");
@@ -166,6 +185,7 @@ fn dispatch(
         "converge" => plan::create(cfg, &host, targets, true),
         "LetsGo" => plan::lets_go(cfg, &host, &opts),
         "start" | "restart" | "stop" => plan::boot_ordered(cfg, &host, targets, verb, &opts),
+        "delete" if cli.unmanaged => plan::delete_unmanaged(cfg, &host, targets, &opts),
         "delete" => plan::delete(cfg, &host, targets, &opts),
         "reconfigure" | "health-check" => plan::each(cfg, targets, verb, &opts),
         "test" if targets.is_empty() => Ok(plan::host("test", &opts)),
@@ -180,23 +200,30 @@ fn dispatch(
             return exit::FAILURE;
         }
     };
-    if env.dry_run {
-        eprintln!(
+    let reporter = Arc::new(Reporter::new(
+        cli.common.output == OutputFormat::Json,
+        Verbosity {
+            quiet: cli.common.quiet,
+            verbose: cli.common.verbose,
+        },
+    ));
+    if env.dry_run && !cli.common.quiet && cli.common.output == OutputFormat::Text {
+        reporter.line(&format!(
             "Plan for `{verb}` ({} manager calls):",
             plan.calls()
                 .filter(|s| s.action == plan::Action::Run)
                 .count()
-        );
+        ));
         for (n, s) in plan.calls().enumerate() {
-            match &s.action {
-                plan::Action::Skip(why) => eprintln!("  {:>3}. skip {} ({why})", n + 1, s.label()),
-                _ => eprintln!(
+            reporter.line(&match &s.action {
+                plan::Action::Skip(why) => format!("  {:>3}. skip {} ({why})", n + 1, s.label()),
+                _ => format!(
                     "  {:>3}. {} {}--dry-run",
                     n + 1,
                     s.label(),
                     s.extra.iter().map(|e| format!("{e} ")).collect::<String>()
                 ),
-            }
+            });
         }
     }
     let signal = Arc::new(AtomicI32::new(0));
@@ -210,6 +237,12 @@ fn dispatch(
         };
     }
     let jobs = cli.jobs.or(orch.jobs).unwrap_or(4).max(1);
+    // Every guest's run state, read once above, handed to the managers (no status call each).
+    let observed = if needs_host {
+        write_observation(&host).ok()
+    } else {
+        None
+    };
     let exec = run::Executor {
         env,
         cfg,
@@ -217,10 +250,37 @@ fn dispatch(
         verbose: cli.common.verbose,
         converge: verb == "converge",
         signal,
+        reporter: reporter.clone(),
+        quiet: cli.common.quiet,
+        observed: observed.as_ref().map(|o| o.path().to_path_buf()),
+        changed: Default::default(),
     };
     let report = exec.run(&plan);
-    summarize(&plan, &report, cli.common.quiet);
+    reporter.finish();
+    summarize(&plan, &report, cli.common.quiet, &reporter);
     report.exit_code()
+}
+
+/// The host's guests and run states as `phoenix_guest::observe::Snapshot`, in a temp file
+/// that lives as long as the returned handle.
+fn write_observation(host: &HostState) -> std::io::Result<tempfile::NamedTempFile> {
+    use phoenix_guest::observe::{Observed, Snapshot};
+    let snap = Snapshot {
+        guests: host
+            .guests
+            .iter()
+            .map(|(id, p)| Observed {
+                guest: phoenix_guest::job::tag(p.kind, *id),
+                state: Some(p.status.clone()),
+                name: p.name.clone(),
+            })
+            .collect(),
+    };
+    let mut f = tempfile::Builder::new()
+        .prefix("phoenix-observed-")
+        .tempfile()?;
+    std::io::Write::write_all(&mut f, serde_json::to_string(&snap)?.as_bytes())?;
+    Ok(f)
 }
 
 fn take_host_lock(env: &HostEnv, cfg: &Config) -> Result<phoenix_host::lock::HostLock, String> {
@@ -233,7 +293,7 @@ fn take_host_lock(env: &HostEnv, cfg: &Config) -> Result<phoenix_host::lock::Hos
     phoenix_host::lock::HostLock::acquire(&path, wait).map_err(|e| e.to_string())
 }
 
-fn summarize(plan: &Plan, report: &run::Report, quiet: bool) {
+fn summarize(plan: &Plan, report: &run::Report, quiet: bool, out: &Reporter) {
     let groups = run::by_outcome(plan, report);
     let count = |k: &str| groups.get(k).map_or(0, Vec::len);
     let total = plan.calls().count();
@@ -251,11 +311,11 @@ fn summarize(plan: &Plan, report: &run::Report, quiet: bool) {
         };
         for k in ["failed", "interrupted", "not started"] {
             if count(k) > 0 {
-                eprintln!("{k}: {}", list(k));
+                out.line(&format!("{k}: {}", list(k)));
             }
         }
         if !quiet || report.first_failure.is_some() {
-            eprintln!(
+            out.line(&format!(
                 "Summary: {} processed, {} skipped, {} failed{}{} in {:.1}s",
                 count("completed"),
                 count("skipped"),
@@ -271,7 +331,7 @@ fn summarize(plan: &Plan, report: &run::Report, quiet: bool) {
                     String::new()
                 },
                 report.elapsed.as_secs_f64()
-            );
+            ));
         }
     }
 }

@@ -88,6 +88,10 @@ pub enum PlanError {
     Order(#[from] OrderError),
     #[error("refusing to delete {target}: {reason}; delete it too, or use --force")]
     InUse { target: GuestId, reason: String },
+    #[error("{0} is defined in the config; delete it without --unmanaged")]
+    Managed(GuestId),
+    #[error("{0} is not on the host (pct list, qm list)")]
+    NotOnHost(GuestId),
 }
 
 impl Plan {
@@ -274,6 +278,47 @@ pub fn delete(
             .filter_map(|d| index.get(&d.id).copied())
             .collect();
         index.insert(id, plan.push(step));
+    }
+    Ok(plan)
+}
+
+/// `delete --unmanaged`: guests on the host that no config defines, each by the manager of its
+/// kind; refused (unless `--force`) while an existing configured guest clones from or depends
+/// on one, as for managed guests.
+pub fn delete_unmanaged(
+    cfg: &Config,
+    host: &HostState,
+    targets: &[GuestId],
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let mut plan = Plan::default();
+    for &t in targets {
+        if cfg.guest(t).is_some() {
+            return Err(PlanError::Managed(t));
+        }
+        let p = host.guests.get(&t).ok_or(PlanError::NotOnHost(t))?;
+        if !opts.force {
+            for g in cfg.guests().filter(|g| host.exists(g.id)) {
+                let how = if g.clone_from == Some(t) {
+                    "is cloned from it"
+                } else if g.dependencies.contains(&t) {
+                    "depends on it"
+                } else {
+                    continue;
+                };
+                return Err(PlanError::InUse {
+                    target: t,
+                    reason: format!("{} {} {} and still exists", g.kind, g.id, how),
+                });
+            }
+        }
+        let mut step = Step::guest(t, p.kind, "delete", Action::Run);
+        step.extra.push("--unmanaged".into());
+        if opts.force {
+            step.extra.push("--force".into());
+        }
+        step.needs = plan.steps.len().checked_sub(1).into_iter().collect();
+        plan.push(step);
     }
     Ok(plan)
 }

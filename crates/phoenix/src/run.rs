@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use phoenix_config::{Config, GuestId};
+use phoenix_config::{Config, GuestId, GuestKind};
 use phoenix_host::{exit, HostEnv};
+use phoenix_report::{Event, EventKind, GuestTag, Kind, Reporter};
 
 use crate::plan::{Action, Plan, Step};
 
@@ -63,6 +64,15 @@ pub struct Executor<'a> {
     pub converge: bool,
     /// Set by the signal handler: the signal number, or 0.
     pub signal: Arc<AtomicI32>,
+    /// Renders every manager's events and counts them for the recap.
+    pub reporter: Arc<Reporter>,
+    /// `-q`, passed on to managers.
+    pub quiet: bool,
+    /// The bulk observation handed to managers (`phoenix_guest::observe`), if any.
+    pub observed: Option<PathBuf>,
+    /// Guests an earlier manager call of this run changed: the observation no longer holds
+    /// for them.
+    pub changed: Arc<Mutex<std::collections::BTreeSet<u64>>>,
 }
 
 impl Executor<'_> {
@@ -114,7 +124,10 @@ impl Executor<'_> {
                     match &step.action {
                         Action::Barrier => outcomes[i] = Some(Outcome::Done),
                         Action::Skip(why) => {
-                            eprintln!("info: {why}");
+                            self.reporter.emit(
+                                Event::new(EventKind::Skipped, guest_tag(step))
+                                    .message(why.clone()),
+                            );
                             outcomes[i] = Some(Outcome::Skipped(why.clone()));
                         }
                         Action::Run => {
@@ -132,11 +145,11 @@ impl Executor<'_> {
                 if let Outcome::Failed(code) = outcome {
                     if report.first_failure.is_none() && report.signal.is_none() {
                         report.first_failure = Some((i, code));
-                        eprintln!(
+                        self.reporter.line(&format!(
                             "Error: {} {} failed with exit code {code}; not starting further guests",
                             guest_word(&plan.steps[i]),
                             plan.steps[i].verb
-                        );
+                        ));
                     }
                     stop = true;
                 }
@@ -179,6 +192,19 @@ impl Executor<'_> {
         for _ in 0..self.verbose {
             cmd.arg("-v");
         }
+        if self.quiet {
+            cmd.arg("-q");
+        }
+        if let (Some(obs), Some(id)) = (&self.observed, step.id) {
+            let stale = self
+                .changed
+                .lock()
+                .map(|c| c.contains(&id.0))
+                .unwrap_or(true);
+            if !stale {
+                cmd.env(phoenix_guest::observe::OBSERVED_ENV, obs);
+            }
+        }
         self.env.apply(&mut cmd, Some(self.cfg));
         cmd.env(phoenix_host::lock::HELD_ENV, std::process::id().to_string());
         if self.converge {
@@ -200,9 +226,27 @@ impl Executor<'_> {
         };
         let signal = self.signal.clone();
         let label = step.label();
-        eprintln!("==> {label}");
+        let guest = guest_tag(step);
+        self.reporter
+            .emit(Event::new(EventKind::Begin, guest).message(label.clone()));
+        let events = match EventPipe::attach(&mut cmd) {
+            Ok(p) => p,
+            Err(e) => {
+                self.reporter
+                    .line(&format!("Error: cannot create the event pipe: {e}"));
+                let _ = tx.send((i, Outcome::Failed(exit::FAILURE)));
+                return;
+            }
+        };
+        let reporter = self.reporter.clone();
+        let changed = self.changed.clone();
         std::thread::spawn(move || {
-            let outcome = run_child(i, cmd, prefix, &tag, &children, &signal);
+            let (outcome, heard) = events.run(&reporter, &changed, || {
+                run_child(i, cmd, prefix, &tag, &children, &signal)
+            });
+            if !heard {
+                reporter.count_silent_call(guest, outcome == Outcome::Done);
+            }
             if outcome == Outcome::Done && !delay.is_zero() {
                 log::info!("{label}: waiting boot_delay {}s", delay.as_secs());
                 sleep_unless_signalled(delay, &signal);
@@ -344,6 +388,93 @@ fn ready(step: &Step, outcomes: &[Option<Outcome>]) -> bool {
     step.needs
         .iter()
         .all(|&n| matches!(outcomes[n], Some(Outcome::Done) | Some(Outcome::Skipped(_))))
+}
+
+/// The guest a step works on, for events.
+pub fn guest_tag(step: &Step) -> Option<GuestTag> {
+    let id = step.id?;
+    Some(GuestTag {
+        id: id.0,
+        kind: if step.manager == GuestKind::Vm.manager() {
+            Kind::Vm
+        } else {
+            Kind::Lxc
+        },
+    })
+}
+
+/// The pipe a manager forwards its events on (`phoenix_report::EVENTS_FD`): its write end is
+/// the child's descriptor 3, its read end is read here while the manager runs.
+struct EventPipe {
+    read: std::fs::File,
+    write: Option<std::os::fd::OwnedFd>,
+}
+
+/// The descriptor number managers find their event pipe on.
+const EVENTS_CHILD_FD: i32 = 3;
+
+impl EventPipe {
+    fn attach(cmd: &mut Command) -> std::io::Result<EventPipe> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 fills two new descriptors, both close-on-exec.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors were just created and are owned here.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let w = write.as_raw_fd();
+        // SAFETY: dup2 in the child between fork and exec only duplicates a descriptor; the
+        // copy on 3 is not close-on-exec, so the manager inherits it.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(w, EVENTS_CHILD_FD) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd.env(phoenix_report::EVENTS_FD, EVENTS_CHILD_FD.to_string());
+        Ok(EventPipe {
+            read: std::fs::File::from(read),
+            write: Some(write),
+        })
+    }
+
+    /// Runs the manager (`run` spawns and waits) while its events are read; whether it sent any.
+    fn run(
+        mut self,
+        reporter: &Arc<Reporter>,
+        changed: &Arc<Mutex<std::collections::BTreeSet<u64>>>,
+        run: impl FnOnce() -> Outcome,
+    ) -> (Outcome, bool) {
+        let read = self.read;
+        let reporter2 = reporter.clone();
+        let changed = changed.clone();
+        let reader = std::thread::spawn(move || {
+            let mut heard = false;
+            for line in BufReader::new(read).lines().map_while(Result::ok) {
+                if let Ok(e) = serde_json::from_str::<Event>(&line) {
+                    if e.event == EventKind::Changed {
+                        if let (Some(g), Ok(mut c)) = (e.guest, changed.lock()) {
+                            c.insert(g.id);
+                        }
+                    }
+                    heard = true;
+                    reporter2.emit(e);
+                }
+            }
+            heard
+        });
+        // The child got its copy when it was spawned; ours must go for the reader to see EOF.
+        let outcome = {
+            let o = run();
+            self.write.take();
+            o
+        };
+        let heard = reader.join().unwrap_or(false);
+        (outcome, heard)
+    }
 }
 
 pub fn guest_word(step: &Step) -> String {

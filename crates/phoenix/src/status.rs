@@ -1,58 +1,155 @@
 //! `status` and `validate`: answered by the dispatcher itself, without a manager.
 
-use phoenix_config::{Config, GuestId, Severity};
-use phoenix_host::{exit, OutputFormat, Runner};
+use phoenix_config::{Config, Guest, GuestId, GuestKind, Severity};
+use phoenix_guest::job::tag;
+use phoenix_guest::Target;
+use phoenix_host::{exit, HostEnv, OutputFormat, Runner};
+use phoenix_report::{Change, GuestStatus, GuestTag, Sync};
 use serde_json::json;
 
 use crate::host::HostState;
 
-/// One row per configured guest (only `targets` when some are named, as the Bash CLI's
-/// `status <id>`); one `pct list` and one `qm list` for the whole table.
-pub fn show(cfg: &Config, targets: &[GuestId], output: OutputFormat) -> Result<(), String> {
-    let host = HostState::read(&Runner::new(false))?;
-    let rows: Vec<_> = cfg
-        .guests()
-        .filter(|g| targets.is_empty() || targets.contains(&g.id))
-        .map(|g| {
-            let p = host.guests.get(&g.id);
-            (
-                g,
-                p.is_some(),
-                p.map(|p| p.status.clone()).unwrap_or_else(|| "-".into()),
-            )
-        })
-        .collect();
+/// One row per configured guest, then the host's guests no config defines (only `targets` when
+/// some are named, as the Bash CLI's `status <id>`); one `pct list` and one `qm list` for the
+/// whole table, drift from the conf files with the managers' own planners (no manager runs). Returns the exit code: with `detailed`, 0 in sync, 2 drift (or a
+/// guest to create), 1 error.
+pub fn show(
+    cfg: &Config,
+    env: &HostEnv,
+    targets: &[GuestId],
+    output: OutputFormat,
+    detailed: bool,
+) -> Result<i32, String> {
+    let host = HostState::read(&Runner::new())?;
+    let mut rows = rows(cfg, env, &host);
+    rows.retain(|r| targets.is_empty() || targets.contains(&GuestId(r.id)));
     match output {
         OutputFormat::Json => {
-            let v: Vec<_> = rows
-                .iter()
-                .map(|(g, exists, state)| json!({"id": g.id.0, "type": g.kind.as_str(), "name": g.name, "template": g.is_template, "exists": exists, "state": state}))
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&rows).unwrap_or_default()
+            );
         }
         OutputFormat::Text => {
-            println!(
-                "{:<10} {:<5} {:<34} {:<7} STATE",
-                "ID", "TYPE", "NAME", "EXISTS"
-            );
-            for (g, exists, state) in rows {
-                let name = if g.is_template {
-                    format!("{} (template)", g.name)
-                } else {
-                    g.name.clone()
-                };
-                println!(
-                    "{:<10} {:<5} {:<34} {:<7} {}",
-                    g.id,
-                    g.kind.as_str(),
-                    name,
-                    if exists { "yes" } else { "no" },
-                    state
-                );
+            print!("{}", phoenix_report::status::table(&rows));
+            for r in &rows {
+                for c in &r.drift {
+                    println!("  {} ~ {c}", r.id);
+                }
+                for n in &r.notes {
+                    println!("  {} note: {n}", r.id);
+                }
             }
         }
     }
-    Ok(())
+    if !detailed {
+        return Ok(exit::SUCCESS);
+    }
+    Ok(if rows.iter().any(|r| r.sync == Sync::Error) {
+        exit::FAILURE
+    } else if rows
+        .iter()
+        .any(|r| matches!(r.sync, Sync::Drifted | Sync::Absent))
+    {
+        DRIFT
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// `--detailed-exitcode`: the host differs from the config (as Terraform's `plan`).
+pub const DRIFT: i32 = 2;
+
+/// Every configured guest, then every unmanaged one.
+pub fn rows(cfg: &Config, env: &HostEnv, host: &HostState) -> Vec<GuestStatus> {
+    let mut out: Vec<GuestStatus> = cfg.guests().map(|g| row(cfg, env, host, g)).collect();
+    for (id, p) in &host.guests {
+        if cfg.guest(*id).is_none() {
+            out.push(GuestStatus {
+                id: id.0,
+                kind: tag(p.kind, *id).kind,
+                name: p.name.clone(),
+                template: false,
+                exists: true,
+                state: Some(p.status.clone()),
+                managed: false,
+                sync: Sync::Unmanaged,
+                drift: Vec::new(),
+                notes: Vec::new(),
+                problems: Vec::new(),
+            });
+        }
+    }
+    out
+}
+
+fn row(cfg: &Config, env: &HostEnv, host: &HostState, g: &Guest) -> GuestStatus {
+    let present = host.guests.get(&g.id);
+    let guest = tag(g.kind, g.id);
+    let mut s = GuestStatus {
+        id: g.id.0,
+        kind: guest.kind,
+        name: g.name.clone(),
+        template: g.is_template,
+        exists: present.is_some(),
+        state: present.map(|p| p.status.clone()),
+        managed: true,
+        sync: Sync::Absent,
+        drift: Vec::new(),
+        notes: Vec::new(),
+        problems: Vec::new(),
+    };
+    let records = env.records_dir(cfg);
+    let rec = phoenix_guest::record::RecordFile::load(&records, g.id.0);
+    let names = |f: &[phoenix_config::FeatureName]| f.iter().map(|f| f.to_string()).collect();
+    let features: Option<Vec<String>> = match g.kind {
+        GuestKind::Lxc => cfg.lxc(g.id).map(|l| names(&l.features)),
+        GuestKind::Vm => cfg.vm(g.id).map(|v| names(&v.features)),
+    };
+    s.notes = rec
+        .record
+        .dropped_note(&features.unwrap_or_default())
+        .into_iter()
+        .collect();
+    if present.is_none() {
+        return s;
+    }
+    match drift(cfg, env, guest, g) {
+        Ok(d) if d.is_empty() => s.sync = Sync::InSync,
+        Ok(d) => {
+            s.sync = Sync::Drifted;
+            s.drift = d;
+        }
+        Err(e) => {
+            s.sync = Sync::Error;
+            s.problems.push(e);
+        }
+    }
+    s
+}
+
+/// What the guest's configure and disk steps would change, from its conf file.
+fn drift(cfg: &Config, env: &HostEnv, guest: GuestTag, g: &Guest) -> Result<Vec<Change>, String> {
+    let path = phoenix_guest::local::conf_path(&env.pve_dir, guest);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let conf = pve::Conf::parse(&text);
+    let t = Target {
+        guest,
+        node: phoenix_guest::job::DEFAULT_NODE.into(),
+    };
+    match g.kind {
+        GuestKind::Lxc => {
+            let lxc = cfg.lxc(g.id).ok_or("not in the LXC file")?;
+            let fw =
+                std::fs::read_to_string(lxc_manager::firewall::path(&env.pve_dir, g.id.0)).ok();
+            lxc_manager::plan::drift(&t, lxc, cfg, &conf, fw.as_deref(), &env.pve_dir)
+        }
+        GuestKind::Vm => {
+            let d = vm_manager::desired::Desired::load(cfg, g.id)?;
+            vm_manager::configure::drift(&t, &d, &conf)
+        }
+    }
 }
 
 /// Config was already loaded and validated by start-up; report the result.

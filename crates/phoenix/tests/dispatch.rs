@@ -103,6 +103,8 @@ impl Env {
             .env("PHOENIX_MANAGER_DIR", self.path("bin"))
             .env("PHOENIX_CONFIG", self.path("hv.json"))
             .env("PHOENIX_LOCK_FILE", self.path("phoenix.lock"))
+            // `status` reads conf files for drift: never the real /etc/pve.
+            .env("PHOENIX_PVE_DIR", self.path("pve"))
             .env("STUB_LOG", self.path("calls.log"))
             .env_remove("PHOENIX_SIM")
             .env_remove("RUST_LOG");

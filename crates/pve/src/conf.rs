@@ -92,6 +92,19 @@ fn is_unused(k: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// The buses of QEMU disk keys (`scsi0`, `virtio1`, `sata2`, `ide3`), in the order Phoenix
+/// looks for a boot disk. The one list: the CLI spec's `(ide|sata|scsi|virtio)\d+` format and the
+/// VM manager read it.
+pub const QEMU_DISK_BUSES: &[&str] = &["scsi", "virtio", "sata", "ide"];
+
+/// Whether `key` is a QEMU disk key (`scsi0`, not `scsihw`).
+pub fn is_qemu_disk_key(key: &str) -> bool {
+    QEMU_DISK_BUSES.iter().any(|b| {
+        key.strip_prefix(b)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+    })
+}
+
 /// Percent-encode control and non-ASCII bytes (Proxmox `encode_text`).
 pub fn encode_text(s: &str) -> String {
     let mut out = String::new();

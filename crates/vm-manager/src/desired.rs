@@ -5,15 +5,14 @@ use std::path::{Path, PathBuf};
 
 use phoenix_config::model::vm::{SharedVolume, VmNetwork, VmUser};
 use phoenix_config::model::HealthCheck;
-use phoenix_config::{Config, FeatureName, GuestId};
+use phoenix_config::{Config, GuestId};
 use phoenix_host::HostEnv;
-
-use crate::fail::{Fail, StepResult};
 
 /// Where cloud images are cached when `core_paths.image_cache_dir` is not set.
 pub const DEFAULT_IMAGE_CACHE_DIR: &str = "/var/lib/vz/template/phoenix-images";
 
-/// Everything the state machine needs to know about one VM.
+/// Everything the state machine needs to know about one VM (the config's `Vm`, with
+/// `vm_defaults` and the documented defaults already applied).
 #[derive(Debug, Clone)]
 pub struct Desired {
     pub id: GuestId,
@@ -39,7 +38,7 @@ pub struct Desired {
     /// Where the image is downloaded from when it is not cached: `image_url`, else the URL the
     /// config derives from `ubuntu_release` (the old orchestrator's).
     pub image_source: Option<String>,
-    pub features: Vec<FeatureName>,
+    pub features: Vec<String>,
     pub network: Option<VmNetwork>,
     pub user: Option<VmUser>,
     /// Public keys from `ssh_public_key(s)` and `ssh_key_files`, one per entry.
@@ -52,13 +51,11 @@ pub struct Desired {
 
 impl Desired {
     /// The VM `id` of the config, or an error when it is not a VM there.
-    pub fn load(cfg: &Config, id: GuestId) -> StepResult<Desired> {
-        let vm = cfg.vm(id).ok_or_else(|| {
-            Fail::new(
-                "config",
-                format!("no VM {id} in {}", cfg.paths.vm_path().display()),
-            )
-        })?;
+    /// `Err`: the message for the `config` step.
+    pub fn load(cfg: &Config, id: GuestId) -> Result<Desired, String> {
+        let vm = cfg
+            .vm(id)
+            .ok_or_else(|| format!("not defined in {}", cfg.paths.vm_path().display()))?;
         let user = vm.user.clone();
         let ssh_keys = match &user {
             Some(u) => collect_keys(u)?,
@@ -85,7 +82,7 @@ impl Desired {
             snapshot: vm.template_snapshot_name.as_ref().map(|s| s.to_string()),
             image: vm.template_image.as_ref().map(|s| s.to_string()),
             image_source: vm.image_source(),
-            features: vm.features.clone(),
+            features: vm.features.iter().map(|f| f.to_string()).collect(),
             network: vm.network.clone(),
             user,
             ssh_keys,
@@ -108,7 +105,7 @@ impl Desired {
 
 /// Public keys of the user, in order, without duplicates: the config's keys, then those in
 /// `ssh_key_files` (resolved by the config).
-fn collect_keys(u: &VmUser) -> StepResult<Vec<String>> {
+fn collect_keys(u: &VmUser) -> Result<Vec<String>, String> {
     let mut keys: Vec<String> = u.ssh_public_keys.clone();
     let mut add = |k: &str| {
         let k = k.trim();
@@ -117,12 +114,8 @@ fn collect_keys(u: &VmUser) -> StepResult<Vec<String>> {
         }
     };
     for p in &u.ssh_key_files {
-        let text = std::fs::read_to_string(p).map_err(|e| {
-            Fail::new(
-                "config",
-                format!("cannot read ssh_key_files entry {}: {e}", p.display()),
-            )
-        })?;
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| format!("cannot read ssh_key_files entry {}: {e}", p.display()))?;
         text.lines()
             .filter(|l| !l.trim_start().starts_with('#'))
             .for_each(&mut add);

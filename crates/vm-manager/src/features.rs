@@ -3,61 +3,121 @@
 //! A feature is `<scripts>/vm_features/feature_install_<feature>.sh`. It is transferred with the
 //! VM's `vm_config.json` into [`GUEST_DIR`] and run as root with
 //! `qm guest exec <vmid> -- env PHOENIX_VMID=<vmid> /bin/bash <dir>/<script>` (docs/features.md §5).
-//! A non-zero `exitcode` stops the run and shows the script's `err-data`.
+//! A non-zero `exitcode` stops the run and shows the script's `err-data`. Each feature is its
+//! own step, recorded with a fingerprint of the script and `vm_config.json` once it succeeded.
 
-use crate::create::Run;
-use crate::fail::{Fail, StepResult};
+use std::time::Duration;
+
+use phoenix_guest::{Action, Applied, GuestOp, GuestResult, Payload, Step};
 use phoenix_host::fs::fingerprint;
+
+use crate::context::VmJob;
 
 /// Folder inside the VM that receives feature scripts and `vm_config.json`.
 pub const GUEST_DIR: &str = "/var/lib/phoenix/vm_features";
 
-/// Installs every feature whose inputs changed since it last succeeded (all when `force`).
-pub fn apply_features(run: &mut Run) -> StepResult<()> {
-    let config_json = serde_json::to_vec_pretty(&run.d.guest_json)
-        .map_err(|e| Fail::new("features", e.to_string()))?;
-    for f in run.d.features.clone() {
-        let step = format!("feature {f}");
+/// Installs every feature whose inputs changed since it last succeeded (all when forced);
+/// `false` when a dry run stopped (nothing after it can be planned).
+pub fn apply(vj: &VmJob) -> GuestResult<bool> {
+    let job = vj.job;
+    if let Some(n) = vj.record.borrow().record.dropped_note(&vj.d.features) {
+        job.note(n);
+    }
+    let config_json = serde_json::to_vec_pretty(&vj.d.guest_json)
+        .map_err(|e| job.err("features", e.to_string()))?;
+    for f in &vj.d.features {
+        let step_name = format!("feature {f}");
         let script_name = format!("feature_install_{f}.sh");
-        let script_path = run
+        let script_path = job
             .ctx
             .env
             .scripts_dir
             .join("vm_features")
             .join(&script_name);
-        let script = std::fs::read(&script_path)
-            .map_err(|e| Fail::new(&step, format!("cannot read {}: {e}", script_path.display())))?;
+        let script = std::fs::read(&script_path).map_err(|e| {
+            job.err(
+                &step_name,
+                format!("cannot read {}: {e}", script_path.display()),
+            )
+        })?;
         let key = format!("feature:{f}");
         let fp = fingerprint(&[&script, &config_json]);
-        if !run.force && run.record.done(&key, &fp) {
-            log::info!("VM {}: feature {f} already installed (recorded)", run.d.id);
+        if vj.recorded(&key, &fp) {
+            job.unchanged(&step_name, None);
             continue;
         }
-        eprintln!("VM {}: installing feature {f}", run.d.id);
-        let agent = run.agent()?;
-        agent.write_file(&step, &format!("{GUEST_DIR}/vm_config.json"), &config_json)?;
         let target = format!("{GUEST_DIR}/{script_name}");
-        agent.write_file(&step, &target, &script)?;
-        let env = format!("PHOENIX_VMID={}", run.d.id);
-        agent.run_ok(&step, &["env", &env, "/bin/bash", &target], None)?;
-        run.mark(&step, &key, &fp)?;
+        let env = format!("PHOENIX_VMID={}", vj.d.id);
+        let step = Step::new(step_name.clone())
+            .with(Action::guest(
+                step_name.clone(),
+                "the VM's config for the feature script",
+                GuestOp::Push {
+                    data: Payload::Bytes(config_json.clone()),
+                    dest: format!("{GUEST_DIR}/vm_config.json"),
+                    perms: None,
+                },
+            ))
+            .with(Action::guest(
+                step_name.clone(),
+                format!("the script of feature {f}"),
+                GuestOp::Push {
+                    data: Payload::Bytes(script),
+                    dest: target.clone(),
+                    perms: None,
+                },
+            ))
+            .with(
+                Action::guest(
+                    step_name.clone(),
+                    format!("feature {f} is not installed with this script and config"),
+                    GuestOp::Exec {
+                        argv: ["env", env.as_str(), "/bin/bash", target.as_str()]
+                            .map(String::from)
+                            .to_vec(),
+                        stdin: None,
+                    },
+                )
+                .long(),
+            );
+        match vj.apply_agent(step)? {
+            Applied::Planned => return Ok(false),
+            _ => vj.mark(&step_name, &key, &fp, Some(f))?,
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
-/// Runs the health checks until each passes or runs out of attempts (skipped while recorded).
-pub fn run_health_checks(run: &mut Run) -> StepResult<()> {
-    if run.d.health_checks.is_empty() {
-        return Ok(());
+/// Runs the health checks until each passes or runs out of attempts (recorded as one step).
+pub fn health(vj: &VmJob) -> GuestResult<bool> {
+    let job = vj.job;
+    let checks = &vj.d.health_checks;
+    if checks.is_empty() {
+        return Ok(true);
     }
-    let text = serde_json::to_vec(&run.d.health_checks)
-        .map_err(|e| Fail::new("health checks", e.to_string()))?;
+    let text = serde_json::to_vec(checks).map_err(|e| job.err("health checks", e.to_string()))?;
     let fp = fingerprint(&[&text]);
-    if !run.force && run.record.done("health_checks", &fp) {
-        return Ok(());
+    if vj.recorded("health_checks", &fp) {
+        job.unchanged("health checks", None);
+        return Ok(true);
     }
-    for hc in run.d.health_checks.clone() {
-        crate::health::run_check(run.agent()?, &hc)?;
+    let mut step = Step::new("health checks");
+    for hc in checks {
+        let label = hc.name.clone().unwrap_or_else(|| hc.command.clone());
+        step.push(Action::guest(
+            format!("health check {label}"),
+            format!("health check '{label}'"),
+            GuestOp::Check {
+                label,
+                argv: vec!["sh".into(), "-c".into(), hc.command.clone()],
+                attempts: hc.retries,
+                interval: Duration::from_secs(hc.interval),
+            },
+        ));
     }
-    run.mark("health checks", "health_checks", &fp)
+    if vj.apply_agent(step)? == Applied::Planned {
+        return Ok(false);
+    }
+    vj.mark("health checks", "health_checks", &fp, None)?;
+    Ok(true)
 }

@@ -3,57 +3,23 @@
 //! is not a template, it is running, its guest agent answers, and every one of its
 //! `health_checks` passes (with its `retries` and `interval`). The checks run now, whatever the
 //! host record says (`create` skips recorded ones); nothing on the host or in the guest is
-//! changed. The old script's deployment-specific checks (fixed container IDs, host names, a
-//! Traefik URL) become `health_checks` entries of the VM.
+//! changed, so they run through the executor's operations directly, not as a plan. The old
+//! script's deployment-specific checks (fixed container IDs, host names, a Traefik URL) become
+//! `health_checks` entries of the VM.
 
 use std::time::Duration;
 
-use phoenix_config::model::HealthCheck;
-use phoenix_host::manager::Context;
+use phoenix_guest::{GuestOp, GuestResult, Job, Op};
 
-use crate::agent::{failure_text, Agent};
 use crate::desired::Desired;
-use crate::fail::{Fail, StepResult};
-use crate::host::{self, is_template};
-
-/// Runs one health check until it passes or runs out of attempts (the config applied the
-/// defaults of `retries` and `interval`).
-pub fn run_check(agent: &Agent, hc: &HealthCheck) -> StepResult<()> {
-    let label = hc.label().to_string();
-    let step = format!("health check {label}");
-    let retries = hc.retries;
-    let interval = Duration::from_secs(hc.interval);
-    let argv = ["sh", "-c", hc.command.as_str()];
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let s = agent.exec(&step, &argv, None)?;
-        if s.exitcode == Some(0) {
-            eprintln!(
-                "VM {}: health check {label} passed (attempt {attempt}/{retries})",
-                agent.id
-            );
-            return Ok(());
-        }
-        if attempt >= retries {
-            return Err(Fail::new(
-                step,
-                format!(
-                    "{} after {attempt} attempts",
-                    failure_text(&argv, s.exitcode, &s)
-                ),
-            ));
-        }
-        std::thread::sleep(interval);
-    }
-}
+use crate::host::is_template;
 
 /// `vm-manager health-check <vmid>`.
-pub fn health_check(ctx: &Context) -> StepResult<()> {
+pub fn health_check(job: &Job) -> GuestResult<()> {
     let step = "health-check";
-    let d = Desired::load(&ctx.config, ctx.id())?;
-    let conf = host::read_conf(&ctx.env, d.id)?.ok_or_else(|| {
-        Fail::new(
+    let d = Desired::load(job.config(), job.id()).map_err(|e| job.err("config", e))?;
+    let conf = job.conf(step)?.ok_or_else(|| {
+        job.err(
             step,
             format!(
                 "the VM does not exist; create it first (phoenix create {})",
@@ -62,14 +28,14 @@ pub fn health_check(ctx: &Context) -> StepResult<()> {
         )
     })?;
     if is_template(&conf) {
-        return Err(Fail::new(
+        return Err(job.err(
             step,
             "the VM is a template and never runs; check a VM cloned from it",
         ));
     }
-    let state = host::status(&ctx.runner, d.id)?;
+    let state = job.state(step)?;
     if state != "running" {
-        return Err(Fail::new(
+        return Err(job.err(
             step,
             format!(
                 "the VM is not running ({state}); start it first (phoenix start {})",
@@ -77,21 +43,30 @@ pub fn health_check(ctx: &Context) -> StepResult<()> {
             ),
         ));
     }
-    eprintln!("VM {}: running", d.id);
-    let agent = Agent::new(&ctx.runner, d.id, d.agent_poll_secs);
-    agent.wait_ready(d.agent_timeout_secs)?;
-    eprintln!("VM {}: guest agent answers", d.id);
+    job.unchanged(step, Some("running".into()));
+    let wait = GuestOp::WaitAgent {
+        timeout: Duration::from_secs(d.agent_timeout_secs),
+        poll: Duration::from_secs(d.agent_poll_secs),
+    };
+    job.run_op("guest agent", &Op::Guest(wait))?;
+    job.unchanged("guest agent", Some("guest agent answers".into()));
     for hc in &d.health_checks {
-        run_check(&agent, hc)?;
+        let label = hc.name.clone().unwrap_or_else(|| hc.command.clone());
+        let check = GuestOp::Check {
+            label: label.clone(),
+            argv: vec!["sh".into(), "-c".into(), hc.command.clone()],
+            attempts: hc.retries,
+            interval: Duration::from_secs(hc.interval),
+        };
+        job.run_op(&format!("health check {label}"), &Op::Guest(check))?;
     }
     let checks = match d.health_checks.len() {
         0 => "no health_checks configured".to_string(),
         1 => "1 health check".to_string(),
         n => format!("{n} health checks"),
     };
-    eprintln!(
-        "VM {}: foundation checks passed (running, guest agent, {checks})",
-        d.id
-    );
+    job.done(format!(
+        "foundation checks passed (running, guest agent, {checks})"
+    ));
     Ok(())
 }

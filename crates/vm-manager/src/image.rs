@@ -1,43 +1,51 @@
-//! The cloud image a VM is created from, when it is not in the image cache yet.
+//! The cloud image a VM is created from: a file in the image cache, downloaded once when absent.
 //!
 //! Where it comes from: the VM's `image_url` when set, else Ubuntu's cloud-image server, as
 //! the Bash orchestrator derived it (`https://cloud-images.ubuntu.com/<release>/current/<image>`,
-//! release from `vm_defaults.ubuntu_release`, `noble` before that key existed); the config's
-//! model derives it (`Vm::image_source`). The download
-//! itself ([`phoenix_host::download`]) is resumable and verified against the `SHA256SUMS` in the
-//! same folder; the image is downloaded once and never deleted, so every later VM (and every
-//! later run) finds it in the cache and downloads nothing.
+//! release from `ubuntu_release`, `noble` when no file names one); the config's model derives
+//! it (`Vm::image_source`). The download itself is a planned node action ([`NodeOp::Download`]) that
+//! the local transport carries out with [`phoenix_host::download`]: resumable and verified
+//! against the `SHA256SUMS` in the same folder; the image is never deleted, so every later VM
+//! (and every later run) finds it in the cache and downloads nothing.
 
-use std::path::Path;
+use std::path::PathBuf;
 
-use phoenix_host::download::{self, Request};
+use phoenix_guest::{Action, NodeOp};
 
-use crate::create::Run;
-use crate::fail::{Fail, StepResult};
+use crate::desired::{Desired, Paths};
 
 /// The URL `image` is downloaded from: `image_url`, else the one the config derived.
-fn source_url(run: &Run, image: &str) -> StepResult<String> {
-    run.d.image_source.clone().ok_or_else(|| {
-        Fail::new(
-            "image",
-            format!("no download URL for {image}: set image_url or template_image"),
-        )
-    })
+fn source_url(d: &Desired, image: &str) -> Result<String, String> {
+    d.image_source
+        .clone()
+        .ok_or_else(|| format!("no download URL for {image}: set image_url or template_image"))
 }
 
-/// Downloads `image` into the cache at `path` (which does not exist yet).
-pub fn download(run: &Run, image: &str, path: &Path) -> StepResult<()> {
-    let url = source_url(run, image)?;
-    let sums = download::sums_beside(&url);
-    let label = format!("VM {}", run.d.id);
-    let req = Request {
-        url: &url,
-        dest: path,
-        sums_url: sums.as_deref(),
-        name: image,
-        label: &label,
-    };
-    download::fetch(&run.ctx.runner, &req)
-        .map(|_| ())
-        .map_err(|e| Fail::new("image", e.to_string()))
+/// The image's cache path, and the download when it is not cached yet. `Err`: the message
+/// for the `image` step.
+pub fn plan(d: &Desired, paths: &Paths) -> Result<(PathBuf, Option<Action>), String> {
+    let image = d
+        .image
+        .clone()
+        .ok_or("neither clone_from_vmid nor template_image is set; cannot create the VM")?;
+    if image.contains('/') {
+        return Err(format!(
+            "template_image '{image}' must be a file name in the image cache"
+        ));
+    }
+    let path = paths.image_cache.join(&image);
+    if path.is_file() {
+        return Ok((path, None));
+    }
+    let url = source_url(d, &image)?;
+    let download = Action::node(
+        "image",
+        format!("{image} is not in the image cache"),
+        NodeOp::Download {
+            url,
+            dest: path.clone(),
+        },
+    )
+    .long();
+    Ok((path, Some(download)))
 }

@@ -14,9 +14,12 @@ use std::path::Path;
 use phoenix_config::model::vm::SharedVolume;
 use phoenix_config::model::{NfsClient, NfsExport};
 
-use crate::create::Run;
-use crate::fail::{AtStep, Fail, StepResult};
+use phoenix_guest::{Action, Applied, GuestOp, GuestResult, NodeCommand, NodeOp, Step};
 use phoenix_host::fs::fingerprint;
+use phoenix_report::Change;
+use pve::api::Method;
+
+use crate::context::VmJob;
 
 const STEP: &str = "shared volumes";
 
@@ -36,55 +39,66 @@ fi
 mountpoint -q "$2" || mount "$2"
 "#;
 
-/// Ensures every shared volume: export on the host, fstab line and mount in the guest.
-pub fn apply(run: &mut Run) -> StepResult<()> {
-    if run.d.shared_volumes.is_empty() {
-        return Ok(());
+/// Ensures every shared volume: export on the host, fstab line and mount in the guest;
+/// `false` when a dry run stopped.
+pub fn apply(vj: &VmJob) -> GuestResult<bool> {
+    let job = vj.job;
+    if vj.d.shared_volumes.is_empty() {
+        return Ok(true);
     }
-    let ip = vm_address(run)?;
-    let server = run
-        .ctx
-        .config
-        .hypervisor
-        .nfs_server()
-        .map(str::to_string)
-        .ok_or_else(|| {
-            Fail::new(
-                STEP,
-                "network.nfs_server is not set in the hypervisor config",
-            )
-        })?;
-    for sv in run.d.shared_volumes.clone() {
-        ensure_export(run, &sv.export, ip)?;
-        mount_in_guest(run, &server, &sv)?;
+    let Some(ip) = vm_address(vj)? else {
+        return Ok(false);
+    };
+    let hv = &job.config().hypervisor;
+    let server = hv.nfs_server().map(str::to_string).ok_or_else(|| {
+        job.err(
+            STEP,
+            "network.nfs_server is not set in the hypervisor config",
+        )
+    })?;
+    for sv in &vj.d.shared_volumes {
+        // The config resolved the volume's export (one path rule: no trailing slashes).
+        if job.apply(export_step(vj, &sv.export, ip)?)? == Applied::Planned {
+            return Ok(false);
+        }
+        if !mount_in_guest(vj, &server, sv)? {
+            return Ok(false);
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
-/// The VM's IPv4 address: the static one from `network_config`, else what the agent reports.
-fn vm_address(run: &Run) -> StepResult<Ipv4Addr> {
-    match run.d.static_ip() {
-        Some(IpAddr::V4(ip)) => return Ok(ip),
+/// The VM's IPv4 address: the static one from `network_config`, else what the agent reports
+/// (`None`: a dry run, whose agent wait was only planned).
+fn vm_address(vj: &VmJob) -> GuestResult<Option<Ipv4Addr>> {
+    let job = vj.job;
+    match vj.d.static_ip() {
+        Some(IpAddr::V4(ip)) => return Ok(Some(ip)),
         Some(ip) => {
-            return Err(Fail::new(
+            return Err(job.err(
                 STEP,
                 format!("network_config.ip '{ip}' is not an IPv4 address"),
             ))
         }
         None => {}
     }
-    let args = [
-        "guest",
-        "cmd",
-        &run.d.id.to_string(),
-        "network-get-interfaces",
-    ]
-    .map(str::to_string);
-    run.agent()?;
-    let out = run.ctx.runner.read("qm", &args).at(STEP)?;
-    let v: serde_json::Value = serde_json::from_str(&out)
-        .map_err(|e| Fail::new(STEP, format!("network-get-interfaces: {e}")))?;
-    v.as_array()
+    if vj.wait_agent()? == Applied::Planned {
+        return Ok(None);
+    }
+    let req = job
+        .req(Method::Post, "/agent")
+        .param("command", "network-get-interfaces");
+    let v = job
+        .transport
+        .request(&req)
+        .map_err(|e| job.err(STEP, e.0))?;
+    let v: serde_json::Value = match v {
+        serde_json::Value::String(s) => serde_json::from_str(&s)
+            .map_err(|e| job.err(STEP, format!("network-get-interfaces: {e}")))?,
+        other => other,
+    };
+    let found = v
+        .as_array()
         .into_iter()
         .flatten()
         .filter(|i| i["name"] != "lo")
@@ -94,8 +108,10 @@ fn vm_address(run: &Run) -> StepResult<Ipv4Addr> {
                 .as_str()
                 .and_then(|s| s.parse::<Ipv4Addr>().ok())
         })
-        .find(|a| !a.is_loopback())
-        .ok_or_else(|| Fail::new(STEP, "the guest agent reports no IPv4 address"))
+        .find(|a| !a.is_loopback());
+    found
+        .map(Some)
+        .ok_or_else(|| job.err(STEP, "the guest agent reports no IPv4 address"))
 }
 
 /// Whether `client` (an `/etc/exports` host spec) covers `ip`.
@@ -137,23 +153,52 @@ pub fn updated_exports(text: &str, e: &NfsExport, ip: Ipv4Addr) -> Option<String
     Some(lines.join("\n") + "\n")
 }
 
-fn ensure_export(run: &Run, e: &NfsExport, ip: Ipv4Addr) -> StepResult<()> {
-    let file = run.ctx.env.host_path(Path::new("/etc/exports"));
-    let text = match std::fs::read_to_string(&file) {
-        Ok(t) => t,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(err) => return Err(Fail::new(STEP, format!("{}: {err}", file.display()))),
-    };
+fn export_step(vj: &VmJob, e: &NfsExport, ip: Ipv4Addr) -> GuestResult<Step> {
+    let job = vj.job;
+    let file = job.ctx.env.host_path(Path::new("/etc/exports"));
+    let text = job
+        .transport
+        .node_read(&file)
+        .map_err(|err| job.err(STEP, err.0))?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let step = Step::new(STEP);
     let Some(new) = updated_exports(&text, e, ip) else {
-        return Ok(());
+        return Ok(step);
     };
-    eprintln!("VM {}: allowing {ip} on NFS export {}", run.d.id, e.path);
-    crate::host::write_if_changed(&file, new.as_bytes(), run.ctx.runner.dry_run, false).at(STEP)?;
-    run.ctx.runner.change("exportfs", &["-ra"]).at(STEP)?;
-    Ok(())
+    let why = format!("NFS export {} does not allow {ip}", e.path);
+    Ok(step
+        .with(
+            Action::node(
+                STEP,
+                why.clone(),
+                NodeOp::Write {
+                    path: file,
+                    data: new.into_bytes(),
+                    private: false,
+                },
+            )
+            .changes(vec![Change::new(
+                format!("exports {}", e.path),
+                None,
+                Some(&ip.to_string()),
+            )]),
+        )
+        .with(Action::node(
+            STEP,
+            "reload the exports",
+            NodeOp::Run(NodeCommand {
+                program: "exportfs".into(),
+                args: vec!["-ra".into()],
+                env: Vec::new(),
+                stream: false,
+                what: "exportfs -ra".into(),
+            }),
+        )))
 }
 
-fn mount_in_guest(run: &mut Run, server: &str, sv: &SharedVolume) -> StepResult<()> {
+/// The mount inside the guest; `false` when a dry run stopped.
+fn mount_in_guest(vj: &VmJob, server: &str, sv: &SharedVolume) -> GuestResult<bool> {
     let src = format!("{server}:{}", sv.host_path);
     let opts = sv
         .options
@@ -161,24 +206,31 @@ fn mount_in_guest(run: &mut Run, server: &str, sv: &SharedVolume) -> StepResult<
         .unwrap_or_else(|| "defaults,_netdev".into());
     let key = format!("shared_volume:{}", sv.mount_point);
     let fp = fingerprint(&[src.as_bytes(), opts.as_bytes(), MOUNT_SCRIPT.as_bytes()]);
-    if !run.force && run.record.done(&key, &fp) {
-        return Ok(());
+    if vj.recorded(&key, &fp) {
+        vj.job.unchanged(STEP, None);
+        return Ok(true);
     }
-    eprintln!("VM {}: mounting {src} on {}", run.d.id, sv.mount_point);
-    run.agent()?.run_ok(
+    let argv = [
+        "sh",
+        "-c",
+        MOUNT_SCRIPT,
+        "phoenix-nfs",
+        &src,
+        &sv.mount_point,
+        &opts,
+    ]
+    .map(String::from)
+    .to_vec();
+    let step = Step::new(STEP).with(Action::guest(
         STEP,
-        &[
-            "sh",
-            "-c",
-            MOUNT_SCRIPT,
-            "phoenix-nfs",
-            &src,
-            &sv.mount_point,
-            &opts,
-        ],
-        None,
-    )?;
-    run.mark(STEP, &key, &fp)
+        format!("mount {src} on {}", sv.mount_point),
+        GuestOp::Exec { argv, stdin: None },
+    ));
+    if vj.apply_agent(step)? == Applied::Planned {
+        return Ok(false);
+    }
+    vj.mark(STEP, &key, &fp, None)?;
+    Ok(true)
 }
 
 #[cfg(test)]

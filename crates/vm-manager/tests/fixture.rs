@@ -34,7 +34,7 @@ fn template_then_clone_then_converged() {
     );
     assert!(has(
         &calls,
-        "qm clone 8000 8001 --name docker-vm-01 --full 1"
+        "qm clone 8000 8001 --full 1 --name docker-vm-01"
     ));
     let c = n.conf(8001).expect("8001");
     assert!(
@@ -84,17 +84,17 @@ fn dry_run_on_an_empty_node_prints_the_clone_and_changes_nothing() {
     let calls = n.calls_of(|| {
         let err = n.ok(&["create", "8001", "--dry-run"]);
         assert!(
-            err.contains("[dry-run] qm clone 8000 8001 --name docker-vm-01 --full 1"),
+            err.contains("VM 8001: will clone: VM 8001 does not exist (full clone of VM 8000)\n    $ qm clone 8000 8001 --full 1 --name docker-vm-01"),
             "{err}"
         );
-        assert!(err.contains("follow once it is created"), "{err}");
+        assert!(err.contains("VM 8001: then: configure, start"), "{err}");
     });
     assert!(calls.iter().all(|c| !c.mutating), "{:#?}", lines(&calls));
     assert!(n.conf(8001).is_none());
     n.ok(&["create", "8000"]);
     let err = n.ok(&["create", "8000", "--dry-run"]);
     assert!(
-        !err.contains("[dry-run]"),
+        !err.contains("will "),
         "converged template: nothing to print: {err}"
     );
 }

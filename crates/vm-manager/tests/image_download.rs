@@ -204,7 +204,11 @@ fn dry_run_prints_the_download_and_fetches_nothing() {
     let n = node(None);
     let calls = n.calls_of(|| {
         let err = n.ok(&["create", "1500", "--dry-run"]);
-        assert!(err.contains("[dry-run] curl") && err.contains(URL), "{err}");
+        assert!(
+            err.contains("VM 1500: will image:")
+                && err.contains(&format!("{URL} (verified against SHA256SUMS)")),
+            "{err}"
+        );
     });
     assert!(
         !calls.iter().any(|c| c.tool == "curl"),

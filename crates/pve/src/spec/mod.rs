@@ -504,10 +504,7 @@ fn check_format(format: Option<&str>, v: &str) -> Result<(), String> {
         "IPv6Format/CIDR" => matches!(v, "dhcp" | "auto") || is_cidr6(v),
         "GatewayIPv4" => v.parse::<std::net::Ipv4Addr>().is_ok(),
         "GatewayIPv6" => v.parse::<std::net::Ipv6Addr>().is_ok(),
-        "(ide|sata|scsi|virtio)\\d+" => ["ide", "sata", "scsi", "virtio"].iter().any(|p| {
-            v.strip_prefix(p)
-                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-        }),
+        "(ide|sata|scsi|virtio)\\d+" => crate::conf::is_qemu_disk_key(v),
         "storage ID" => {
             let b = v.as_bytes();
             !b.is_empty()

@@ -1,0 +1,269 @@
+//! DNS records of the deployment and the dnsmasq file that serves them.
+//!
+//! Who gets a name, in priority order (the first claim of a name wins, later ones are reported
+//! as shadowed):
+//! 1. every guest's explicit `dns_records`;
+//! 2. Portainer agents: `portainer_agent_hostname` → the agent VM (the server dials it);
+//! 3. `traefik_service` of a container → the container itself; of a VM → the gateway (TLS is
+//!    terminated at Nginx), except a Portainer agent's, reached directly;
+//! 4. Traefik `Host(...)` rules of stack services → the gateway; `portainer_hostname` and
+//!    `traefik.<domain>` → the gateway;
+//! 5. every guest with a static address: `<name>.<domain>` → the guest;
+//! 6. every stack service: `<service>.<domain>` → the VM it runs on.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use crate::input::{dns_label, Input};
+
+/// Path of the generated file on the host.
+pub const DNSMASQ_FILE: &str = "/etc/dnsmasq.d/phoenix.conf";
+
+/// One name and where it points, with who asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub source: String,
+}
+
+/// The records, and the names claimed twice (later claims, which were dropped).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Records {
+    pub records: Vec<Record>,
+    pub shadowed: Vec<Record>,
+}
+
+fn fqdn(name: &str, domain: &str) -> String {
+    if name.ends_with(&format!(".{domain}")) || name == domain {
+        name.to_string()
+    } else {
+        format!("{name}.{domain}")
+    }
+}
+
+/// Every record of the deployment.
+pub fn records(input: &Input) -> Records {
+    let mut out = Records::default();
+    let mut taken = BTreeSet::new();
+    let mut add = |out: &mut Records, name: String, ip: Ipv4Addr, source: String| {
+        let name = name.to_ascii_lowercase();
+        let r = Record {
+            name: name.clone(),
+            ip,
+            source,
+        };
+        if taken.insert(name) {
+            out.records.push(r);
+        } else if !out.records.iter().any(|x| x.name == r.name && x.ip == r.ip) {
+            out.shadowed.push(r);
+        }
+    };
+    let d = &input.domain;
+    for g in &input.guests {
+        for r in &g.dns_records {
+            add(
+                &mut out,
+                fqdn(&r.name, d),
+                r.ip,
+                format!("dns_records of {}", g.id),
+            );
+        }
+    }
+    for g in &input.guests {
+        if let (true, Some(h), Some(ip)) = (g.portainer_agent, &g.agent_hostname, g.ip) {
+            add(
+                &mut out,
+                fqdn(h, d),
+                ip,
+                format!("portainer_agent_hostname of {}", g.id),
+            );
+        }
+    }
+    for g in &input.guests {
+        let (Some(t), Some(ip)) = (&g.traefik_service, g.ip) else {
+            continue;
+        };
+        let target = if g.is_vm && !g.portainer_agent {
+            input.gateway_ip.unwrap_or(ip)
+        } else {
+            ip
+        };
+        add(
+            &mut out,
+            fqdn(&t.name, d),
+            target,
+            format!("traefik_service of {}", g.id),
+        );
+    }
+    if let Some(gw) = input.gateway_ip {
+        for s in &input.stack_services {
+            for h in s.host_rules() {
+                add(
+                    &mut out,
+                    h,
+                    gw,
+                    format!("stack {} service {}", s.stack, s.service),
+                );
+            }
+        }
+        if let Some(p) = &input.portainer_hostname {
+            add(
+                &mut out,
+                fqdn(p, d),
+                gw,
+                "portainer_api.portainer_hostname".into(),
+            );
+        }
+        add(
+            &mut out,
+            fqdn("traefik", d),
+            gw,
+            "the Traefik dashboard".into(),
+        );
+    }
+    for g in &input.guests {
+        if let Some(ip) = g.ip {
+            let label = dns_label(&g.name);
+            if !label.is_empty() {
+                add(&mut out, fqdn(&label, d), ip, format!("name of {}", g.id));
+            }
+        }
+    }
+    for s in &input.stack_services {
+        if let Some(ip) = input.guest(s.vmid).and_then(|g| g.ip) {
+            let label = dns_label(&s.service);
+            if !label.is_empty() {
+                add(
+                    &mut out,
+                    fqdn(&label, d),
+                    ip,
+                    format!("stack {} on {}", s.stack, s.vmid),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The dnsmasq file: answers for the domain from the records, everything else from the
+/// upstream servers (then the fallback), listening on the host's address.
+pub fn dnsmasq_conf(input: &Input, records: &Records) -> String {
+    let mut s = String::new();
+    s.push_str(
+        "# Generated by Phoenix from the deployment's configuration; changes are overwritten.\n",
+    );
+    s.push_str("domain-needed\nbogus-priv\nno-resolv\nstrict-order\n");
+    let _ = writeln!(s, "local=/{}/", input.domain);
+    let _ = writeln!(s, "domain={}", input.domain);
+    let _ = writeln!(s, "listen-address={}", input.host_ip);
+    s.push_str("bind-interfaces\n");
+    let mut servers: Vec<&str> = input.upstream_servers.iter().map(String::as_str).collect();
+    if let Some(f) = input.fallback_dns.as_deref() {
+        if !servers.contains(&f) {
+            servers.push(f);
+        }
+    }
+    for sv in servers {
+        let _ = writeln!(s, "server={sv}");
+    }
+    s.push('\n');
+    for r in &records.records {
+        let _ = writeln!(s, "# {}\naddress=/{}/{}", r.source, r.name, r.ip);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{GuestInfo, StackService, TraefikService};
+
+    fn guest(id: u32, name: &str, ip: &str, vm: bool, t: Option<(&str, u16)>) -> GuestInfo {
+        GuestInfo {
+            id,
+            name: name.into(),
+            is_vm: vm,
+            ip: Some(ip.parse().unwrap()),
+            traefik_service: t.map(|(n, p)| TraefikService {
+                name: n.into(),
+                port: p,
+            }),
+            portainer_agent: false,
+            agent_hostname: None,
+            dns_records: vec![],
+        }
+    }
+
+    #[test]
+    fn priorities_and_shadowing() {
+        let mut agent = guest(
+            1002,
+            "drphoenix",
+            "10.0.0.102",
+            true,
+            Some(("portainer-agent", 9001)),
+        );
+        agent.portainer_agent = true;
+        agent.agent_hostname = Some("portainer-agent.x.test".into());
+        let input = Input {
+            domain: "x.test".into(),
+            host_ip: "10.0.0.13".parse().unwrap(),
+            upstream_servers: vec!["8.8.8.8".into()],
+            fallback_dns: Some("8.8.8.8".into()),
+            guests: vec![
+                guest(103, "Step-CA", "10.0.0.10", false, Some(("ca", 9000))),
+                guest(
+                    1001,
+                    "Portainer",
+                    "10.0.0.111",
+                    true,
+                    Some(("portainer", 9443)),
+                ),
+                agent,
+            ],
+            stack_services: vec![StackService {
+                stack: "qdrant_service".into(),
+                service: "qdrant".into(),
+                vmid: 1002,
+                labels: vec!["traefik.http.routers.qdrant.rule=Host(`qdrant.x.test`)".into()],
+            }],
+            gateway_ip: Some("10.0.0.153".parse().unwrap()),
+            traefik_ip: Some("10.0.0.12".parse().unwrap()),
+            portainer_hostname: Some("portainer.x.test".into()),
+        };
+        let r = records(&input);
+        let find = |n: &str| {
+            r.records
+                .iter()
+                .find(|x| x.name == n)
+                .map(|x| x.ip.to_string())
+        };
+        assert_eq!(find("ca.x.test").as_deref(), Some("10.0.0.10"));
+        assert_eq!(find("portainer.x.test").as_deref(), Some("10.0.0.153"));
+        assert_eq!(
+            find("portainer-agent.x.test").as_deref(),
+            Some("10.0.0.102")
+        );
+        assert_eq!(
+            find("qdrant.x.test").as_deref(),
+            Some("10.0.0.153"),
+            "the Host rule wins over the service name"
+        );
+        assert_eq!(find("step-ca.x.test").as_deref(), Some("10.0.0.10"));
+        assert_eq!(find("traefik.x.test").as_deref(), Some("10.0.0.153"));
+        assert!(r
+            .shadowed
+            .iter()
+            .any(|s| s.name == "qdrant.x.test" && s.ip.to_string() == "10.0.0.102"));
+        let conf = dnsmasq_conf(&input, &r);
+        assert_eq!(
+            conf.matches("server=8.8.8.8").count(),
+            1,
+            "the fallback is not repeated"
+        );
+        assert!(conf.contains("address=/ca.x.test/10.0.0.10\n"));
+        assert!(conf.contains("listen-address=10.0.0.13\n"));
+    }
+}

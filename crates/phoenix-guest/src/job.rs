@@ -1,0 +1,233 @@
+//! One guest being worked on by one verb: the context every step of both managers shares.
+//!
+//! The job observes the live guest (its config file, and its run state: from the dispatcher's
+//! bulk read when one was handed over and nothing changed since, else one status request), and
+//! reports through the one reporter. Steps build [`crate::plan::Step`]s; [`Job::apply`]
+//! decides whether they run (see `apply.rs`).
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+
+use phoenix_config::{Config, GuestId, GuestKind};
+use phoenix_host::manager::Context;
+use phoenix_report::{Event, EventKind, GuestTag, Kind, Reporter, Verbosity};
+use pve::api::{Method, Request};
+use pve::Conf;
+
+use crate::error::{GuestError, GuestResult};
+use crate::local::LocalTransport;
+use crate::observe::Observed;
+use crate::plan::Target;
+use crate::transport::Transport;
+
+/// The node name in API paths: Proxmox answers `localhost` for the node it runs on.
+pub const DEFAULT_NODE: &str = "localhost";
+
+pub struct Job<'a> {
+    pub ctx: &'a Context,
+    pub guest: GuestTag,
+    pub transport: Box<dyn Transport + 'a>,
+    pub reporter: Reporter,
+    /// Node name in API paths.
+    pub node: String,
+    /// The dispatcher's bulk observation, while it still holds for this guest.
+    observed: RefCell<Option<Observed>>,
+    /// Whether an action ran in this job.
+    changed: Cell<bool>,
+    /// Whether a dry run planned an action.
+    planned: Cell<bool>,
+}
+
+pub fn tag(kind: GuestKind, id: GuestId) -> GuestTag {
+    GuestTag {
+        id: id.0,
+        kind: match kind {
+            GuestKind::Lxc => Kind::Lxc,
+            GuestKind::Vm => Kind::Vm,
+        },
+    }
+}
+
+impl<'a> Job<'a> {
+    /// The job of the manager's target, on the local transport.
+    pub fn new(ctx: &'a Context, kind: GuestKind) -> Job<'a> {
+        let transport = LocalTransport::new(&ctx.runner, &ctx.env, &ctx.config);
+        Job::with_transport(ctx, kind, Box::new(transport))
+    }
+
+    pub fn with_transport(
+        ctx: &'a Context,
+        kind: GuestKind,
+        transport: Box<dyn Transport + 'a>,
+    ) -> Job<'a> {
+        let common = &ctx.inv.common;
+        let reporter = Reporter::from_env(
+            common.output == phoenix_host::OutputFormat::Json,
+            Verbosity {
+                quiet: common.quiet,
+                verbose: common.verbose,
+            },
+        );
+        let guest = tag(kind, ctx.id());
+        Job {
+            ctx,
+            guest,
+            transport,
+            reporter,
+            node: std::env::var("PHOENIX_NODE").unwrap_or_else(|_| DEFAULT_NODE.into()),
+            observed: RefCell::new(Observed::from_env(guest)),
+            changed: Cell::new(false),
+            planned: Cell::new(false),
+        }
+    }
+
+    pub fn id(&self) -> GuestId {
+        GuestId(self.guest.id)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.ctx.config
+    }
+
+    /// `--dry-run`: plan, print, run nothing.
+    pub fn planning(&self) -> bool {
+        self.ctx.env.dry_run
+    }
+
+    /// A step error of this guest.
+    pub fn err(&self, step: &str, msg: impl Into<String>) -> GuestError {
+        GuestError::new(self.guest, step, msg)
+    }
+
+    /// This guest on its node, for planning functions.
+    pub fn target(&self) -> Target {
+        Target {
+            guest: self.guest,
+            node: self.node.clone(),
+        }
+    }
+
+    /// A request on this guest.
+    pub fn req(&self, method: Method, suffix: &str) -> Request {
+        self.target().req(method, suffix)
+    }
+
+    /// A request on the node (`/nodes/<node><suffix>`).
+    pub fn node_req(&self, method: Method, suffix: &str) -> Request {
+        self.target().node_req(method, suffix)
+    }
+
+    /// The guest's config as the node has it now (`None`: the guest does not exist).
+    pub fn conf(&self, step: &str) -> GuestResult<Option<Conf>> {
+        self.conf_of(self.guest, step)
+    }
+
+    /// Another guest's config.
+    pub fn conf_of(&self, g: GuestTag, step: &str) -> GuestResult<Option<Conf>> {
+        self.transport
+            .guest_config(g)
+            .map(|t| t.map(|t| Conf::parse(&t)))
+            .map_err(|e| self.err(step, e.0))
+    }
+
+    /// The run state (`running`, `stopped`): from the dispatcher's observation while nothing
+    /// changed in this job, else one status request.
+    pub fn state(&self, step: &str) -> GuestResult<String> {
+        if !self.changed.get() {
+            if let Some(s) = self
+                .observed
+                .borrow()
+                .as_ref()
+                .and_then(|o| o.state.clone())
+            {
+                return Ok(s);
+            }
+        }
+        let data = self
+            .transport
+            .request(&self.req(Method::Get, "/status/current"))
+            .map_err(|e| self.err(step, e.0))?;
+        data.get("status")
+            .and_then(|s| s.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| self.err(step, format!("unexpected status answer: {data}")))
+    }
+
+    pub(crate) fn mark_changed(&self) {
+        self.changed.set(true);
+        self.observed.replace(None);
+    }
+
+    /// Whether an action ran in this job.
+    pub fn changed(&self) -> bool {
+        self.changed.get()
+    }
+
+    pub(crate) fn mark_planned(&self) {
+        self.planned.set(true);
+    }
+
+    /// The closing line of `create`: converged, planned (dry run) or nothing to do.
+    pub fn done_converged(&self) {
+        self.done(if self.changed.get() {
+            "converged"
+        } else if self.planned.get() {
+            "the changes above are planned; nothing was changed (dry run)"
+        } else {
+            "already in the desired state; nothing changed"
+        });
+    }
+
+    /// Where the per-guest records are (`<marker dir>/guests`).
+    pub fn records_dir(&self) -> PathBuf {
+        self.ctx.env.records_dir(&self.ctx.config)
+    }
+
+    /// The Proxmox config folder.
+    pub fn pve_dir(&self) -> &Path {
+        &self.ctx.env.pve_dir
+    }
+
+    fn event(&self, kind: EventKind) -> Event {
+        Event::new(kind, Some(self.guest))
+    }
+
+    /// Something worth knowing that changes nothing.
+    pub fn note(&self, msg: impl Into<String>) {
+        self.reporter
+            .emit(self.event(EventKind::Note).message(msg.into()));
+    }
+
+    /// Phases planned once an earlier one has run (`--dry-run`).
+    pub fn then(&self, msg: impl Into<String>) {
+        self.reporter
+            .emit(self.event(EventKind::Then).message(msg.into()));
+    }
+
+    /// The verb's closing line.
+    pub fn done(&self, msg: impl Into<String>) {
+        self.reporter
+            .emit(self.event(EventKind::Done).message(msg.into()));
+    }
+
+    /// A step found as desired, with what to say about it.
+    pub fn unchanged(&self, step: &str, msg: Option<String>) {
+        let mut e = self.event(EventKind::Unchanged).step(step);
+        e.message = msg;
+        self.reporter.emit(e);
+    }
+
+    /// Reports a failed step (once, by the manager's `main`).
+    pub fn failed(&self, e: &GuestError) {
+        self.reporter.emit(
+            Event::new(EventKind::Failed, Some(e.guest))
+                .step(e.step.clone())
+                .message(e.message.clone()),
+        );
+    }
+
+    /// Ends the run: the recap (a manager run alone) or nothing (under the dispatcher).
+    pub fn finish(&self) {
+        self.reporter.finish();
+    }
+}

@@ -1,0 +1,79 @@
+//! The guest core: what `lxc-manager` and `vm-manager` share, so neither solves a problem the
+//! other already solved.
+//!
+//! Key decision: a manager never acts while it checks. It observes the live guest, builds a
+//! [`Step`] of [`Action`]s (API requests in method/path/parameters form, work inside the guest,
+//! work on the node) with a reason and the attribute diff for each, and hands the step to
+//! [`Job::apply`], the only code that decides whether anything runs: under `--dry-run` the step
+//! is reported as planned, otherwise its actions go through a [`Transport`] (today
+//! [`LocalTransport`]: `pct`/`qm` on the node). A phase that needs an earlier phase's result
+//! (the clone's config before configuring it) is planned when reached; a dry run ends there and
+//! says what follows (`then: ...`).
+//!
+//! - [`job`]: [`Job`], one guest and one verb (context, observation, reporting);
+//! - [`plan`]: [`Step`], [`Action`], [`Op`]; [`apply`]: the executor;
+//! - [`transport`]: the [`Transport`] trait; [`local`]: the `local` transport;
+//! - [`observe`]: the dispatcher's bulk observation handed to managers;
+//! - [`record`]: what was done inside a guest, one format (reads both old ones);
+//! - [`lifecycle`]: start (polled, retried), stop, restart, delete, snapshots, status;
+//! - [`error`]: [`GuestError`], carrying guest and step.
+
+pub mod apply;
+pub mod error;
+pub mod job;
+pub mod lifecycle;
+pub mod local;
+pub mod observe;
+pub mod plan;
+pub mod raw;
+pub mod record;
+pub mod transport;
+
+pub use apply::Applied;
+pub use error::{GuestError, GuestResult, TransportError};
+pub use job::Job;
+pub use local::LocalTransport;
+pub use plan::{Action, GuestOp, NodeCommand, NodeOp, Op, Payload, Require, Settle, Step, Target};
+pub use transport::{ExecOutput, Transport};
+
+/// The whole `main` of a guest manager: parses the command line, loads the config, routes the
+/// verb (`route` returns the exit code; `delete --unmanaged` goes to `delete` instead),
+/// reports a failure once and the recap.
+pub fn run_manager(
+    (name, about, verbs): (&str, &str, &'static [&'static str]),
+    kind: phoenix_config::GuestKind,
+    route: impl FnOnce(&Job) -> GuestResult<i32>,
+    delete: impl FnOnce(&Job) -> GuestResult<()>,
+) -> i32 {
+    let ctx = match phoenix_host::manager::start(name, about, verbs, true) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let job = Job::new(&ctx, kind);
+    let result = if ctx.inv.unmanaged {
+        lifecycle::delete_unmanaged(&job, delete).map(|_| 0)
+    } else {
+        route(&job)
+    };
+    match result {
+        Ok(code) => {
+            job.finish();
+            code
+        }
+        Err(e) => finish(&job, Err(e)),
+    }
+}
+
+/// Runs a manager verb and turns its outcome into the exit code: a failed step is reported
+/// once (`Error: container 950: start: ...`), then the recap.
+pub fn finish(job: &Job, result: GuestResult<()>) -> i32 {
+    let code = match &result {
+        Ok(()) => phoenix_host::exit::SUCCESS,
+        Err(e) => {
+            job.failed(e);
+            phoenix_host::exit::FAILURE
+        }
+    };
+    job.finish();
+    code
+}

@@ -1,0 +1,264 @@
+//! Step 2 of a VM: one `qm set` with every option that differs (hardware, cloud-init options,
+//! `sshkeys`, `cicustom`), the cloud-init snippets on the node, and the boot disk grown (a
+//! shrink is refused). Pure functions of the desired state, the conf, and what the node showed,
+//! so the planner is tested without processes and `phoenix status` computes drift with it.
+
+use phoenix_guest::{Action, NodeOp, Step, Target};
+use phoenix_report::Change;
+use pve::api::Method;
+use pve::{Conf, PropString};
+
+use crate::cloudinit;
+use crate::desired::Desired;
+use crate::host;
+
+fn s<T: ToString>(v: T) -> String {
+    v.to_string()
+}
+
+/// Options whose value differs: `(key, desired)`.
+pub fn hardware_options(d: &Desired, conf: &Conf) -> Vec<(String, String)> {
+    let mut want: Vec<(String, String)> = vec![
+        (s("name"), d.name.clone()),
+        (s("cores"), s(d.cores)),
+        (s("memory"), s(d.memory_mb)),
+    ];
+    if let Some(b) = d.start_at_boot {
+        want.push((s("onboot"), s(u8::from(b))));
+    }
+    if let Some(order) = d.boot_order {
+        let up = d.boot_delay.map(|u| format!(",up={u}")).unwrap_or_default();
+        want.push((s("startup"), format!("order={order}{up}")));
+    }
+    let mut out: Vec<(String, String)> = want
+        .into_iter()
+        .filter(|(k, v)| conf.get(k) != Some(v.as_str()))
+        .collect();
+    let agent_on = conf
+        .get("agent")
+        .and_then(|a| PropString::parse_with_default(a, Some("enabled")).ok())
+        .and_then(|p| p.get("enabled").map(|v| v == "1"))
+        .unwrap_or(false);
+    if !agent_on {
+        out.push((s("agent"), s("enabled=1")));
+    }
+    out
+}
+
+/// Whether two property strings hold the same keys and values (order ignored).
+pub fn same_props(a: &str, b: &str) -> bool {
+    let norm = |x: &str| {
+        let mut v: Vec<(String, String)> = PropString::parse(x)
+            .map(|p| {
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    norm(a) == norm(b)
+}
+
+/// Cloud-init options that differ (`ide2` drive, `ipconfig0`, DNS, `ciuser`).
+pub fn cloud_init_options(d: &Desired, conf: &Conf) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if !host::has_cloudinit_drive(conf) {
+        out.push((s("ide2"), format!("{}:cloudinit", d.storage)));
+    }
+    if let Some(ip) = cloudinit::ipconfig0(d) {
+        if conf.get("ipconfig0").is_none_or(|c| !same_props(c, &ip)) {
+            out.push((s("ipconfig0"), ip));
+        }
+    }
+    let (ns, search) = cloudinit::dns_options(d);
+    let user = d.user.as_ref().map(|u| u.username.to_string());
+    for (k, v) in [
+        ("nameserver", ns),
+        ("searchdomain", search),
+        ("ciuser", user),
+    ] {
+        if let Some(v) = v.filter(|v| conf.get(k) != Some(v.as_str())) {
+            out.push((s(k), v));
+        }
+    }
+    out
+}
+
+/// URL-encoding as the API wants `sshkeys` (everything but `A-Za-z0-9-._~`).
+pub fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn key_lines(t: &str) -> Vec<String> {
+    t.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `sshkeys` (URL-encoded, as the API takes it) when the conf's keys differ.
+pub fn sshkeys(d: &Desired, conf: &Conf) -> Option<(Change, String)> {
+    let text = cloudinit::sshkeys_text(d)?;
+    let have = conf
+        .get("sshkeys")
+        .map(pve::conf::decode_text)
+        .unwrap_or_default();
+    let (h, w) = (key_lines(&have), key_lines(&text));
+    if h == w {
+        return None;
+    }
+    let n = |v: &[String]| (!v.is_empty()).then(|| format!("{} key(s)", v.len()));
+    Some((
+        Change::new("sshkeys", n(&h).as_deref(), n(&w).as_deref()),
+        url_encode(&text),
+    ))
+}
+
+/// The snippets as they should be, where they go, and what `cicustom` names them.
+pub struct Snippets {
+    pub storage: String,
+    pub user_path: std::path::PathBuf,
+    pub net_path: std::path::PathBuf,
+    pub user: String,
+    pub net: String,
+}
+
+impl Snippets {
+    /// The `cicustom` value naming them.
+    pub fn cicustom(&self, id: u64) -> String {
+        let (u, n) = cloudinit::snippet_names(phoenix_config::GuestId(id));
+        format!(
+            "user={s}:snippets/{u},network={s}:snippets/{n}",
+            s = self.storage
+        )
+    }
+}
+
+/// The `qm set` of everything above (no snippets): the options and their diff.
+pub fn set_options(d: &Desired, conf: &Conf) -> (Vec<(String, String)>, Vec<Change>) {
+    let mut opts = hardware_options(d, conf);
+    opts.extend(cloud_init_options(d, conf));
+    let mut changes: Vec<Change> = opts
+        .iter()
+        .map(|(k, v)| Change::new(k.clone(), conf.get(k), Some(v)))
+        .collect();
+    if let Some((c, v)) = sshkeys(d, conf) {
+        opts.push((s("sshkeys"), v));
+        changes.push(c);
+    }
+    (opts, changes)
+}
+
+/// The snippets and what the node has at their paths now (`None`: absent).
+pub type SnippetsSeen<'a> = (&'a Snippets, Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// Step 2: snippets written where they differ (`have_user`/`have_net`: what the node has),
+/// then one `qm set`.
+pub fn step(t: &Target, d: &Desired, conf: &Conf, snippets: Option<SnippetsSeen>) -> Step {
+    let mut step = Step::new("configure");
+    let (mut opts, mut changes) = set_options(d, conf);
+    if let Some((sn, have_user, have_net)) = snippets {
+        for (path, want, have, private, key) in [
+            (&sn.user_path, &sn.user, have_user, true, "user-data"),
+            (&sn.net_path, &sn.net, have_net, false, "network-config"),
+        ] {
+            if have != Some(want.as_bytes()) {
+                step.push(
+                    Action::node(
+                        "cloud-init",
+                        format!("the {key} snippet differs from the config"),
+                        NodeOp::Write {
+                            path: path.clone(),
+                            data: want.clone().into_bytes(),
+                            private,
+                        },
+                    )
+                    .changes(vec![Change::new(
+                        key,
+                        have.map(|_| "other content"),
+                        Some("rendered from the config"),
+                    )]),
+                );
+            }
+        }
+        let cc = sn.cicustom(d.id.0);
+        if conf.get("cicustom").is_none_or(|c| !same_props(c, &cc)) {
+            changes.push(Change::new("cicustom", conf.get("cicustom"), Some(&cc)));
+            opts.push((s("cicustom"), cc));
+        }
+    }
+    if !opts.is_empty() {
+        let mut req = t.req(Method::Put, "/config");
+        for (k, v) in opts {
+            req = req.param(k, v);
+        }
+        let n = changes.len();
+        step.push(
+            Action::api(
+                "configure",
+                format!("{n} setting(s) differ from the config"),
+                req,
+            )
+            .changes(changes),
+        );
+    }
+    step
+}
+
+/// Step 3: grow the boot disk to `disk_size_gb`; a smaller size is refused; templates are left
+/// alone.
+pub fn disk(t: &Target, d: &Desired, conf: &Conf) -> Step {
+    let step = Step::new("resize");
+    let Some(gb) = d.disk_size_gb else {
+        return step;
+    };
+    if host::is_template(conf) {
+        return step;
+    }
+    let Some((disk, value)) = host::boot_disk(conf) else {
+        return step.refuse("the VM has no boot disk");
+    };
+    phoenix_guest::lifecycle::disk_step(
+        t,
+        "resize",
+        &disk,
+        Some(host::disk_bytes(&value).unwrap_or(0)),
+        gb,
+        "disk_size_gb",
+    )
+}
+
+/// Drift for `status` (no process runs, so the snippets' content is not compared).
+pub fn drift(t: &Target, d: &Desired, conf: &Conf) -> Result<Vec<Change>, String> {
+    let mut out = set_options(d, conf).1;
+    let disk = disk(t, d, conf);
+    if let Some(r) = disk.refusal {
+        return Err(format!("resize: {r}"));
+    }
+    out.extend(disk.drift());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_encoding_round_trips_through_decode_text() {
+        let keys = "ssh-ed25519 AAAA a@b\n";
+        let e = url_encode(keys);
+        assert_eq!(e, "ssh-ed25519%20AAAA%20a%40b%0A");
+        assert_eq!(pve::conf::decode_text(&e), keys);
+    }
+}
