@@ -144,26 +144,13 @@ fn template_step(job: &Job, lxc: &Lxc) -> GuestResult<Step> {
             .flatten()
             .any(|r| r["volid"].as_str() == Some(volid.as_str())))
     };
-    planned(
-        job,
-        plan::create_from_template(&t, lxc, job.config(), &facts, has),
-    )
+    planned(job, plan::create_from_template(&t, lxc, &facts, has))
 }
 
 /// Step 2 (and 3's volumes and GPUs); the conf after it.
 fn configure(job: &Job, lxc: &Lxc, conf: Conf) -> GuestResult<Conf> {
     let fw = std::fs::read_to_string(crate::firewall::path(job.pve_dir(), job.guest.id)).ok();
-    let (step, notes) = planned(
-        job,
-        plan::configure(
-            &job.target(),
-            lxc,
-            job.config(),
-            &conf,
-            fw.as_deref(),
-            job.pve_dir(),
-        ),
-    )?;
+    let (step, notes) = plan::configure(&job.target(), lxc, &conf, fw.as_deref(), job.pve_dir());
     for n in notes {
         job.note(n);
     }
@@ -177,8 +164,7 @@ fn configure(job: &Job, lxc: &Lxc, conf: Conf) -> GuestResult<Conf> {
 fn in_guest(job: &Job, lxc: &Lxc, force: bool) -> GuestResult<()> {
     let fp = features::fingerprint(job, lxc)?;
     let mut rec = RecordFile::load(&job.records_dir(), job.guest.id);
-    let features: Vec<String> = lxc.features.iter().map(|f| f.to_string()).collect();
-    if let Some(n) = rec.record.dropped_note(&features) {
+    if let Some(n) = rec.record.dropped_note(&lxc.features) {
         job.note(n);
     }
     if rec.record.done(IN_GUEST, &fp) && !force {
@@ -191,7 +177,7 @@ fn in_guest(job: &Job, lxc: &Lxc, force: bool) -> GuestResult<()> {
     if job.apply(features::in_guest_step(job, lxc, &conf)?)? == Applied::Planned {
         return Ok(());
     }
-    rec.set_features(&features);
+    rec.set_features(&lxc.features);
     rec.mark(IN_GUEST, &fp, None).map_err(|e| {
         job.err(
             "record",

@@ -1,10 +1,11 @@
-//! What the JSON wants, in Proxmox's own terms: `pct.conf` keys and values.
+//! What the config wants, in Proxmox's own terms: the checked [`Lxc`] (with
+//! `proxmox_defaults.lxc` already merged by the config) mapped to `pct.conf` keys and values.
 //!
 //! Translating once, here, lets creation (`pct create` options), comparison (`diff.rs`) and the
 //! documentation table in docs/lxc.md share one mapping. Only keys the config (or
 //! `proxmox_defaults.lxc`) specifies are managed; everything else is left as Proxmox has it.
 
-use phoenix_config::{Config, Lxc};
+use phoenix_config::Lxc;
 
 /// The desired configuration of one container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,7 +21,7 @@ pub struct Desired {
 }
 
 /// Builds the desired configuration of `lxc` (the config has merged `proxmox_defaults.lxc`).
-pub fn build(lxc: &Lxc, _cfg: &Config) -> Desired {
+pub fn build(lxc: &Lxc) -> Desired {
     let mut d = Desired::default();
     let mut put = |k: &str, v: String| d.plain.push((k.to_string(), v));
     put("hostname", lxc.name.to_string());
@@ -85,7 +86,7 @@ pub fn net0(lxc: &Lxc) -> Option<String> {
     let n = lxc.network_config.as_ref()?;
     let mut s = format!("name={},bridge={}", n.name, n.bridge);
     if let Some(mac) = &lxc.mac_address {
-        s.push_str(&format!(",hwaddr={}", mac.to_ascii_uppercase()));
+        s.push_str(&format!(",hwaddr={mac}"));
     }
     s.push_str(&format!(",ip={}", n.ip));
     if let Some(gw) = &n.gw {
@@ -108,7 +109,7 @@ pub fn raw_lines(lxc: &Lxc) -> Vec<(String, String)> {
         .iter()
         .map(|o| (o.key.clone(), o.value.clone()))
         .collect();
-    if let Some(p) = lxc.apparmor_profile.as_deref().filter(|p| !p.is_empty()) {
+    if let Some(p) = &lxc.apparmor_profile {
         if !out.iter().any(|(k, _)| k == "lxc.apparmor.profile") {
             out.push(("lxc.apparmor.profile".to_string(), p.to_string()));
         }

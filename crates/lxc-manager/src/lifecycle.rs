@@ -53,16 +53,11 @@ pub fn delete(job: &Job) -> GuestResult<()> {
 /// `status` verb: state, name and drift, in the one status shape.
 pub fn status(job: &Job, lxc: &Lxc) -> GuestResult<()> {
     let fw = std::fs::read_to_string(crate::firewall::path(job.pve_dir(), job.guest.id)).ok();
-    let template = job.config().guest(job.id()).is_some_and(|g| g.is_template);
-    let features: Vec<String> = lxc.features.iter().map(|f| f.to_string()).collect();
-    lifecycle::status_verb(job, ("hostname", &lxc.name), template, &features, |c| {
-        crate::plan::drift(
-            &job.target(),
-            lxc,
-            job.config(),
-            c,
-            fw.as_deref(),
-            job.pve_dir(),
-        )
-    })
+    lifecycle::status_verb(
+        job,
+        ("hostname", lxc.name.as_str()),
+        lxc.is_template,
+        &lxc.features,
+        |c| crate::plan::drift(&job.target(), lxc, c, fw.as_deref(), job.pve_dir()),
+    )
 }

@@ -36,6 +36,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod derived;
 pub mod error;
 pub mod graph;
 pub mod id;
@@ -52,6 +53,7 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use derived::{orchestration, TemplateSource, DEFAULT_EXPORT_OPTIONS, DEFAULT_MOUNT_OPTIONS};
 pub use error::{ConfigError, Diagnostic, Severity};
 pub use graph::{Cycle, Graph};
 pub use id::GuestId;

@@ -101,14 +101,13 @@ fn row(cfg: &Config, env: &HostEnv, host: &HostState, g: &Guest) -> GuestStatus 
     };
     let records = env.records_dir(cfg);
     let rec = phoenix_guest::record::RecordFile::load(&records, g.id.0);
-    let names = |f: &[phoenix_config::FeatureName]| f.iter().map(|f| f.to_string()).collect();
-    let features: Option<Vec<String>> = match g.kind {
-        GuestKind::Lxc => cfg.lxc(g.id).map(|l| names(&l.features)),
-        GuestKind::Vm => cfg.vm(g.id).map(|v| names(&v.features)),
+    let features = match g.kind {
+        GuestKind::Lxc => cfg.lxc(g.id).map(|l| l.features.as_slice()),
+        GuestKind::Vm => cfg.vm(g.id).map(|v| v.features.as_slice()),
     };
     s.notes = rec
         .record
-        .dropped_note(&features.unwrap_or_default())
+        .dropped_note(features.unwrap_or_default())
         .into_iter()
         .collect();
     if present.is_none() {
@@ -143,7 +142,7 @@ fn drift(cfg: &Config, env: &HostEnv, guest: GuestTag, g: &Guest) -> Result<Vec<
             let lxc = cfg.lxc(g.id).ok_or("not in the LXC file")?;
             let fw =
                 std::fs::read_to_string(lxc_manager::firewall::path(&env.pve_dir, g.id.0)).ok();
-            lxc_manager::plan::drift(&t, lxc, cfg, &conf, fw.as_deref(), &env.pve_dir)
+            lxc_manager::plan::drift(&t, lxc, &conf, fw.as_deref(), &env.pve_dir)
         }
         GuestKind::Vm => {
             let d = vm_manager::desired::Desired::load(cfg, g.id)?;
