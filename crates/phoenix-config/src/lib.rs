@@ -23,7 +23,9 @@
 //! - [`load`]: reading one file with precise errors and unknown-key warnings;
 //! - `validate`: building the model, one module per file kind plus cross-file checks;
 //! - [`graph`]: dependency ordering, knowing only IDs and edges;
-//! - [`names`]: the format rules behind the newtypes; [`schema`]: `schemas/*.json`.
+//! - [`names`]: the format rules behind the newtypes; [`schema`]: `schemas/*.json`;
+//! - [`not_applied`]: the one table of keys loaded and checked but not acted on yet (each is a
+//!   warning; `validate --strict` refuses them).
 //!
 //! ```no_run
 //! use phoenix_config::{Config, GuestId};
@@ -41,6 +43,7 @@ pub mod id;
 pub mod load;
 pub mod model;
 pub mod names;
+pub mod not_applied;
 pub mod paths;
 mod raw;
 pub mod schema;

@@ -378,6 +378,38 @@ pub fn fw_ports(v: &str) -> Check {
     }
 }
 
+/// An `http(s)://` URL without white space or quotes.
+pub fn url(v: &str) -> Check {
+    let ok = (v.starts_with("https://") || v.starts_with("http://"))
+        && v.len() > 8
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{}' is not an http(s) URL", v.escape_debug()))
+    }
+}
+
+/// Comma-separated words of [A-Za-z0-9_=.:-] (mount options such as `defaults,_netdev,vers=4`).
+pub fn word_list(v: &str, what: &str) -> Check {
+    let ok = !v.is_empty()
+        && v.split(',').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_=.:-".contains(&b))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}s '{}' must be comma-separated words of [A-Za-z0-9_=.:-]",
+            v.escape_debug()
+        ))
+    }
+}
+
 /// A single word of [A-Za-z0-9_-].
 pub fn word(v: &str, what: &str) -> Check {
     if !v.is_empty()

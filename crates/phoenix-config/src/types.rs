@@ -3,6 +3,7 @@
 //! [`FeatureName`] never checks it again, and two parts of Phoenix cannot disagree on what a
 //! feature name is.
 //!
+//! Each holds a boxed `str` (two words: a config has one per field of thousands of guests).
 //! Every type derefs to `str` and displays as written (a [`MacAddress`] in upper case, the form
 //! Proxmox writes). `FromStr` runs the same check, which is handy in tests:
 //! `"web".parse::<Hostname>()`.
@@ -20,7 +21,7 @@ macro_rules! checked_string {
     ($(#[$doc:meta])* $name:ident, $check:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(Box<str>);
 
         impl $name {
             /// Checks `v`; the error says what is expected.
@@ -28,7 +29,7 @@ macro_rules! checked_string {
                 let v = v.into();
                 let check: fn(&str) -> Result<(), String> = $check;
                 check(&v)?;
-                Ok($name(v))
+                Ok($name(v.into_boxed_str()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -36,7 +37,7 @@ macro_rules! checked_string {
             }
 
             pub fn into_string(self) -> String {
-                self.0
+                self.0.into_string()
             }
         }
 
@@ -58,7 +59,7 @@ macro_rules! checked_string {
 
         impl AsRef<std::path::Path> for $name {
             fn as_ref(&self) -> &std::path::Path {
-                std::path::Path::new(&self.0)
+                std::path::Path::new(&*self.0)
             }
         }
 
@@ -70,25 +71,25 @@ macro_rules! checked_string {
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                *self.0 == *other
             }
         }
 
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
+                *self.0 == **other
             }
         }
 
         impl PartialEq<String> for $name {
             fn eq(&self, other: &String) -> bool {
-                &self.0 == other
+                *self.0 == **other
             }
         }
 
         impl From<$name> for String {
             fn from(v: $name) -> String {
-                v.0
+                v.0.into_string()
             }
         }
 
@@ -163,14 +164,14 @@ checked_string!(
 
 /// A plain file name (no folder part) of a script, image or AppArmor profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FileName(String);
+pub struct FileName(Box<str>);
 
 impl FileName {
     /// Checks `v`; `what` names the value in the error ("application script").
     pub fn new(v: impl Into<String>, what: &str) -> Result<Self, String> {
         let v = v.into();
         names::file_name(&v, what)?;
-        Ok(FileName(v))
+        Ok(FileName(v.into_boxed_str()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -178,7 +179,7 @@ impl FileName {
     }
 
     pub fn into_string(self) -> String {
-        self.0
+        self.0.into_string()
     }
 }
 
@@ -187,13 +188,13 @@ checked_string!(@common FileName);
 /// A unicast MAC address, kept in upper case (`52:54:00:AA:BB:CC`), the form Proxmox writes,
 /// so two spellings of one address compare equal.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MacAddress(String);
+pub struct MacAddress(Box<str>);
 
 impl MacAddress {
     pub fn new(v: impl Into<String>) -> Result<Self, String> {
         let v = v.into();
         names::mac(&v)?;
-        Ok(MacAddress(v.to_ascii_uppercase()))
+        Ok(MacAddress(v.to_ascii_uppercase().into_boxed_str()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -2,7 +2,8 @@
 //!
 //! Where it comes from: the VM's `image_url` when set, else Ubuntu's cloud-image server, as
 //! the Bash orchestrator derived it (`https://cloud-images.ubuntu.com/<release>/current/<image>`,
-//! release `noble`). The download itself is a planned node action ([`NodeOp::Download`]) that
+//! release from `ubuntu_release`, `noble` when no file names one; the config derives it:
+//! `Vm::image_source`). The download itself is a planned node action ([`NodeOp::Download`]) that
 //! the local transport carries out with [`phoenix_host::download`]: resumable and verified
 //! against the `SHA256SUMS` in the same folder; the image is never deleted, so every later VM
 //! (and every later run) finds it in the cache and downloads nothing.
@@ -15,10 +16,7 @@ use phoenix_config::Vm;
 
 use crate::context::Paths;
 
-/// Ubuntu release of the derived URL when the config names none (the old orchestrator's).
-pub const DEFAULT_UBUNTU_RELEASE: &str = "noble";
-/// Ubuntu's cloud-image server.
-pub const CLOUD_IMAGES_BASE: &str = "https://cloud-images.ubuntu.com";
+pub use phoenix_config::model::vm::{CLOUD_IMAGES_BASE, DEFAULT_UBUNTU_RELEASE};
 
 /// The derived download URL of cloud image `image` of Ubuntu `release`.
 pub fn cloud_image_url(release: &str, image: &str) -> String {
@@ -28,10 +26,8 @@ pub fn cloud_image_url(release: &str, image: &str) -> String {
 /// The URL `image` is downloaded from: `image_url`, else the derived one (the image is a plain
 /// file name, checked by the config, so it can stand in a URL path as it is).
 fn source_url(vm: &Vm, image: &str) -> String {
-    match &vm.image_url {
-        Some(url) => url.clone(),
-        None => cloud_image_url(DEFAULT_UBUNTU_RELEASE, image),
-    }
+    vm.image_source()
+        .unwrap_or_else(|| cloud_image_url(&vm.ubuntu_release, image))
 }
 
 /// The image's cache path, and the download when it is not cached yet. `Err`: the message

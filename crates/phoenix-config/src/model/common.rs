@@ -53,3 +53,79 @@ pub struct TestSpec {
     /// Path relative to the tests folder (`docker/check_docker_service.sh`).
     pub path: RelPath,
 }
+
+/// One string or a list of strings: the old tool read several keys either way
+/// (`dns_nameservers`, `nameservers`), `jq`'s `if type == "array" then .[] else . end`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct StringList(pub Vec<String>);
+
+impl StringList {
+    /// Every entry, a string split at white space (`"10.0.0.13 8.8.8.8"` is two).
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().flat_map(|s| s.split_whitespace())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|s| s.trim().is_empty())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StringList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StringList;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StringList, E> {
+                Ok(StringList(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StringList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(StringList(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl schemars::JsonSchema for StringList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StringList".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A string, or a list of strings.",
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" } }
+            ]
+        })
+    }
+}
+
+/// How the gateway (Traefik) publishes a guest's service: `<name>.<domain>` to `port`.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct TraefikService {
+    pub name: String,
+    pub port: u16,
+}
+
+/// A DNS record the internal DNS server serves for a guest.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct DnsRecord {
+    pub hostname: String,
+    pub ip: String,
+}

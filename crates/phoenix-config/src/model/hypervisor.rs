@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::TestSuites;
+use super::common::{StringList, TestSuites};
 use super::firewall::{FirewallRule, FwAction};
 use super::nfs::NfsExport;
 use crate::id::GuestId;
-use crate::types::{AbsPath, FeatureName};
+use crate::types::{AbsPath, FeatureName, Hostname};
 
 /// The hypervisor config, checked.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +51,16 @@ pub struct Hypervisor {
     pub sysctl: BTreeMap<String, String>,
     /// Phoenix's own run settings.
     pub orchestration: Orchestration,
+    /// The internal DNS domain; the search domain of VMs that set none.
+    pub domain_name: Option<Hostname>,
+    /// `vm_defaults.ubuntu_release` of the hypervisor file (the old tool's place for it).
+    pub ubuntu_release: Option<String>,
+    /// Service layer: the Portainer server's administrator account.
+    pub portainer_api: Option<PortainerApi>,
+    /// Service layer: the internal DNS server.
+    pub dns_server: Option<DnsServer>,
+    /// Service layer: the internal certificate authority.
+    pub step_ca: Option<StepCa>,
 }
 
 impl Hypervisor {
@@ -149,6 +159,9 @@ pub struct HostNetwork {
     pub default_subnet: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nfs_server: Option<String>,
+    /// Name server guests fall back to when the internal DNS server is down (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_dns: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -156,7 +169,8 @@ pub struct HostInterface {
     pub name: String,
     pub address: String,
     pub gateway: String,
-    pub dns_nameservers: String,
+    /// One address, or a list (the old tool took either).
+    pub dns_nameservers: StringList,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -215,6 +229,9 @@ pub struct ZfsDataset {
     /// Proxmox content types, comma separated (`images,rootdir`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxmox_content_type: Option<String>,
+    /// `direct` or `shared`: how guests reach the dataset (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
 }
 
 impl ZfsDataset {
@@ -311,4 +328,73 @@ pub struct Orchestration {
     /// Seconds to wait for a guest whose config shows `lock:`. Default 600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest_lock_wait_secs: Option<u64>,
+}
+
+/// The Portainer server's administrator account (service layer).
+#[derive(Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct PortainerApi {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_user: Option<String>,
+    /// A secret: never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portainer_hostname: Option<String>,
+}
+
+impl std::fmt::Debug for PortainerApi {
+    /// Without the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortainerApi")
+            .field("admin_user", &self.admin_user)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<secret>"),
+            )
+            .field("portainer_hostname", &self.portainer_hostname)
+            .finish()
+    }
+}
+
+/// The internal DNS server on the host (service layer).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DnsServer {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Where names outside the internal zones are resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream_servers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authoritative_zones: Vec<DnsZone>,
+}
+
+/// A zone the internal DNS server answers for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DnsZone {
+    pub zone_name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<DnsZoneRecord>,
+}
+
+/// A record of an internal zone, with its internal and external address.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DnsZoneRecord {
+    pub hostname: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_internal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_external: Option<String>,
+}
+
+/// The internal certificate authority (service layer).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct StepCa {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_ca_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intermediate_ca_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioner_name: Option<String>,
 }

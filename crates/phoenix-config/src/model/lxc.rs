@@ -6,7 +6,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use super::common::{HealthCheck, TestSuites};
+use super::common::{HealthCheck, TestSuites, TraefikService};
 use super::firewall::Firewall;
 use crate::id::GuestId;
 use crate::types::{
@@ -84,7 +84,15 @@ pub struct Lxc {
     pub volumes: Vec<Volume>,
     /// Bind mounts of host folders.
     pub mount_points: Vec<BindMount>,
+    /// ID ranges mapped into the container (`lxc.idmap`), in order.
+    pub id_maps: Vec<IdMap>,
     pub tests: TestSuites,
+    /// Service layer: how the gateway publishes the container's service.
+    pub traefik_service: Option<TraefikService>,
+    /// Service layer: re-generate gateway and DNS configuration after creation.
+    pub trigger_sync_on_completion: bool,
+    /// Service layer: the certificate authority the container trusts at first boot.
+    pub bootstrap_ca_url: Option<String>,
 }
 
 impl Lxc {
@@ -100,6 +108,78 @@ impl Lxc {
     /// The static address of `net0`, if any.
     pub fn static_ip(&self) -> Option<IpAddr> {
         self.network_config.as_ref()?.ip.static_addr()
+    }
+
+    /// The host ID that ID `id` inside the container is (what a `chown` on the host must
+    /// use): through the container's own `id_maps` when one covers it, else Proxmox's
+    /// default for an unprivileged container (`id + 100000`), else `id` itself.
+    pub fn host_id(&self, kind: IdKind, id: u32) -> u32 {
+        let mapped = self.id_maps.iter().find_map(|m| {
+            let inside = m.kind == kind && id >= m.container_id && id - m.container_id < m.size;
+            inside.then(|| m.host_id.saturating_add(id - m.container_id))
+        });
+        match mapped {
+            Some(h) => h,
+            None if self.unprivileged == Some(true) => id.saturating_add(UNPRIVILEGED_OFFSET),
+            None => id,
+        }
+    }
+}
+
+/// Where Proxmox maps an unprivileged container's IDs on the host (`lxc.idmap: u 0 100000
+/// 65536`).
+pub const UNPRIVILEGED_OFFSET: u32 = 100_000;
+
+/// User or group IDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdKind {
+    Uid,
+    Gid,
+}
+
+impl IdKind {
+    pub fn parse(v: &str) -> Result<IdKind, String> {
+        match v {
+            "uid" | "u" => Ok(IdKind::Uid),
+            "gid" | "g" => Ok(IdKind::Gid),
+            _ => Err(format!(
+                "'{}' is not an ID map type; expected uid or gid",
+                v.escape_debug()
+            )),
+        }
+    }
+
+    /// The letter of an `lxc.idmap` line.
+    pub fn letter(self) -> char {
+        match self {
+            IdKind::Uid => 'u',
+            IdKind::Gid => 'g',
+        }
+    }
+}
+
+/// One ID range mapped into the container: `size` IDs from `container_id` inside are
+/// `host_id`.. on the host (`lxc.idmap: <u|g> <container_id> <host_id> <size>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMap {
+    pub kind: IdKind,
+    pub container_id: u32,
+    pub host_id: u32,
+    /// At least 1.
+    pub size: u32,
+}
+
+impl fmt::Display for IdMap {
+    /// The value of the `lxc.idmap` line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {} {}",
+            self.kind.letter(),
+            self.container_id,
+            self.host_id,
+            self.size
+        )
     }
 }
 
@@ -205,7 +285,12 @@ pub struct Volume {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BindMount {
     pub host_path: AbsPath,
-    /// Path inside the container; the mount's identity.
+    /// Path inside the container (`mount_point`, or the old name `container_path`); the
+    /// mount's identity.
     pub mount_point: AbsPath,
     pub read_only: Option<bool>,
+    /// Owner of the host folder, as a user ID inside the container ([`Lxc::host_id`] maps it).
+    pub owner_uid: Option<u32>,
+    /// Group of the host folder, as a group ID inside the container.
+    pub owner_gid: Option<u32>,
 }

@@ -17,7 +17,7 @@ pub mod lxc;
 pub mod nfs;
 pub mod vm;
 
-pub use common::{HealthCheck, TestSpec, TestSuites};
+pub use common::{DnsRecord, HealthCheck, StringList, TestSpec, TestSuites, TraefikService};
 pub use firewall::{Direction, Firewall, FirewallRule, FwAction};
 pub use hypervisor::Hypervisor;
 pub use lxc::Lxc;

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::common::{HealthCheck, TestSuites};
+use super::common::{DnsRecord, HealthCheck, TestSuites, TraefikService};
 use super::firewall::Firewall;
 use super::nfs::NfsExport;
 use crate::id::GuestId;
@@ -25,6 +25,13 @@ pub const DEFAULT_SCSIHW: &str = "virtio-scsi-pci";
 pub const DEFAULT_AGENT_TIMEOUT_SECS: u64 = 300;
 /// Seconds between guest agent pings.
 pub const DEFAULT_AGENT_POLL_SECS: u64 = 2;
+/// Ubuntu release of the derived cloud-image URL when no file names one (the old
+/// orchestrator's, before `ubuntu_release` existed).
+pub const DEFAULT_UBUNTU_RELEASE: &str = "noble";
+/// Ubuntu's cloud-image server.
+pub const CLOUD_IMAGES_BASE: &str = "https://cloud-images.ubuntu.com";
+/// Mount options of an NFS volume when none are set (the old tool's fstab line).
+pub const DEFAULT_NFS_VOLUME_OPTIONS: &str = "defaults,auto,nofail";
 
 /// One VM of `phoenix_vm_configs.json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,8 +49,12 @@ pub struct Vm {
     /// Cloud image imported as the boot disk (a file in the image cache); set (or
     /// `clone_from_vmid` is).
     pub template_image: Option<FileName>,
-    /// Where the image is downloaded from when it is not in the cache.
+    /// Where the image is downloaded from when it is not in the cache, as written; see
+    /// [`Vm::image_source`].
     pub image_url: Option<String>,
+    /// Ubuntu release of the derived image URL: the VM's, `vm_defaults` of the VM file, of the
+    /// hypervisor file, else [`DEFAULT_UBUNTU_RELEASE`].
+    pub ubuntu_release: String,
     pub cores: u64,
     pub memory_mb: u64,
     /// Boot disk size in GiB; grown, never shrunk.
@@ -74,12 +85,88 @@ pub struct Vm {
     pub health_checks: Vec<HealthCheck>,
     pub firewall: Option<Firewall>,
     pub tests: TestSuites,
+    /// Folders of the host's NFS exports mounted inside the VM (`volumes` of type `nfs`).
+    pub nfs_volumes: Vec<NfsVolume>,
+    /// Service layer: Portainer server or agent.
+    pub portainer: Option<VmPortainer>,
+    /// Service layer: how the gateway publishes the VM's service.
+    pub traefik_service: Option<TraefikService>,
+    /// Service layer: re-generate gateway and DNS configuration after creation.
+    pub trigger_sync_on_completion: bool,
+    /// Service layer: Docker stacks deployed to the VM, by name.
+    pub docker_stacks: Vec<String>,
+    /// Service layer: records the internal DNS server serves for the VM.
+    pub dns_records: Vec<DnsRecord>,
 }
 
 impl Vm {
     /// The static address of `net0`, if any.
     pub fn static_ip(&self) -> Option<IpAddr> {
         self.network.as_ref()?.ip.static_addr()
+    }
+
+    /// The cloud image's URL on Ubuntu's server, as the old orchestrator derived it:
+    /// `https://cloud-images.ubuntu.com/<ubuntu_release>/current/<template_image>`.
+    pub fn cloud_image_url(&self) -> Option<String> {
+        let image = self.template_image.as_ref()?;
+        Some(format!(
+            "{CLOUD_IMAGES_BASE}/{}/current/{image}",
+            self.ubuntu_release
+        ))
+    }
+
+    /// Where the image comes from when it is not in the cache: `image_url`, else the derived
+    /// URL.
+    pub fn image_source(&self) -> Option<String> {
+        self.image_url.clone().or_else(|| self.cloud_image_url())
+    }
+}
+
+/// A folder of one of the host's NFS exports, mounted inside the VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NfsVolume {
+    /// Label, for people.
+    pub name: Option<String>,
+    /// The NFS server: the volume's `server`, else the hypervisor config's
+    /// `network.nfs_server`.
+    pub server: String,
+    /// The folder on the server: the export itself or a folder inside it.
+    pub path: AbsPath,
+    /// The export that holds `path` (it allows the VM's address).
+    pub export: NfsExport,
+    pub mount_point: AbsPath,
+    /// fstab options ([`DEFAULT_NFS_VOLUME_OPTIONS`] when not set).
+    pub options: String,
+}
+
+/// Portainer in a VM (service layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmPortainer {
+    pub role: VmPortainerRole,
+    /// The agent's environment name in Portainer.
+    pub environment_name: Option<String>,
+    /// The host name the server reaches the agent at.
+    pub agent_hostname: Option<Hostname>,
+}
+
+/// What a VM runs of Portainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmPortainerRole {
+    /// The Portainer server.
+    Primary,
+    Agent,
+}
+
+impl VmPortainerRole {
+    pub fn parse(v: &str) -> Result<VmPortainerRole, String> {
+        match v {
+            "primary" => Ok(VmPortainerRole::Primary),
+            "agent" => Ok(VmPortainerRole::Agent),
+            _ => Err(format!(
+                "'{}' is not a VM's Portainer role; expected primary or agent",
+                v.escape_debug()
+            )),
+        }
     }
 }
 

@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::compat::Map;
 
+use super::common::FirewallRule;
 use super::common::TestSuites;
 use crate::model::hypervisor::{
-    Behavior, CorePaths, DockerImages, HostNetwork, HostUser, NvidiaDriver, Orchestration,
-    ProxmoxDefaults, Samba, Vfio, Zfs,
+    Behavior, CorePaths, DnsServer, DockerImages, HostNetwork, HostUser, NvidiaDriver,
+    Orchestration, PortainerApi, ProxmoxDefaults, Samba, StepCa, Vfio, Zfs,
 };
 
 /// The whole hypervisor file.
@@ -69,6 +70,29 @@ pub(crate) struct HypervisorFile {
     /// Phoenix's own run settings.
     #[serde(default)]
     pub orchestration: Orchestration,
+    /// The internal DNS domain (`internal.thinkheads.ai`); VMs' search domain when they set none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_name: Option<String>,
+    /// VM settings of the whole host (the old tool kept `ubuntu_release` here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_defaults: Option<HostVmDefaults>,
+    /// Administrator account of the Portainer server (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portainer_api: Option<PortainerApi>,
+    /// The internal DNS server on the host (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_server: Option<DnsServer>,
+    /// The internal certificate authority (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_ca: Option<StepCa>,
+}
+
+/// `vm_defaults` of the hypervisor file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct HostVmDefaults {
+    /// Ubuntu release of the derived cloud-image URL (`noble` when no file says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ubuntu_release: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -110,4 +134,7 @@ pub(crate) struct HostFirewall {
     pub default_input_policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_output_policy: Option<String>,
+    /// Cluster-wide rules (`cluster.fw` `[RULES]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub global_firewall_rules: Vec<FirewallRule>,
 }

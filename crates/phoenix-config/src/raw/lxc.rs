@@ -10,6 +10,7 @@ use super::compat::{FreeJson, Map};
 
 use super::common::{Firewall, HealthCheck, TestSuites};
 use crate::id::GuestId;
+use crate::model::common::{StringList, TraefikService};
 
 /// The whole LXC file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -133,6 +134,19 @@ pub(crate) struct Lxc {
     /// Bind mounts of host folders (`mpN: /host/path,mp=/in/guest`), matched by mount path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mount_points: Vec<BindMount>,
+    /// User and group ID ranges mapped into the container (`lxc.idmap`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_maps: Vec<IdMap>,
+    /// How the gateway publishes this container's service (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traefik_service: Option<TraefikService>,
+    /// Re-generate the gateway and DNS configuration after this guest is created (service
+    /// layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_sync_on_completion: Option<bool>,
+    /// URL of the internal certificate authority the container trusts at first boot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_ca_url: Option<String>,
     /// Test suites by name, run by `phoenix test`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tests: Option<TestSuites>,
@@ -187,6 +201,9 @@ pub(crate) struct LxcNetwork {
     /// VLAN tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<u16>,
+    /// Name servers (the old tool's spelling; the container's top-level `nameserver` too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nameservers: Option<StringList>,
 }
 
 fn default_if_name() -> String {
@@ -213,9 +230,33 @@ pub(crate) struct Volume {
 pub(crate) struct BindMount {
     pub host_path: String,
     /// Absolute path inside the container; the mount's identity.
-    pub mount_point: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_point: Option<String>,
+    /// The old tool's name of `mount_point`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
+    /// Owner of the host folder, as a user ID inside the container (mapped to the host's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_uid: Option<u32>,
+    /// Group of the host folder, as a group ID inside the container (mapped to the host's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_gid: Option<u32>,
+}
+
+/// One `lxc.idmap` range.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct IdMap {
+    /// `uid` or `gid` (also `u`, `g`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// First ID inside the container.
+    pub container_id: u32,
+    /// First ID on the host.
+    pub host_id: u32,
+    /// Number of IDs.
+    pub size: u32,
 }
 
 /// Receives each container as soon as it is parsed (see [`LxcFileSeed`]).

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Firewall, HealthCheck, TestSuites};
 use crate::id::GuestId;
+use crate::model::common::{DnsRecord, StringList, TraefikService};
 
 /// The whole VM file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -59,6 +60,9 @@ pub(crate) struct VmSettings {
     pub linked_clone: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_at_boot: Option<bool>,
+    /// Ubuntu release of the derived cloud-image URL (`noble` when no file says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ubuntu_release: Option<String>,
 }
 
 /// One VM as written in the file. The `VmSettings` fields are repeated here on purpose rather
@@ -115,6 +119,9 @@ pub(crate) struct Vm {
     pub linked_clone: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_at_boot: Option<bool>,
+    /// Ubuntu release of the derived cloud-image URL (`noble` when no file says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ubuntu_release: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_order: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +144,51 @@ pub(crate) struct Vm {
     pub firewall: Option<Firewall>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tests: Option<TestSuites>,
+    /// Folders mounted inside the VM (the old tool's `type: nfs` volumes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VmVolume>,
+    /// `primary` (the Portainer server) or `agent` (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portainer_role: Option<String>,
+    /// Name of the Portainer environment of an agent (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portainer_environment_name: Option<String>,
+    /// Host name the Portainer server reaches the agent at (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portainer_agent_hostname: Option<String>,
+    /// How the gateway publishes this VM's service (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traefik_service: Option<TraefikService>,
+    /// Re-generate the gateway and DNS configuration after this VM is created (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_sync_on_completion: Option<bool>,
+    /// Docker stacks deployed to this VM, by name (`phoenix_stacks_config.json`; service layer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub docker_stacks: Vec<String>,
+    /// Records the internal DNS server serves for this VM (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_records: Option<Vec<DnsRecord>>,
+}
+
+/// A folder mounted inside a VM; only `nfs` (a folder of one of the host's exports).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct VmVolume {
+    /// `nfs`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Label, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Folder on the NFS server: an export of the hypervisor config, or a folder inside one.
+    pub path: String,
+    /// Where it is mounted inside the VM.
+    pub mount_point: String,
+    /// NFS server; `network.nfs_server` of the hypervisor config when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Mount options (`defaults,auto,nofail` when not set, as the old tool wrote them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<String>,
 }
 
 /// `ipconfig0` and DNS of a VM.
@@ -146,8 +198,12 @@ pub(crate) struct VmNetwork {
     pub ip: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub nameservers: Vec<String>,
+    /// Name servers; a list, or one string (addresses separated by spaces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nameservers: Option<StringList>,
+    /// The old tool's spelling of `nameservers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nameserver: Option<StringList>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub searchdomain: Option<String>,
 }
@@ -201,7 +257,8 @@ impl VmSettings {
             guest_agent_timeout_secs,
             guest_agent_poll_secs,
             linked_clone,
-            start_at_boot
+            start_at_boot,
+            ubuntu_release
         )
     }
 }
@@ -224,6 +281,7 @@ impl Vm {
             guest_agent_poll_secs: self.guest_agent_poll_secs,
             linked_clone: self.linked_clone,
             start_at_boot: self.start_at_boot,
+            ubuntu_release: self.ubuntu_release.clone(),
         }
     }
 }

@@ -8,14 +8,17 @@ use crate::model::hypervisor::{HostFirewall, Hypervisor, ProxmoxDefaults, Shared
 use crate::model::nfs::{NfsClient, NfsExport};
 use crate::model::FwAction;
 use crate::names;
+use crate::not_applied;
 use crate::raw::hypervisor::{HypervisorFile, SharedEntry};
-use crate::types::{AbsPath, FeatureName};
+use crate::types::{AbsPath, FeatureName, Hostname};
 
 /// Checks the hypervisor file and builds its model.
 pub(crate) fn build(r: &mut Report, mut hv: HypervisorFile) -> Hypervisor {
     check_zfs(r, &hv);
     check_orchestration(r, &hv);
     check_lxc_defaults(r, &hv);
+    check_network(r, &hv);
+    check_services(r, &hv);
     let (shared_volumes, legacy_firewall) = shared_volumes(r, hv.shared_volumes);
     let firewall = match (hv.firewall, legacy_firewall) {
         (Some(f), _) => Some(host_firewall(r, "firewall", f)),
@@ -34,6 +37,13 @@ pub(crate) fn build(r: &mut Report, mut hv: HypervisorFile) -> Hypervisor {
         .map(|t| super::tests(r, "tests", t))
         .unwrap_or_default();
     let nfs_exports = hv.nfs.map(|n| exports(r, n.exports)).unwrap_or_default();
+    let domain_name = hv
+        .domain_name
+        .and_then(|d| r.value(|| "domain_name".into(), Hostname::new(d)));
+    let ubuntu_release = hv
+        .vm_defaults
+        .and_then(|d| d.ubuntu_release)
+        .and_then(|u| r.value(|| "vm_defaults.ubuntu_release".into(), release(u)));
     Hypervisor {
         version: hv.version,
         author: hv.author,
@@ -57,6 +67,79 @@ pub(crate) fn build(r: &mut Report, mut hv: HypervisorFile) -> Hypervisor {
         vfio: hv.vfio,
         sysctl: hv.sysctl.into_iter().collect(),
         orchestration: hv.orchestration,
+        domain_name,
+        ubuntu_release,
+        portainer_api: hv.portainer_api,
+        dns_server: hv.dns_server,
+        step_ca: hv.step_ca,
+    }
+}
+
+/// An Ubuntu release code name (`noble`): it becomes a folder of a download URL.
+pub(crate) fn release(v: String) -> Result<String, String> {
+    if !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.')
+    {
+        Ok(v)
+    } else {
+        Err(format!(
+            "'{}' is not an Ubuntu release name; expected a code name such as noble",
+            v.escape_debug()
+        ))
+    }
+}
+
+/// `network`: the host's own interface and the fallback name server (loaded, not applied).
+fn check_network(r: &mut Report, hv: &HypervisorFile) {
+    let Some(n) = &hv.network else { return };
+    if let Some(i) = &n.interfaces {
+        for (j, a) in i.dns_nameservers.words().enumerate() {
+            r.check(
+                || format!("network.interfaces.dns_nameservers[{j}]"),
+                names::ip_address(a),
+            );
+        }
+        r.not_applied(&not_applied::HOST_INTERFACES, || {
+            "network.interfaces".into()
+        });
+    }
+    if let Some(f) = &n.fallback_dns {
+        r.check(|| "network.fallback_dns".into(), names::ip_address(f));
+        r.not_applied(&not_applied::FALLBACK_DNS, || "network.fallback_dns".into());
+    }
+}
+
+/// Service-layer blocks: checked where a value reaches a file or a command, loaded, not
+/// applied yet.
+fn check_services(r: &mut Report, hv: &HypervisorFile) {
+    if let Some(z) = &hv.zfs {
+        for (i, d) in z.datasets.iter().enumerate() {
+            if let Some(c) = &d.storage_class {
+                r.check(
+                    || format!("zfs.datasets[{i}].storage_class"),
+                    names::word(c, "storage class"),
+                );
+                r.not_applied(&not_applied::STORAGE_CLASS, || {
+                    format!("zfs.datasets[{i}].storage_class")
+                });
+            }
+        }
+    }
+    if hv.portainer_api.is_some() {
+        r.not_applied(&not_applied::PORTAINER_API, || "portainer_api".into());
+    }
+    if let Some(d) = &hv.dns_server {
+        for (i, s) in d.upstream_servers.iter().enumerate() {
+            r.check(
+                || format!("dns_server.upstream_servers[{i}]"),
+                names::ip_address(s),
+            );
+        }
+        r.not_applied(&not_applied::DNS_SERVER, || "dns_server".into());
+    }
+    if hv.step_ca.is_some() {
+        r.not_applied(&not_applied::STEP_CA, || "step_ca".into());
     }
 }
 
@@ -109,11 +192,20 @@ fn host_firewall(
     };
     let policy_in = policy("default_input_policy", f.default_input_policy);
     let policy_out = policy("default_output_policy", f.default_output_policy);
+    let rules_at = format!("{at}.global_firewall_rules");
+    if !f.global_firewall_rules.is_empty() {
+        let key = if at == "firewall" {
+            &not_applied::HOST_FIREWALL_RULES
+        } else {
+            &not_applied::GLOBAL_FIREWALL_RULES
+        };
+        r.not_applied(key, || rules_at.clone());
+    }
     HostFirewall {
         enabled: f.enabled,
         policy_in,
         policy_out,
-        rules: Vec::new(),
+        rules: super::rules(r, &rules_at, f.global_firewall_rules),
     }
 }
 

@@ -9,7 +9,9 @@ use crate::error::Diagnostic;
 use crate::id::{GuestId, MAX_ID, MIN_ID};
 use crate::model::hypervisor::LxcDefaults;
 use crate::model::lxc::{BindMount, Lxc, LxcNetwork, LxcOption, PortainerRole, Volume};
+use crate::model::lxc::{IdKind, IdMap};
 use crate::names;
+use crate::not_applied;
 use crate::raw;
 use crate::types::{
     AbsPath, FileName, Hostname, InterfaceName, IpConfig, MacAddress, SnapshotName, StorageId,
@@ -129,7 +131,7 @@ impl raw::lxc::LxcSink for LxcBuilder<'_> {
 fn build(
     r: &mut Report,
     at: &At,
-    c: raw::lxc::Lxc,
+    mut c: raw::lxc::Lxc,
     defaults: Option<&LxcDefaults>,
     default_features: &[String],
 ) -> Lxc {
@@ -177,6 +179,8 @@ fn build(
     let storage_pool = c
         .storage_pool
         .and_then(|s| r.value(|| format!("{at}.storage_pool"), StorageId::new(s)));
+    // The old tool's `network_config.nameservers`, after the container's own `nameserver`.
+    let net_ns = c.network_config.as_mut().and_then(|n| n.nameservers.take());
     let network_config = c.network_config.map(|n| network(r, at, n));
     let mac_address = c
         .mac_address
@@ -187,6 +191,12 @@ fn build(
             if let Some(ip) = r.value(|| format!("{at}.nameserver"), names::ip(a)) {
                 nameservers.push(ip);
             }
+        }
+    }
+    for a in net_ns.iter().flat_map(|l| l.words()) {
+        let ip = r.value(|| format!("{at}.network_config.nameservers"), names::ip(a));
+        if let Some(ip) = ip.filter(|ip| !nameservers.contains(ip)) {
+            nameservers.push(ip);
         }
     }
     let gpus = c
@@ -227,6 +237,16 @@ fn build(
             FileName::new(p, "AppArmor profile"),
         )
     });
+    // The old tool added nesting support only to a custom profile.
+    if c.apparmor_manages_nesting == Some(true)
+        && apparmor_profile
+            .as_ref()
+            .is_some_and(|p| p.as_str() != "unconfined")
+    {
+        r.not_applied(&not_applied::LXC_APPARMOR_NESTING, || {
+            format!("{at}.apparmor_manages_nesting")
+        });
+    }
     let application_script = c.application_script.and_then(|s| {
         r.value(
             || format!("{at}.application_script"),
@@ -259,10 +279,38 @@ fn build(
             || format!("{at}.mount_points[{i}].host_path"),
             AbsPath::new(m.host_path),
         );
-        let mount_point = r.value(
-            || format!("{at}.mount_points[{i}].mount_point"),
-            AbsPath::new(m.mount_point),
-        );
+        let mount_point = match (m.mount_point, m.container_path) {
+            (Some(mp), Some(cp)) if mp != cp => {
+                r.error(
+                    format!("{at}.mount_points[{i}]"),
+                    format!("`mount_point` {mp} and its old name `container_path` {cp} disagree; keep one"),
+                );
+                None
+            }
+            (Some(mp), _) => r.value(
+                || format!("{at}.mount_points[{i}].mount_point"),
+                AbsPath::new(mp),
+            ),
+            (None, Some(cp)) => r.value(
+                || format!("{at}.mount_points[{i}].container_path"),
+                AbsPath::new(cp),
+            ),
+            (None, None) => {
+                r.error(
+                    format!("{at}.mount_points[{i}]"),
+                    "missing `mount_point` (the path inside the container; the old name `container_path` works too)",
+                );
+                None
+            }
+        };
+        for (key, v) in [
+            (&not_applied::LXC_MOUNT_OWNER_UID, m.owner_uid),
+            (&not_applied::LXC_MOUNT_OWNER_GID, m.owner_gid),
+        ] {
+            if v.is_some() {
+                r.not_applied(key, || format!("{at}.mount_points[{i}].{}", key.name()));
+            }
+        }
         let (Some(host_path), Some(mount_point)) = (host_path, mount_point) else {
             continue;
         };
@@ -276,6 +324,29 @@ fn build(
             host_path,
             mount_point,
             read_only: m.read_only,
+            owner_uid: m.owner_uid,
+            owner_gid: m.owner_gid,
+        });
+    }
+    let id_maps = id_maps(r, at, c.id_maps);
+    if let Some(t) = &c.traefik_service {
+        r.check(
+            || format!("{at}.traefik_service.name"),
+            names::hostname(&t.name),
+        );
+        r.not_applied(&not_applied::LXC_TRAEFIK_SERVICE, || {
+            format!("{at}.traefik_service")
+        });
+    }
+    if c.trigger_sync_on_completion == Some(true) {
+        r.not_applied(&not_applied::LXC_TRIGGER_SYNC, || {
+            format!("{at}.trigger_sync_on_completion")
+        });
+    }
+    if let Some(u) = &c.bootstrap_ca_url {
+        r.check(|| format!("{at}.bootstrap_ca_url"), names::url(u));
+        r.not_applied(&not_applied::LXC_BOOTSTRAP_CA_URL, || {
+            format!("{at}.bootstrap_ca_url")
         });
     }
     let tests = c
@@ -319,7 +390,11 @@ fn build(
         zfs_volumes,
         volumes,
         mount_points,
+        id_maps,
         tests,
+        traefik_service: c.traefik_service,
+        trigger_sync_on_completion: c.trigger_sync_on_completion == Some(true),
+        bootstrap_ca_url: c.bootstrap_ca_url,
     }
 }
 
@@ -372,6 +447,52 @@ fn volumes(r: &mut Report, at: &At, key: &str, vols: Vec<raw::lxc::Volume>) -> V
                 backup: v.backup,
             });
         }
+    }
+    out
+}
+
+/// `id_maps`: each range checked; two ranges of one kind may not overlap inside the container.
+fn id_maps(r: &mut Report, at: &At, maps: Vec<raw::lxc::IdMap>) -> Vec<IdMap> {
+    if maps.is_empty() {
+        return Vec::new();
+    }
+    r.not_applied(&not_applied::LXC_ID_MAPS, || format!("{at}.id_maps"));
+    let mut out: Vec<IdMap> = Vec::with_capacity(maps.len());
+    for (i, m) in maps.into_iter().enumerate() {
+        let Some(kind) = r.value(|| format!("{at}.id_maps[{i}].type"), IdKind::parse(&m.kind))
+        else {
+            continue;
+        };
+        let fits = |first: u32| first.checked_add(m.size).is_some();
+        if m.size == 0 || !fits(m.container_id) || !fits(m.host_id) {
+            r.error(
+                format!("{at}.id_maps[{i}]"),
+                format!(
+                    "size {} does not fit: a range needs at least 1 ID and must end within 32-bit IDs",
+                    m.size
+                ),
+            );
+            continue;
+        }
+        let map = IdMap {
+            kind,
+            container_id: m.container_id,
+            host_id: m.host_id,
+            size: m.size,
+        };
+        let overlaps = |o: &IdMap| {
+            o.kind == map.kind
+                && o.container_id < map.container_id + map.size
+                && map.container_id < o.container_id + o.size
+        };
+        if let Some(j) = out.iter().position(overlaps) {
+            r.error(
+                format!("{at}.id_maps[{i}]"),
+                format!("maps container IDs that id_maps[{j}] maps already"),
+            );
+            continue;
+        }
+        out.push(map);
     }
     out
 }

@@ -6,11 +6,14 @@ use std::path::PathBuf;
 use super::Report;
 use crate::id::{GuestId, MAX_ID, MIN_ID};
 use crate::model::hypervisor::Hypervisor;
+use crate::model::nfs::NfsClient;
 use crate::model::vm::{
-    SharedVolume, Vm, VmNetwork, VmUser, DEFAULT_AGENT_POLL_SECS, DEFAULT_AGENT_TIMEOUT_SECS,
-    DEFAULT_BRIDGE, DEFAULT_CORES, DEFAULT_MEMORY_MB, DEFAULT_SCSIHW,
+    NfsVolume, SharedVolume, Vm, VmNetwork, VmPortainer, VmPortainerRole, VmUser,
+    DEFAULT_AGENT_POLL_SECS, DEFAULT_AGENT_TIMEOUT_SECS, DEFAULT_BRIDGE, DEFAULT_CORES,
+    DEFAULT_MEMORY_MB, DEFAULT_NFS_VOLUME_OPTIONS, DEFAULT_SCSIHW, DEFAULT_UBUNTU_RELEASE,
 };
 use crate::names;
+use crate::not_applied;
 use crate::raw::vm::{self as raw, VmFile};
 use crate::types::{
     AbsPath, FileName, Hostname, InterfaceName, IpConfig, SnapshotName, StorageId, UnixUser,
@@ -139,7 +142,10 @@ fn build_one(
         .unwrap_or_default()
     });
     let features = super::features(r, at, v.features.clone());
-    let network = v.network_config.as_ref().map(|n| network(r, at, n, v));
+    let network = v
+        .network_config
+        .as_ref()
+        .map(|n| network(r, at, n, v, hv.domain_name.as_ref()));
     let user = v.user_config.as_ref().map(|u| user(r, at, u));
     let shared_volumes = shared_volumes(r, at, v, hv);
     let health_checks = v
@@ -148,10 +154,27 @@ fn build_one(
         .enumerate()
         .map(|(j, h)| super::health(r, &format!("{at}.health_checks[{j}]"), h.clone()))
         .collect();
-    let firewall = v
-        .firewall
-        .clone()
-        .map(|f| super::firewall(r, &format!("{at}.firewall"), f));
+    let firewall = v.firewall.clone().map(|f| {
+        if f.enabled || !f.rules.is_empty() {
+            r.not_applied(&not_applied::VM_FIREWALL, || format!("{at}.firewall"));
+        }
+        super::firewall(r, &format!("{at}.firewall"), f)
+    });
+    let ubuntu_release = match s.ubuntu_release.clone() {
+        Some(u) => r
+            .value(
+                || format!("{at}.ubuntu_release"),
+                super::hypervisor::release(u),
+            )
+            .unwrap_or_default(),
+        None => hv
+            .ubuntu_release
+            .clone()
+            .unwrap_or_else(|| DEFAULT_UBUNTU_RELEASE.to_string()),
+    };
+    let nfs_volumes = nfs_volumes(r, at, v, hv);
+    let portainer = portainer(r, at, v);
+    service_keys(r, at, v);
     let tests = v
         .tests
         .clone()
@@ -192,10 +215,23 @@ fn build_one(
         health_checks,
         firewall,
         tests,
+        nfs_volumes,
+        portainer,
+        traefik_service: v.traefik_service.clone(),
+        trigger_sync_on_completion: v.trigger_sync_on_completion == Some(true),
+        docker_stacks: v.docker_stacks.clone(),
+        dns_records: v.dns_records.clone().unwrap_or_default(),
+        ubuntu_release,
     }
 }
 
-fn network(r: &mut Report, at: &str, n: &raw::VmNetwork, v: &raw::Vm) -> VmNetwork {
+fn network(
+    r: &mut Report,
+    at: &str,
+    n: &raw::VmNetwork,
+    v: &raw::Vm,
+    domain: Option<&Hostname>,
+) -> VmNetwork {
     let ip = r
         .value(|| format!("{at}.network_config.ip"), IpConfig::new(&n.ip))
         .unwrap_or_default();
@@ -204,23 +240,29 @@ fn network(r: &mut Report, at: &str, n: &raw::VmNetwork, v: &raw::Vm) -> VmNetwo
         (None, Some(g)) => r.value(|| format!("{at}.user_config.gw"), names::ip(g)),
         (None, None) => None,
     };
-    let nameservers = n
-        .nameservers
-        .iter()
-        .enumerate()
-        .filter_map(|(j, ns)| {
-            r.value(
-                || format!("{at}.network_config.nameservers[{j}]"),
-                names::ip(ns),
-            )
-        })
-        .collect();
-    let searchdomain = n.searchdomain.as_ref().and_then(|sd| {
-        r.value(
+    // `nameservers` (a list), then the old tool's `nameserver`, without repeats.
+    let mut nameservers: Vec<std::net::IpAddr> = Vec::new();
+    for (key, list) in [
+        ("nameservers", &n.nameservers),
+        ("nameserver", &n.nameserver),
+    ] {
+        for (j, entry) in list.iter().flat_map(|l| l.0.iter()).enumerate() {
+            for a in entry.split_whitespace() {
+                let ip = r.value(|| format!("{at}.network_config.{key}[{j}]"), names::ip(a));
+                if let Some(ip) = ip.filter(|ip| !nameservers.contains(ip)) {
+                    nameservers.push(ip);
+                }
+            }
+        }
+    }
+    // The old tool's search domain: the VM's, else the host's `domain_name`.
+    let searchdomain = match &n.searchdomain {
+        Some(sd) => r.value(
             || format!("{at}.network_config.searchdomain"),
             Hostname::new(sd.as_str()),
-        )
-    });
+        ),
+        None => domain.cloned(),
+    };
     VmNetwork {
         ip,
         gateway: gw,
@@ -298,4 +340,202 @@ fn shared_volumes(r: &mut Report, at: &str, v: &raw::Vm, hv: &Hypervisor) -> Vec
         }
     }
     out
+}
+
+/// `volumes` of type `nfs`: each a folder of one of the host's exports, which must allow the
+/// VM's address.
+fn nfs_volumes(r: &mut Report, at: &str, v: &raw::Vm, hv: &Hypervisor) -> Vec<NfsVolume> {
+    if v.volumes.is_empty() {
+        return Vec::new();
+    }
+    r.not_applied(&not_applied::VM_VOLUMES, || format!("{at}.volumes"));
+    let mut out = Vec::with_capacity(v.volumes.len());
+    for (j, vol) in v.volumes.iter().enumerate() {
+        let p = format!("{at}.volumes[{j}]");
+        if vol.kind != "nfs" {
+            r.error(
+                format!("{p}.type"),
+                format!(
+                    "volume type '{}' is not supported; expected nfs",
+                    vol.kind.escape_debug()
+                ),
+            );
+            continue;
+        }
+        let path = r.value(|| format!("{p}.path"), AbsPath::new(vol.path.as_str()));
+        let mount_point = r.value(
+            || format!("{p}.mount_point"),
+            AbsPath::new(vol.mount_point.as_str()),
+        );
+        let server = match vol.server.as_deref().or(hv.nfs_server()) {
+            Some(s) => r.value(|| format!("{p}.server"), nfs_server(s)),
+            None => {
+                r.error(
+                    format!("{p}.server"),
+                    "no NFS server: set `server`, or `network.nfs_server` in the hypervisor config",
+                );
+                None
+            }
+        };
+        if let Some(o) = &vol.options {
+            r.check(
+                || format!("{p}.options"),
+                names::word_list(o, "mount option"),
+            );
+        }
+        let Some(path) = path else { continue };
+        let Some(export) = hv.export_for(&path) else {
+            r.error(
+                format!("{p}.path"),
+                format!("{path} is not inside any of the hypervisor config's nfs.exports paths"),
+            );
+            continue;
+        };
+        check_allowed(r, &p, v, export);
+        if let (Some(server), Some(mount_point)) = (server, mount_point) {
+            out.push(NfsVolume {
+                name: vol.name.clone(),
+                server,
+                path,
+                export: export.clone(),
+                mount_point,
+                options: vol
+                    .options
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_NFS_VOLUME_OPTIONS.to_string()),
+            });
+        }
+    }
+    out
+}
+
+/// An NFS server: an address or a host name.
+fn nfs_server(s: &str) -> Result<String, String> {
+    if names::ip_address(s).is_ok() || names::hostname(s).is_ok() {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{}' is not an NFS server; expected an address or a host name",
+            s.escape_debug()
+        ))
+    }
+}
+
+/// The export must let the VM mount: its static address must be a client; a VM without one
+/// needs an export open to a network, a name or everyone.
+fn check_allowed(r: &mut Report, p: &str, v: &raw::Vm, export: &crate::model::NfsExport) {
+    let ip = v
+        .network_config
+        .as_ref()
+        .and_then(|n| IpConfig::new(&n.ip).ok())
+        .and_then(|c| c.static_addr());
+    let clients = || {
+        export
+            .clients
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match ip {
+        Some(ip) if !export.allows(ip) => r.error(
+            format!("{p}.path"),
+            format!(
+                "export {} does not allow VM {} at {ip} (clients: {}); add the address to its clients",
+                export.path,
+                v.vmid,
+                clients()
+            ),
+        ),
+        None if export
+            .clients
+            .iter()
+            .all(|c| matches!(c, NfsClient::Addr(_))) =>
+        {
+            r.error(
+                format!("{p}.path"),
+                format!(
+                    "VM {} has no static address and export {} allows only {}; give the VM a static address or the export a network",
+                    v.vmid,
+                    export.path,
+                    clients()
+                ),
+            )
+        }
+        _ => {}
+    }
+}
+
+/// `portainer_role`, `portainer_environment_name`, `portainer_agent_hostname` (service layer).
+fn portainer(r: &mut Report, at: &str, v: &raw::Vm) -> Option<VmPortainer> {
+    if v.portainer_environment_name.is_some() {
+        r.not_applied(&not_applied::VM_PORTAINER_ENVIRONMENT, || {
+            format!("{at}.portainer_environment_name")
+        });
+    }
+    let agent_hostname = v.portainer_agent_hostname.as_ref().and_then(|h| {
+        r.not_applied(&not_applied::VM_PORTAINER_AGENT_HOSTNAME, || {
+            format!("{at}.portainer_agent_hostname")
+        });
+        r.value(
+            || format!("{at}.portainer_agent_hostname"),
+            Hostname::new(h.as_str()),
+        )
+    });
+    let role = v.portainer_role.as_ref()?;
+    r.not_applied(&not_applied::VM_PORTAINER_ROLE, || {
+        format!("{at}.portainer_role")
+    });
+    let role = r.value(
+        || format!("{at}.portainer_role"),
+        VmPortainerRole::parse(role),
+    )?;
+    Some(VmPortainer {
+        role,
+        environment_name: v.portainer_environment_name.clone(),
+        agent_hostname,
+    })
+}
+
+/// `traefik_service`, `trigger_sync_on_completion`, `docker_stacks`, `dns_records` (service
+/// layer): checked, loaded, not applied yet.
+fn service_keys(r: &mut Report, at: &str, v: &raw::Vm) {
+    if let Some(t) = &v.traefik_service {
+        r.check(
+            || format!("{at}.traefik_service.name"),
+            names::hostname(&t.name),
+        );
+        r.not_applied(&not_applied::VM_TRAEFIK_SERVICE, || {
+            format!("{at}.traefik_service")
+        });
+    }
+    if v.trigger_sync_on_completion == Some(true) {
+        r.not_applied(&not_applied::VM_TRIGGER_SYNC, || {
+            format!("{at}.trigger_sync_on_completion")
+        });
+    }
+    if !v.docker_stacks.is_empty() {
+        for (j, s) in v.docker_stacks.iter().enumerate() {
+            r.check(
+                || format!("{at}.docker_stacks[{j}]"),
+                names::word(s, "stack name"),
+            );
+        }
+        r.not_applied(&not_applied::VM_DOCKER_STACKS, || {
+            format!("{at}.docker_stacks")
+        });
+    }
+    if let Some(records) = v.dns_records.as_ref().filter(|d| !d.is_empty()) {
+        for (j, d) in records.iter().enumerate() {
+            r.check(
+                || format!("{at}.dns_records[{j}].hostname"),
+                names::hostname(&d.hostname),
+            );
+            r.check(
+                || format!("{at}.dns_records[{j}].ip"),
+                names::ip_address(&d.ip),
+            );
+        }
+        r.not_applied(&not_applied::VM_DNS_RECORDS, || format!("{at}.dns_records"));
+    }
 }

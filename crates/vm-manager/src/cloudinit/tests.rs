@@ -42,6 +42,13 @@ fn vm() -> Vm {
         health_checks: vec![],
         firewall: None,
         tests: Default::default(),
+        ubuntu_release: "noble".into(),
+        nfs_volumes: vec![],
+        portainer: None,
+        traefik_service: None,
+        trigger_sync_on_completion: false,
+        docker_stacks: vec![],
+        dns_records: vec![],
     }
 }
 
