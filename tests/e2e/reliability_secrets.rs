@@ -164,7 +164,7 @@ fn secrets_never_appear_in_output_logs_or_argv_but_are_used() {
         host_state.contains(HOST_HASH),
         "the host user's password was set"
     );
-    let pushed = sim.dir().join("guests/950/fs/etc/vllm/hf_token.env");
+    let pushed = sim.dir().join("guests/950/rootfs/etc/vllm/hf_token.env");
     let token = std::fs::read_to_string(&pushed).unwrap_or_default();
     assert!(
         token.contains(HF_TOKEN),

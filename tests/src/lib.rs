@@ -121,3 +121,108 @@ pub fn clean_env(c: &mut Command) {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A guest's `exec.log` (`guests/<id>/exec.log`): the `pct exec`/`qm guest exec`/`pct push`
+/// calls and, before each, the stand-in commands the guest ran (`"standin": [argv]`, with
+/// `"changed"` true when it changed the guest).
+pub fn exec_log(node: &Path, id: u64) -> Vec<Value> {
+    std::fs::read_to_string(node.join(format!("guests/{id}/exec.log")))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The stand-in command lines (joined argv) of log entries, with their `changed` flag.
+pub fn standins(log: &[Value]) -> Vec<(String, bool)> {
+    log.iter()
+        .filter_map(|e| {
+            let argv: Vec<&str> = e["standin"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            Some((argv.join(" "), e["changed"] == true))
+        })
+        .collect()
+}
+
+/// Files in any `snippets` folder under `dir` (the node's storages), sorted.
+pub fn snippet_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let is_link = e.file_type().map(|t| t.is_symlink()).unwrap_or(true);
+            if p.is_dir() && !is_link {
+                walk(&p, out);
+            } else if p.parent().and_then(|x| x.file_name()) == Some("snippets".as_ref()) {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Checks every user-data and network-config snippet under the node's folder `dir` (see
+/// [`snippet_files`]) with the installed cloud-init:
+/// `cloud-init schema --config-file` for user-data, and `cloud-init devel net-convert` for
+/// network-config (cloud-init 22.x has no network schema; its parser rejects a bad config
+/// with a warning naming the invalid command). Returns the problems found.
+pub fn cloud_init_problems(dir: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let files = snippet_files(dir);
+    assert!(
+        !files.is_empty(),
+        "no cloud-init snippets under {}",
+        dir.display()
+    );
+    for f in files {
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        let out = if name.contains("network") {
+            let outdir = tempfile::tempdir().expect("tempdir");
+            Command::new("cloud-init")
+                .args([
+                    "devel",
+                    "net-convert",
+                    "-k",
+                    "yaml",
+                    "-D",
+                    "ubuntu",
+                    "-O",
+                    "netplan",
+                ])
+                .arg("-p")
+                .arg(&f)
+                .arg("-d")
+                .arg(outdir.path())
+                .output()
+        } else {
+            Command::new("cloud-init")
+                .args(["schema", "--config-file"])
+                .arg(&f)
+                .output()
+        };
+        let out = out.expect("cloud-init is needed by this test (.ci/run installs it)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bad = !out.status.success()
+            || text.contains("Traceback")
+            || text.contains("Skipping invalid")
+            || text.contains("Invalid cloud-config")
+            || text.contains("WARNING");
+        if bad {
+            problems.push(format!("{name}: {}", text.trim()));
+        }
+    }
+    problems
+}

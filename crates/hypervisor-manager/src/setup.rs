@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
+use phoenix_config::FeatureName;
 use phoenix_host::exit;
 use phoenix_host::manager::Context;
 
@@ -87,11 +88,19 @@ pub fn run(ctx: &Context, r: &Reporter) -> i32 {
 }
 
 /// `setup_sequence` of the config, else the default.
-pub fn sequence(ctx: &Context) -> Vec<String> {
+pub fn sequence(ctx: &Context) -> Vec<FeatureName> {
     match &ctx.config.hypervisor.setup_sequence {
         Some(s) => s.clone(),
-        None => DEFAULT_SEQUENCE.iter().map(|s| s.to_string()).collect(),
+        None => default_sequence(),
     }
+}
+
+/// [`DEFAULT_SEQUENCE`] as step names (each one valid: see the test).
+pub fn default_sequence() -> Vec<FeatureName> {
+    DEFAULT_SEQUENCE
+        .iter()
+        .filter_map(|s| FeatureName::new(*s).ok())
+        .collect()
 }
 
 fn marker_setting(ctx: &Context) -> &str {
@@ -103,17 +112,12 @@ fn marker_setting(ctx: &Context) -> &str {
         .unwrap_or(DEFAULT_MARKER)
 }
 
-/// The script of every step; every problem at once.
-pub fn resolve_scripts(scripts_dir: &Path, steps: &[String]) -> Result<Vec<PathBuf>, String> {
+/// The script of every step; every missing one at once. (Step names are `FeatureName`s: the
+/// config checked them, so each is safe in a file name.)
+pub fn resolve_scripts(scripts_dir: &Path, steps: &[FeatureName]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for step in steps {
-        if step.is_empty() || !step.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            problems.push(format!(
-                "invalid set-up step name '{step}' (letters, digits and '_' only)"
-            ));
-            continue;
-        }
         let p = scripts_dir
             .join("hypervisor_setup")
             .join(format!("hypervisor_feature_{step}.sh"));
@@ -136,7 +140,7 @@ pub fn resolve_scripts(scripts_dir: &Path, steps: &[String]) -> Result<Vec<PathB
 fn run_steps(
     ctx: &Context,
     r: &Reporter,
-    steps: &[String],
+    steps: &[FeatureName],
     scripts: &[PathBuf],
 ) -> Result<(), i32> {
     let n = steps.len();
@@ -144,7 +148,7 @@ fn run_steps(
         r.emit(
             Event::new(EventKind::Begin, None).message(format!("setup step {}/{n}: {step}", i + 1)),
         );
-        let mut extra = vec![("PHOENIX_SETUP_STEP", step.clone())];
+        let mut extra = vec![("PHOENIX_SETUP_STEP", step.to_string())];
         if ctx.inv.wipe_disks {
             extra.push(("PHOENIX_WIPE_DISKS", "1".to_string()));
         }
@@ -169,15 +173,19 @@ fn run_steps(
 }
 
 /// The marker's content for `steps` (no timestamp, so a re-run leaves it alone).
-pub fn marker_content(steps: &[String]) -> String {
+pub fn marker_content(steps: &[FeatureName]) -> String {
     format!(
         "# Phoenix hypervisor set-up completed (hypervisor-manager setup)\nsteps={}\n",
-        steps.join(",")
+        steps
+            .iter()
+            .map(FeatureName::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
     )
 }
 
 /// Writes the marker atomically when absent or different.
-fn write_marker(path: &Path, steps: &[String]) -> std::io::Result<()> {
+fn write_marker(path: &Path, steps: &[FeatureName]) -> std::io::Result<()> {
     let content = marker_content(steps);
     if std::fs::read_to_string(path).is_ok_and(|c| c == content) {
         return Ok(());
@@ -189,18 +197,28 @@ fn write_marker(path: &Path, steps: &[String]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn steps(names: &[&str]) -> Vec<FeatureName> {
+        names.iter().map(|s| s.parse().expect("step")).collect()
+    }
+
     #[test]
-    fn unknown_and_invalid_steps_are_all_reported() {
+    fn unknown_steps_are_all_reported_and_invalid_names_never_reach_a_path() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let steps = vec!["zfs".to_string(), "no such".to_string()];
-        let err = resolve_scripts(dir.path(), &steps).expect_err("must fail");
+        let err = resolve_scripts(dir.path(), &steps(&["zfs", "nfs"])).expect_err("must fail");
         assert!(err.contains("set-up step 'zfs' has no script"), "{err}");
-        assert!(err.contains("invalid set-up step name 'no such'"), "{err}");
+        assert!(err.contains("set-up step 'nfs' has no script"), "{err}");
+        assert!("no such".parse::<FeatureName>().is_err());
+        assert!("../x".parse::<FeatureName>().is_err());
+    }
+
+    #[test]
+    fn the_default_sequence_is_all_valid_names() {
+        assert_eq!(default_sequence().len(), DEFAULT_SEQUENCE.len());
     }
 
     #[test]
     fn marker_content_is_stable() {
-        let s = vec!["zfs".to_string(), "nfs".to_string()];
+        let s = steps(&["zfs", "nfs"]);
         assert_eq!(marker_content(&s), marker_content(&s));
         assert!(marker_content(&s).contains("steps=zfs,nfs"));
     }

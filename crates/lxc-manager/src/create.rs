@@ -144,26 +144,13 @@ fn template_step(job: &Job, lxc: &Lxc) -> GuestResult<Step> {
             .flatten()
             .any(|r| r["volid"].as_str() == Some(volid.as_str())))
     };
-    planned(
-        job,
-        plan::create_from_template(&t, lxc, job.config(), &facts, has),
-    )
+    planned(job, plan::create_from_template(&t, lxc, &facts, has))
 }
 
 /// Step 2 (and 3's volumes and GPUs); the conf after it.
 fn configure(job: &Job, lxc: &Lxc, conf: Conf) -> GuestResult<Conf> {
     let fw = crate::firewall::read(job, lxc)?;
-    let (step, notes) = planned(
-        job,
-        plan::configure(
-            &job.target(),
-            lxc,
-            job.config(),
-            &conf,
-            fw.as_deref(),
-            job.pve_dir(),
-        ),
-    )?;
+    let (step, notes) = plan::configure(&job.target(), lxc, &conf, fw.as_deref(), job.pve_dir());
     for n in notes {
         job.note(n);
     }

@@ -1,10 +1,11 @@
-//! What the JSON wants, in Proxmox's own terms: `pct.conf` keys and values.
+//! What the config wants, in Proxmox's own terms: the checked [`Lxc`] (with
+//! `proxmox_defaults.lxc` already merged by the config) mapped to `pct.conf` keys and values.
 //!
 //! Translating once, here, lets creation (`pct create` options), comparison (`diff.rs`) and the
 //! documentation table in docs/lxc.md share one mapping. Only keys the config (or
 //! `proxmox_defaults.lxc`) specifies are managed; everything else is left as Proxmox has it.
 
-use phoenix_config::{Config, Lxc};
+use phoenix_config::Lxc;
 
 /// The desired configuration of one container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,26 +20,21 @@ pub struct Desired {
     pub rootfs: Option<(String, u64)>,
 }
 
-/// Builds the desired configuration of `lxc` (with `proxmox_defaults.lxc` filling gaps).
-pub fn build(lxc: &Lxc, cfg: &Config) -> Desired {
-    let defaults = cfg
-        .hypervisor
-        .proxmox_defaults
-        .as_ref()
-        .and_then(|d| d.lxc.as_ref());
+/// Builds the desired configuration of `lxc` (the config has merged `proxmox_defaults.lxc`).
+pub fn build(lxc: &Lxc) -> Desired {
     let mut d = Desired::default();
     let mut put = |k: &str, v: String| d.plain.push((k.to_string(), v));
-    put("hostname", lxc.name.clone());
-    if let Some(m) = lxc.memory_mb.or_else(|| defaults.and_then(|x| x.memory_mb)) {
+    put("hostname", lxc.name.to_string());
+    if let Some(m) = lxc.memory_mb {
         put("memory", m.to_string());
     }
     if let Some(s) = lxc.swap_mb {
         put("swap", s.to_string());
     }
-    if let Some(c) = lxc.cores.or_else(|| defaults.and_then(|x| x.cores)) {
+    if let Some(c) = lxc.cores {
         put("cores", c.to_string());
     }
-    if let Some(f) = features(lxc, defaults.and_then(|x| x.features.as_deref())) {
+    if let Some(f) = features(lxc) {
         put("features", f);
     }
     if let Some(b) = lxc.start_at_boot {
@@ -50,16 +46,14 @@ pub fn build(lxc: &Lxc, cfg: &Config) -> Desired {
     if let Some(n) = net0(lxc) {
         put("net0", n);
     }
-    if let Some(ns) = lxc.nameserver.as_deref().filter(|s| !s.trim().is_empty()) {
-        put(
-            "nameserver",
-            ns.split_whitespace().collect::<Vec<_>>().join(" "),
-        );
+    if !lxc.nameservers.is_empty() {
+        let ns: Vec<String> = lxc.nameservers.iter().map(|a| a.to_string()).collect();
+        put("nameserver", ns.join(" "));
     }
     d.unprivileged = lxc.unprivileged;
     d.raw = raw_lines(lxc);
     d.rootfs = match (&lxc.storage_pool, lxc.storage_size_gb) {
-        (Some(p), Some(s)) => Some((p.clone(), s)),
+        (Some(p), Some(s)) => Some((p.to_string(), s)),
         _ => None,
     };
     d
@@ -69,15 +63,10 @@ pub fn bool01(b: bool) -> String {
     if b { "1" } else { "0" }.to_string()
 }
 
-/// `features:` from `pct_options` (else `proxmox_defaults.lxc.features`); `None` leaves it alone.
-fn features(lxc: &Lxc, default: Option<&str>) -> Option<String> {
-    if !lxc.pct_options.is_empty() {
-        return Some(lxc.pct_options.join(","));
-    }
-    default
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+/// `features:` from `pct_options` (the config fills in `proxmox_defaults.lxc.features`);
+/// `None` leaves it alone.
+fn features(lxc: &Lxc) -> Option<String> {
+    (!lxc.pct_options.is_empty()).then(|| lxc.pct_options.join(","))
 }
 
 /// `startup: order=N,up=N` from `boot_order` / `boot_delay`.
@@ -97,7 +86,7 @@ pub fn net0(lxc: &Lxc) -> Option<String> {
     let n = lxc.network_config.as_ref()?;
     let mut s = format!("name={},bridge={}", n.name, n.bridge);
     if let Some(mac) = &lxc.mac_address {
-        s.push_str(&format!(",hwaddr={}", mac.to_ascii_uppercase()));
+        s.push_str(&format!(",hwaddr={mac}"));
     }
     s.push_str(&format!(",ip={}", n.ip));
     if let Some(gw) = &n.gw {
@@ -118,9 +107,9 @@ pub fn raw_lines(lxc: &Lxc) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = lxc
         .lxc_options
         .iter()
-        .filter_map(|o| split_raw(o))
+        .map(|o| (o.key.clone(), o.value.clone()))
         .collect();
-    if let Some(p) = lxc.apparmor_profile.as_deref().filter(|p| !p.is_empty()) {
+    if let Some(p) = &lxc.apparmor_profile {
         if !out.iter().any(|(k, _)| k == "lxc.apparmor.profile") {
             out.push(("lxc.apparmor.profile".to_string(), p.to_string()));
         }
@@ -134,32 +123,33 @@ pub fn raw_lines(lxc: &Lxc) -> Vec<(String, String)> {
     seen
 }
 
-/// `lxc.key=value` or `lxc.key: value` as `(key, value)`, as the conf parser splits it.
-pub fn split_raw(o: &str) -> Option<(String, String)> {
-    let pos = o.find([':', '='])?;
-    Some((o[..pos].trim().to_string(), o[pos + 1..].trim().to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use phoenix_config::model::common::Firewall;
-    use phoenix_config::model::lxc::LxcNetwork;
+    use phoenix_config::model::lxc::{LxcNetwork, LxcOption};
+    use phoenix_config::model::Firewall;
+
+    fn opt(key: &str, value: &str) -> LxcOption {
+        LxcOption {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
 
     fn sample() -> Lxc {
         Lxc {
-            name: "web".into(),
+            name: "web".parse().expect("name"),
             memory_mb: Some(2048),
             cores: Some(2),
             start_at_boot: Some(true),
             boot_order: Some(3),
             boot_delay: Some(5),
-            mac_address: Some("52:54:00:aa:bb:cc".into()),
+            mac_address: Some("52:54:00:aa:bb:cc".parse().expect("mac")),
             network_config: Some(LxcNetwork {
-                name: "eth0".into(),
-                bridge: "vmbr0".into(),
-                ip: "10.0.0.5/24".into(),
-                gw: Some("10.0.0.1".into()),
+                name: "eth0".parse().expect("if"),
+                bridge: "vmbr0".parse().expect("bridge"),
+                ip: "10.0.0.5/24".parse().expect("ip"),
+                gw: Some("10.0.0.1".parse().expect("gw")),
                 tag: None,
             }),
             firewall: Some(Firewall {
@@ -167,8 +157,11 @@ mod tests {
                 ..Default::default()
             }),
             pct_options: vec!["nesting=1".into(), "keyctl=1".into()],
-            lxc_options: vec!["lxc.mount.entry=/dev/fuse dev/fuse none bind,create=file".into()],
-            apparmor_profile: Some("unconfined".into()),
+            lxc_options: vec![opt(
+                "lxc.mount.entry",
+                "/dev/fuse dev/fuse none bind,create=file",
+            )],
+            apparmor_profile: Some("unconfined".parse().expect("profile")),
             ..Default::default()
         }
     }
@@ -178,7 +171,7 @@ mod tests {
         let l = sample();
         assert_eq!(net0(&l).as_deref(), Some("name=eth0,bridge=vmbr0,hwaddr=52:54:00:AA:BB:CC,ip=10.0.0.5/24,gw=10.0.0.1,firewall=1"));
         assert_eq!(startup(&l).as_deref(), Some("order=3,up=5"));
-        assert_eq!(features(&l, None).as_deref(), Some("nesting=1,keyctl=1"));
+        assert_eq!(features(&l).as_deref(), Some("nesting=1,keyctl=1"));
     }
 
     #[test]
@@ -193,7 +186,8 @@ mod tests {
             )
         );
         assert_eq!(r[1], ("lxc.apparmor.profile".into(), "unconfined".into()));
-        l.lxc_options.push("lxc.apparmor.profile=unconfined".into());
+        l.lxc_options
+            .push(opt("lxc.apparmor.profile", "unconfined"));
         assert_eq!(raw_lines(&l).len(), 2);
     }
 }

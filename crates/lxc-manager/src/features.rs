@@ -8,7 +8,6 @@
 //! the fingerprint matches; `reconfigure` and `converge` always run it.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use phoenix_config::Lxc;
 use phoenix_guest::{Action, GuestOp, GuestResult, Job, NodeCommand, NodeOp, Payload, Step};
@@ -70,20 +69,9 @@ pub fn check_exist(job: &Job, paths: &[PathBuf]) -> GuestResult<()> {
 
 /// The container's object as written in the LXC file (key order kept).
 pub fn guest_json(job: &Job) -> GuestResult<serde_json::Value> {
-    let p = &job.config().paths.lxc;
-    let text = std::fs::read_to_string(p)
-        .map_err(|e| job.err("application", format!("cannot read {}: {e}", p.display())))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| job.err("application", format!("{}: {e}", p.display())))?;
-    v.get("lxc_configs")
-        .and_then(|c| c.get(job.guest.id.to_string()))
-        .cloned()
-        .ok_or_else(|| {
-            job.err(
-                "application",
-                format!("no lxc_configs.\"{}\" in {}", job.guest.id, p.display()),
-            )
-        })
+    job.config()
+        .lxc_guest_json(job.id())
+        .map_err(|e| job.err("application", e))
 }
 
 /// Fingerprint of the container's JSON object and of every script run for it.
@@ -231,23 +219,17 @@ fn health_actions(job: &Job, lxc: &Lxc) -> Vec<Action> {
         ));
     }
     if let Some(hc) = &lxc.health_check {
-        let label = hc.name.clone().unwrap_or_else(|| hc.command.clone());
         v.push(Action::guest(
             "health check",
-            format!("health check '{label}'"),
-            GuestOp::Check {
-                label,
-                argv: vec!["sh".into(), "-c".into(), hc.command.clone()],
-                attempts: hc.retries.unwrap_or(3).max(1),
-                interval: Duration::from_secs(hc.interval.unwrap_or(5)),
-            },
+            format!("health check '{}'", hc.label()),
+            GuestOp::health_check(hc),
         ));
     }
     v
 }
 
 fn lifecycle_snapshot(job: &Job, lxc: &Lxc, conf: &Conf, name: &str) -> GuestResult<Vec<Action>> {
-    if lxc.enable_lifecycle_snapshots != Some(true) {
+    if !lxc.enable_lifecycle_snapshots {
         return Ok(Vec::new());
     }
     if lxc.template_snapshot_name.as_deref() == Some(name) {

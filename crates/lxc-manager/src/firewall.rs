@@ -3,17 +3,17 @@
 //! The file is generated whole from the config and rewritten only when its content differs, so
 //! a converged run does not touch it (and the firewall daemon does not reload).
 
-use phoenix_config::model::common::{Firewall, FirewallRule};
+use phoenix_config::model::{Firewall, FirewallRule};
 
 /// The `.fw` text for `fw`.
 pub fn render(fw: &Firewall) -> String {
     let mut s = String::from("[OPTIONS]\n");
     s.push_str(&format!("enable: {}\n", u8::from(fw.enabled)));
     if let Some(p) = &fw.policy_in {
-        s.push_str(&format!("policy_in: {}\n", p.to_ascii_uppercase()));
+        s.push_str(&format!("policy_in: {p}\n"));
     }
     if let Some(p) = &fw.policy_out {
-        s.push_str(&format!("policy_out: {}\n", p.to_ascii_uppercase()));
+        s.push_str(&format!("policy_out: {p}\n"));
     }
     if !fw.rules.is_empty() {
         s.push_str("\n[RULES]\n");
@@ -27,22 +27,21 @@ pub fn render(fw: &Firewall) -> String {
 
 /// One `[RULES]` line: `IN ACCEPT -source 10.0.0.153 -p tcp -dport 8000 # comment`.
 pub fn rule(r: &FirewallRule) -> String {
-    let mut parts = vec![
-        r.direction.to_ascii_uppercase(),
-        r.action.to_ascii_uppercase(),
-    ];
+    let mut parts = vec![r.direction.to_string(), r.action.to_string()];
     let opts = [
-        ("-i", &r.iface),
-        ("-source", &r.source),
-        ("-dest", &r.dest),
-        ("-p", &r.proto),
-        ("-dport", &r.port),
-        ("-sport", &r.sport),
+        ("-i", r.iface.as_ref().map(|v| v.to_string())),
+        ("-source", r.source.as_ref().map(|v| v.to_string())),
+        ("-dest", r.dest.as_ref().map(|v| v.to_string())),
+        ("-p", r.proto.clone()),
+        ("-dport", r.dport.as_ref().map(|v| v.to_string())),
+        ("-sport", r.sport.as_ref().map(|v| v.to_string())),
+        ("-icmp-type", r.icmp_type.clone()),
+        ("-log", r.log.as_ref().map(|v| v.to_string())),
     ];
     for (flag, v) in opts {
         if let Some(v) = v {
             parts.push(flag.to_string());
-            parts.push(v.clone());
+            parts.push(v);
         }
     }
     let mut line = parts.join(" ");
@@ -81,16 +80,18 @@ mod tests {
 
     #[test]
     fn proxmox_format() {
+        use phoenix_config::model::firewall::{Direction, FwAddress, PortList};
+        use phoenix_config::model::FwAction;
         let fw = Firewall {
             enabled: true,
-            policy_in: Some("drop".into()),
+            policy_in: Some(FwAction::Drop),
             policy_out: None,
             rules: vec![FirewallRule {
-                direction: "in".into(),
-                action: "ACCEPT".into(),
-                source: Some("10.0.0.153".into()),
+                direction: Direction::In,
+                action: FwAction::Accept,
+                source: Some(FwAddress::parse("10.0.0.153").expect("addr")),
                 proto: Some("tcp".into()),
-                port: Some("8000".into()),
+                dport: Some(PortList::parse("8000").expect("port")),
                 comment: Some("vllm".into()),
                 ..Default::default()
             }],

@@ -2,7 +2,8 @@
 //! from the live container, and the plan that removes the difference. `main.rs` routes verbs;
 //! the dispatcher uses [`plan::drift`] for `phoenix status`.
 //!
-//! - [`desired`]: JSON → conf keys; [`diff`]: conf vs desired → one `pct set` and its diff;
+//! - [`desired`]: the config's checked `Lxc` → conf keys; [`diff`]: conf vs desired → one
+//!   `pct set` and its diff;
 //! - [`plan`]: the steps define, configure, disk as pure functions;
 //! - [`create`]: the `create`/`reconfigure` phases; [`features`]: the in-guest step;
 //! - [`lifecycle`]: start/stop/restart/delete/status specifics; [`tests`]: the `test` verb;

@@ -53,15 +53,11 @@ pub fn delete(job: &Job) -> GuestResult<()> {
 /// `status` verb: state, name and drift, in the one status shape.
 pub fn status(job: &Job, lxc: &Lxc) -> GuestResult<()> {
     let fw = crate::firewall::read(job, lxc)?;
-    let template = job.config().guest(job.id()).is_some_and(|g| g.is_template);
-    lifecycle::status_verb(job, ("hostname", &lxc.name), template, &lxc.features, |c| {
-        crate::plan::drift(
-            &job.target(),
-            lxc,
-            job.config(),
-            c,
-            fw.as_deref(),
-            job.pve_dir(),
-        )
-    })
+    lifecycle::status_verb(
+        job,
+        ("hostname", lxc.name.as_str()),
+        lxc.is_template,
+        &lxc.features,
+        |c| crate::plan::drift(&job.target(), lxc, c, fw.as_deref(), job.pve_dir()),
+    )
 }

@@ -20,14 +20,11 @@ use crate::{firewall, gpu, template, volumes};
 pub type PlanError = (&'static str, String);
 
 /// Plain options, GPU devices and missing mount points: everything one `pct set` changes.
-pub fn set_plan(lxc: &Lxc, conf: &Conf, want: &Desired) -> Result<SetPlan, PlanError> {
+pub fn set_plan(lxc: &Lxc, conf: &Conf, want: &Desired) -> SetPlan {
     let mut plan = diff::plain(conf, want);
-    let gpus =
-        phoenix_config::names::gpu_assignment(lxc.gpu_assignment.as_deref().unwrap_or("none"))
-            .map_err(|e| ("gpu", e))?;
-    plan.merge(gpu::plan(conf, &gpus));
+    plan.merge(gpu::plan(conf, &lxc.gpus));
     plan.merge(volumes::plan(conf, &volumes::wanted(lxc)));
-    Ok(plan)
+    plan
 }
 
 fn settings(n: usize) -> String {
@@ -43,12 +40,11 @@ fn settings(n: usize) -> String {
 pub fn configure(
     t: &Target,
     lxc: &Lxc,
-    cfg: &Config,
     conf: &Conf,
     fw_have: Option<&str>,
     pve_dir: &std::path::Path,
-) -> Result<(Step, Vec<String>), PlanError> {
-    let want = desired::build(lxc, cfg);
+) -> (Step, Vec<String>) {
+    let want = desired::build(lxc);
     let mut notes = Vec::new();
     if let (Some(u), Some(cur)) = (want.unprivileged, conf.get("unprivileged")) {
         if !diff::same("unprivileged", cur, &desired::bool01(u)) {
@@ -58,7 +54,7 @@ pub fn configure(
         }
     }
     let mut step = Step::new("configure");
-    let plan = set_plan(lxc, conf, &want)?;
+    let plan = set_plan(lxc, conf, &want);
     if !plan.is_empty() {
         let changes = plan.changes(conf);
         let mut req = t.req(Method::Put, "/config");
@@ -103,7 +99,7 @@ pub fn configure(
             );
         }
     }
-    Ok((step, notes))
+    (step, notes)
 }
 
 /// Step 3: grow the root disk to `storage_size_gb`; a smaller size is refused.
@@ -131,17 +127,16 @@ pub struct TemplateFacts<'a> {
 pub fn create_from_template(
     t: &Target,
     lxc: &Lxc,
-    cfg: &Config,
     facts: &TemplateFacts,
     has_template: impl FnOnce(&str, &str) -> Result<bool, PlanError>,
 ) -> Result<Step, PlanError> {
-    let value = lxc.template.as_deref().ok_or((
+    let value = lxc.template.as_ref().ok_or((
         "define",
         "has neither clone_from_ctid nor template".to_string(),
     ))?;
     let (store, name) = template::resolve(value, &template::parse_storage_cfg(facts.storage_cfg))
         .map_err(|e| ("template", e))?;
-    for s in [Some(&store), lxc.storage_pool.as_ref()]
+    for s in [Some(store.as_str()), lxc.storage_pool.as_deref()]
         .into_iter()
         .flatten()
     {
@@ -165,7 +160,7 @@ pub fn create_from_template(
             .long(),
         );
     }
-    let want = desired::build(lxc, cfg);
+    let want = desired::build(lxc);
     let mut req = t
         .node_req(Method::Post, "/lxc")
         .param("vmid", t.guest.id.to_string())
@@ -181,14 +176,14 @@ pub fn create_from_template(
     if let Some(u) = want.unprivileged {
         req = req.param("unprivileged", desired::bool01(u));
     }
-    for (k, v) in set_plan(lxc, &Conf::default(), &want)?.set {
+    for (k, v) in set_plan(lxc, &Conf::default(), &want).set {
         req = req.param(k, v);
     }
     let pool = want
         .rootfs
         .as_ref()
         .map(|(pool, _)| pool.clone())
-        .or_else(|| lxc.storage_pool.clone());
+        .or_else(|| lxc.storage_pool.as_ref().map(|p| p.to_string()));
     step.push(
         Action::api(
             "create",
@@ -211,7 +206,10 @@ pub fn clone(
     src_conf: Option<&Conf>,
 ) -> Result<Step, PlanError> {
     let id = t.guest.id;
-    let snap = cfg.lxc(src).and_then(|s| s.template_snapshot_name.clone());
+    let snap = cfg
+        .lxc(src)
+        .and_then(|s| s.template_snapshot_name.as_ref())
+        .map(|s| s.to_string());
     let is_pve_template = src_conf.is_some_and(|c| c.get("template").is_some_and(|v| v == "1"));
     if src_conf.is_some() && snap.is_none() && !is_pve_template {
         return Err((
@@ -241,9 +239,10 @@ pub fn clone(
     }
     // `pct clone` puts `lock: disk` on its source for the whole copy, template or not: one
     // clone per source at a time. The new disk lands on `--storage`, else beside the source's.
-    let source_pool = || cfg.lxc(src).and_then(|s| s.storage_pool.clone());
+    let pool_of = |l: &Lxc| l.storage_pool.as_ref().map(|p| p.to_string());
+    let source_pool = || cfg.lxc(src).and_then(pool_of);
     let storage = if full {
-        lxc.storage_pool.clone().or_else(source_pool)
+        pool_of(lxc).or_else(source_pool)
     } else {
         source_pool()
     };
@@ -274,13 +273,11 @@ pub fn clone(
 pub fn drift(
     t: &Target,
     lxc: &Lxc,
-    cfg: &Config,
     conf: &Conf,
     fw_have: Option<&str>,
     pve_dir: &std::path::Path,
 ) -> Result<Vec<Change>, String> {
-    let (step, _) =
-        configure(t, lxc, cfg, conf, fw_have, pve_dir).map_err(|(s, e)| format!("{s}: {e}"))?;
+    let (step, _) = configure(t, lxc, conf, fw_have, pve_dir);
     let disk = disk(t, lxc, conf);
     if let Some(r) = disk.refusal {
         return Err(format!("disk: {r}"));

@@ -1,4 +1,6 @@
-//! Where a container's OS template is: volume ID, absolute path into a storage, or file name.
+//! Where a container's OS template is on the node: the config gives a volume ID, an absolute
+//! path into a storage, or a file name (`phoenix_config::TemplateSource`, split once by the
+//! config).
 //!
 //! The fixture writes templates as host paths
 //! (`/fastData/shared-iso/template/cache/ubuntu-...tar.zst`); `pct create` and `pveam` want a
@@ -6,22 +8,22 @@
 
 use std::path::Path;
 
+use phoenix_config::{types::TemplateRef, TemplateSource};
 pub use pve::storage_cfg::{parse as parse_storage_cfg, StorageDef};
 
 /// The template as `(storage, file name)`.
-pub fn resolve(value: &str, storages: &[StorageDef]) -> Result<(String, String), String> {
-    if value.starts_with('/') {
-        return from_path(value, storages);
+pub fn resolve(value: &TemplateRef, storages: &[StorageDef]) -> Result<(String, String), String> {
+    match value.source() {
+        TemplateSource::Path(p) => from_path(p, storages),
+        TemplateSource::Volume { storage, name } => Ok((storage.to_string(), name.to_string())),
+        TemplateSource::File(name) => {
+            let store = storages
+                .iter()
+                .find(|s| s.content.iter().any(|c| c == "vztmpl"))
+                .ok_or_else(|| format!("template '{name}' names no storage and storage.cfg has none with content 'vztmpl'"))?;
+            Ok((store.id.clone(), name.to_string()))
+        }
     }
-    if let Some((store, rest)) = value.split_once(':') {
-        let name = rest.strip_prefix("vztmpl/").unwrap_or(rest);
-        return Ok((store.to_string(), name.to_string()));
-    }
-    let store = storages
-        .iter()
-        .find(|s| s.content.iter().any(|c| c == "vztmpl"))
-        .ok_or_else(|| format!("template '{value}' names no storage and storage.cfg has none with content 'vztmpl'"))?;
-    Ok((store.id.clone(), value.to_string()))
 }
 
 fn from_path(value: &str, storages: &[StorageDef]) -> Result<(String, String), String> {
@@ -52,16 +54,14 @@ mod tests {
     fn three_forms() {
         let s = parse_storage_cfg(CFG);
         assert_eq!(s.len(), 3);
+        let r = |v: &str| resolve(&v.parse().expect("template"), &s);
         let t = "ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
         assert_eq!(
-            resolve(&format!("/fastData/shared-iso/template/cache/{t}"), &s),
+            r(&format!("/fastData/shared-iso/template/cache/{t}")),
             Ok(("iso".into(), t.into()))
         );
-        assert_eq!(
-            resolve(&format!("iso:vztmpl/{t}"), &s),
-            Ok(("iso".into(), t.into()))
-        );
-        assert_eq!(resolve(t, &s), Ok(("local".into(), t.into())));
-        assert!(resolve("/elsewhere/x.tar.zst", &s).is_err());
+        assert_eq!(r(&format!("iso:vztmpl/{t}")), Ok(("iso".into(), t.into())));
+        assert_eq!(r(t), Ok(("local".into(), t.into())));
+        assert!(r("/elsewhere/x.tar.zst").is_err());
     }
 }

@@ -7,7 +7,7 @@ use phoenix_guest::{GuestResult, Job, NodeCommand};
 pub fn run(job: &Job, lxc: &Lxc) -> GuestResult<()> {
     let tests_dir = job.ctx.env.scripts_dir.join("tests");
     let runner = tests_dir.join("test_runner.sh");
-    let suites = lxc.tests.clone().unwrap_or_default();
+    let suites = &lxc.tests;
     let suite = job.ctx.inv.suite.as_deref();
     if let Some(s) = suite {
         if !suites.contains_key(s) {
@@ -26,7 +26,7 @@ pub fn run(job: &Job, lxc: &Lxc) -> GuestResult<()> {
         }
     }
     let mut needed = vec![runner.clone()];
-    for (name, list) in &suites {
+    for (name, list) in suites {
         if suite.is_none_or(|s| s == name) {
             needed.extend(list.iter().map(|t| tests_dir.join(&t.path)));
         }

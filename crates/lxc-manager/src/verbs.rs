@@ -17,14 +17,8 @@ pub fn main() -> i32 {
 
 /// Routes one verb (`delete --unmanaged` is routed by the guest core).
 fn route(job: &Job) -> GuestResult<i32> {
-    let ctx = job.ctx;
-    let Some(lxc) = ctx.config.lxc(ctx.id()) else {
-        return Err(job.err(
-            "config",
-            format!("not defined in {}", ctx.config.paths.lxc.display()),
-        ));
-    };
-    match ctx.inv.verb {
+    let lxc = job.defined(job.config().lxc(job.id()))?;
+    match job.ctx.inv.verb {
         "create" => create::create(job, lxc),
         "reconfigure" => create::reconfigure(job, lxc),
         "delete" => lifecycle::delete(job),

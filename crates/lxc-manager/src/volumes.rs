@@ -9,7 +9,8 @@ use pve::{Conf, PropString};
 
 use crate::diff::SetPlan;
 
-/// One mount point the config asks for: `mp=` path and the `pct --mpN` value.
+/// One mount point the config asks for: `mp=` path (without trailing slashes, the config's
+/// path rule) and the `pct --mpN` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WantedMount {
     pub path: String,
@@ -25,7 +26,7 @@ pub fn wanted(lxc: &Lxc) -> Vec<WantedMount> {
             value.push_str(&format!(",backup={}", crate::desired::bool01(b)));
         }
         out.push(WantedMount {
-            path: v.mount_point.clone(),
+            path: v.mount_point.trimmed().to_string(),
             value,
         });
     }
@@ -35,7 +36,7 @@ pub fn wanted(lxc: &Lxc) -> Vec<WantedMount> {
             value.push_str(",ro=1");
         }
         out.push(WantedMount {
-            path: m.mount_point.clone(),
+            path: m.mount_point.trimmed().to_string(),
             value,
         });
     }
@@ -59,8 +60,7 @@ pub fn plan(conf: &Conf, wanted: &[WantedMount]) -> SetPlan {
     let mut used: Vec<u32> = have.iter().map(|(n, _)| *n).collect();
     let mut plan = SetPlan::default();
     for w in wanted {
-        let path = w.path.trim_end_matches('/');
-        if have.iter().any(|(_, p)| p == path) {
+        if have.iter().any(|(_, p)| *p == w.path) {
             continue;
         }
         let idx = (0..).find(|n| !used.contains(n)).unwrap_or(0);
@@ -75,23 +75,21 @@ mod tests {
     use super::*;
     use phoenix_config::model::lxc::Volume;
 
+    fn vol(name: &str, pool: &str, size_gb: u64, mount_point: &str) -> Volume {
+        Volume {
+            name: name.into(),
+            pool: pool.parse().expect("pool"),
+            size_gb,
+            mount_point: mount_point.parse().expect("mount point"),
+            backup: None,
+        }
+    }
+
     #[test]
     fn matched_by_mount_path_not_index() {
         let lxc = Lxc {
-            zfs_volumes: vec![Volume {
-                name: "m".into(),
-                pool: "bulk".into(),
-                size_gb: 50,
-                mount_point: "/vllm_models".into(),
-                backup: None,
-            }],
-            volumes: vec![Volume {
-                name: "d".into(),
-                pool: "vol".into(),
-                size_gb: 10,
-                mount_point: "/data".into(),
-                backup: None,
-            }],
+            zfs_volumes: vec![vol("m", "bulk", 50, "/vllm_models")],
+            volumes: vec![vol("d", "vol", 10, "/data")],
             ..Default::default()
         };
         let conf = Conf::parse("mp1: bulk:subvol-950-disk-1,mp=/vllm_models,size=50G\n");

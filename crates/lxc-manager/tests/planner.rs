@@ -34,9 +34,9 @@ const PVE: &str = "/etc/pve";
 /// root disk at its configured size.
 fn converged(cfg: &Config, id: u64) -> (Conf, Option<String>) {
     let lxc = cfg.lxc(GuestId(id)).unwrap();
-    let want = desired::build(lxc, cfg);
+    let want = desired::build(lxc);
     let mut text = String::new();
-    for (k, v) in plan::set_plan(lxc, &Conf::default(), &want).unwrap().set {
+    for (k, v) in plan::set_plan(lxc, &Conf::default(), &want).set {
         text.push_str(&format!("{k}: {v}\n"));
     }
     if let Some((pool, size)) = &want.rootfs {
@@ -51,9 +51,7 @@ fn converged(cfg: &Config, id: u64) -> (Conf, Option<String>) {
 
 fn configure(cfg: &Config, id: u64, conf: &Conf, fw: Option<&str>) -> phoenix_guest::Step {
     let lxc = cfg.lxc(GuestId(id)).unwrap();
-    plan::configure(&target(id), lxc, cfg, conf, fw, Path::new(PVE))
-        .unwrap()
-        .0
+    plan::configure(&target(id), lxc, conf, fw, Path::new(PVE)).0
 }
 
 fn shown(step: &phoenix_guest::Step) -> Vec<String> {
@@ -69,7 +67,7 @@ fn a_converged_container_plans_nothing() {
         assert!(step.is_noop(), "{id}: {:?}", step.actions);
         let lxc = cfg.lxc(GuestId(id)).unwrap();
         assert!(plan::disk(&target(id), lxc, &conf).is_noop());
-        let d = plan::drift(&target(id), lxc, &cfg, &conf, fw.as_deref(), Path::new(PVE)).unwrap();
+        let d = plan::drift(&target(id), lxc, &conf, fw.as_deref(), Path::new(PVE)).unwrap();
         assert!(d.is_empty(), "{d:?}");
     }
 }
@@ -189,15 +187,7 @@ fn the_disk_grows_and_a_shrink_is_refused() {
         why.contains("storage_size_gb 32 is below the live rootfs (64G)"),
         "{why}"
     );
-    let e = plan::drift(
-        &target(953),
-        lxc,
-        &cfg,
-        &conf,
-        fw.as_deref(),
-        Path::new(PVE),
-    )
-    .unwrap_err();
+    let e = plan::drift(&target(953), lxc, &conf, fw.as_deref(), Path::new(PVE)).unwrap_err();
     assert!(e.starts_with("disk: "), "{e}");
 }
 
@@ -228,8 +218,7 @@ fn a_missing_template_is_downloaded_before_the_create() {
         storage_cfg,
         storages: vec!["fastData-shared-iso".into(), "quickOS-lxc-disks".into()],
     };
-    let step =
-        plan::create_from_template(&target(900), lxc, &cfg, &facts, |_, _| Ok(false)).unwrap();
+    let step = plan::create_from_template(&target(900), lxc, &facts, |_, _| Ok(false)).unwrap();
     let argv: Vec<String> = step
         .actions
         .iter()
@@ -245,14 +234,13 @@ fn a_missing_template_is_downloaded_before_the_create() {
         argv,
         vec!["pveam download fastData-shared-iso", "pct create 900"]
     );
-    let step =
-        plan::create_from_template(&target(900), lxc, &cfg, &facts, |_, _| Ok(true)).unwrap();
+    let step = plan::create_from_template(&target(900), lxc, &facts, |_, _| Ok(true)).unwrap();
     assert_eq!(step.actions.len(), 1);
     let missing = plan::TemplateFacts {
         storage_cfg,
         storages: vec!["fastData-shared-iso".into()],
     };
-    let e = plan::create_from_template(&target(900), lxc, &cfg, &missing, |_, _| Ok(true))
+    let e = plan::create_from_template(&target(900), lxc, &missing, |_, _| Ok(true))
         .err()
         .unwrap();
     assert_eq!(e.0, "storage");

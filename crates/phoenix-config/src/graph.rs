@@ -6,11 +6,14 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use crate::id::GuestId;
 
-/// Directed graph of "needs" edges between guests.
+/// Directed graph of "needs" edges between guests: node IDs sorted ascending, each with the
+/// sorted IDs it needs. Plain vectors rather than maps: a deployment builds this once per run,
+/// for thousands of guests, and mostly reads it.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
-    /// `needs[a]` = guests `a` needs (must exist before `a`).
-    needs: BTreeMap<GuestId, BTreeSet<GuestId>>,
+    ids: Vec<GuestId>,
+    /// `needs[i]` = guests `ids[i]` needs (must exist before it), sorted, no repeats.
+    needs: Vec<Vec<GuestId>>,
 }
 
 /// A cycle, listed from its smallest ID and closed (`950 -> 953 -> 950`).
@@ -29,27 +32,56 @@ impl Graph {
         Self::default()
     }
 
+    /// A graph of `nodes` (each with what it needs), given in ascending ID order without
+    /// repeats; edges to IDs that are not nodes are dropped.
+    pub fn from_sorted(nodes: impl IntoIterator<Item = (GuestId, Vec<GuestId>)>) -> Graph {
+        let (ids, mut needs): (Vec<GuestId>, Vec<Vec<GuestId>>) = nodes.into_iter().unzip();
+        debug_assert!(ids.windows(2).all(|w| w[0] < w[1]), "nodes must be sorted");
+        for n in &mut needs {
+            n.retain(|d| ids.binary_search(d).is_ok());
+            n.sort_unstable();
+            n.dedup();
+        }
+        Graph { ids, needs }
+    }
+
+    fn index(&self, id: GuestId) -> Option<usize> {
+        self.ids.binary_search(&id).ok()
+    }
+
     pub fn add_node(&mut self, id: GuestId) {
-        self.needs.entry(id).or_default();
+        if let Err(i) = self.ids.binary_search(&id) {
+            self.ids.insert(i, id);
+            self.needs.insert(i, Vec::new());
+        }
     }
 
     /// Records that `from` needs `to`.
     pub fn add_edge(&mut self, from: GuestId, to: GuestId) {
         self.add_node(to);
-        self.needs.entry(from).or_default().insert(to);
+        self.add_node(from);
+        if let Some(i) = self.index(from) {
+            if let Err(j) = self.needs[i].binary_search(&to) {
+                self.needs[i].insert(j, to);
+            }
+        }
     }
 
     pub fn contains(&self, id: GuestId) -> bool {
-        self.needs.contains_key(&id)
+        self.index(id).is_some()
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = GuestId> + '_ {
-        self.needs.keys().copied()
+        self.ids.iter().copied()
     }
 
     /// What `id` needs directly.
     pub fn needs(&self, id: GuestId) -> impl Iterator<Item = GuestId> + '_ {
-        self.needs.get(&id).into_iter().flatten().copied()
+        self.index(id)
+            .map(|i| self.needs[i].as_slice())
+            .unwrap_or_default()
+            .iter()
+            .copied()
     }
 
     /// `targets` and everything they need, transitively.
@@ -66,28 +98,20 @@ impl Graph {
 
     /// The subgraph induced by `keep`.
     pub fn restrict(&self, keep: &BTreeSet<GuestId>) -> Graph {
-        let needs = keep
-            .iter()
-            .map(|&id| {
-                let deps = self.needs(id).filter(|d| keep.contains(d)).collect();
-                (id, deps)
-            })
-            .collect();
-        Graph { needs }
+        Graph::from_sorted(keep.iter().map(|&id| (id, self.needs(id).collect())))
     }
 
     /// Every guest after everything it needs; among ready guests the smallest ID first.
     /// Fails with every cycle when there is one.
     pub fn toposort(&self) -> Result<Vec<GuestId>, Vec<Cycle>> {
-        // Dense indices in ascending ID order (the map iterates sorted), so the smallest ready
-        // index is the smallest ready ID; plain vectors instead of maps keep this linear-ish.
-        let ids: Vec<GuestId> = self.needs.keys().copied().collect();
-        let index = |id: &GuestId| ids.binary_search(id).ok();
-        let mut missing: Vec<usize> = vec![0; ids.len()];
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
-        for (i, deps) in self.needs.values().enumerate() {
+        // Dense indices are in ascending ID order, so the smallest ready index is the smallest
+        // ready ID.
+        let n = self.ids.len();
+        let mut missing: Vec<usize> = vec![0; n];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, deps) in self.needs.iter().enumerate() {
             for d in deps {
-                if let Some(j) = index(d) {
+                if let Some(j) = self.index(*d) {
                     dependents[j].push(i);
                     missing[i] += 1;
                 }
@@ -99,9 +123,9 @@ impl Graph {
             .filter(|(_, &n)| n == 0)
             .map(|(i, _)| Reverse(i))
             .collect();
-        let mut order = Vec::with_capacity(ids.len());
+        let mut order = Vec::with_capacity(n);
         while let Some(Reverse(i)) = ready.pop() {
-            order.push(ids[i]);
+            order.push(self.ids[i]);
             for &dep in &dependents[i] {
                 missing[dep] -= 1;
                 if missing[dep] == 0 {
@@ -109,7 +133,7 @@ impl Graph {
                 }
             }
         }
-        if order.len() == ids.len() {
+        if order.len() == n {
             Ok(order)
         } else {
             Err(self.cycles())
@@ -118,7 +142,7 @@ impl Graph {
 
     /// One concrete cycle per strongly connected component that has one.
     pub fn cycles(&self) -> Vec<Cycle> {
-        let ids: Vec<GuestId> = self.needs.keys().copied().collect();
+        let ids: Vec<GuestId> = self.ids.clone();
         let index: BTreeMap<GuestId, usize> =
             ids.iter().enumerate().map(|(i, &id)| (id, i + 1)).collect();
         // toposort-scc's `scc()` walks only what vertex 0 reaches, so vertex 0 is a virtual root

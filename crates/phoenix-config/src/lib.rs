@@ -8,37 +8,57 @@
 //! its file and JSON path. Nothing here runs a process: it is pure data, so it is cheap to test
 //! and to benchmark.
 //!
+//! Key design decision: the files' serde shapes (`raw`, private) are kept apart from the
+//! checked model ([`model`]) the rest of Phoenix uses. Validation *builds* the model: each value
+//! is checked by constructing its newtype ([`types`]), defaults are merged once (`vm_defaults`,
+//! `proxmox_defaults.lxc`, Phoenix's documented defaults), and what a manager would otherwise
+//! re-derive at run time is resolved here (GPU indices, the NFS export a mount belongs to,
+//! name servers from either spelling). Managers never re-validate.
+//!
 //! Map of the crate:
-//! - [`model`]: the serde shapes of the files (also the source of `schemas/*.json`);
+//! - [`Config`]: the loaded whole: [`model::Hypervisor`], each [`model::Lxc`] and
+//!   [`model::Vm`], the [`Guest`] index and the dependency [`Graph`];
+//! - [`model`]: the checked types; [`types`]: checked values (`Hostname`, `FeatureName`,
+//!   `StorageId`, `SnapshotName`, `IpConfig`, ...); [`id`]: `GuestId`;
 //! - [`load`]: reading one file with precise errors and unknown-key warnings;
-//! - [`validate`](crate::Config::load): cross-file checks, run by `Config::load`;
-//! - [`graph`]: dependency ordering, knowing only IDs and edges.
+//! - `validate`: building the model, one module per file kind plus cross-file checks;
+//! - [`graph`]: dependency ordering, knowing only IDs and edges;
+//! - [`names`]: the format rules behind the newtypes; [`schema`]: `schemas/*.json`;
+//! - [`not_applied`]: the one table of keys loaded and checked but not acted on yet (each is a
+//!   warning; `validate --strict` refuses them).
 //!
 //! ```no_run
 //! use phoenix_config::{Config, GuestId};
 //! let config = Config::load("etc/phoenix_hypervisor_config.json".as_ref())?;
 //! let order = config.build_dependency_graph(&[GuestId(950)])?;
+//! let web = config.lxc(GuestId(950)).expect("defined");
+//! println!("{} has GPUs {:?}", web.name, web.gpus);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod derived;
 pub mod error;
 pub mod graph;
 pub mod id;
 pub mod load;
 pub mod model;
 pub mod names;
+pub mod not_applied;
 pub mod paths;
+mod raw;
 pub mod schema;
+pub mod types;
 mod validate;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use derived::{orchestration, TemplateSource, DEFAULT_EXPORT_OPTIONS, DEFAULT_MOUNT_OPTIONS};
 pub use error::{ConfigError, Diagnostic, Severity};
 pub use graph::{Cycle, Graph};
 pub use id::GuestId;
-pub use model::{HypervisorFile, Lxc, LxcFile, ResolvedVm, Vm, VmFile};
+pub use model::{Hypervisor, Lxc, Vm};
+pub use types::{FeatureName, Hostname, IpConfig, SnapshotName, StorageId};
 
 /// Container or VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -91,6 +111,8 @@ pub struct Guest {
     pub is_template: bool,
     pub(crate) explicit_template: Option<bool>,
     pub(crate) has_template_snapshot: bool,
+    /// Position in `Config::lxcs` or `Config::vms`.
+    pub(crate) index: usize,
 }
 
 impl Guest {
@@ -124,17 +146,20 @@ impl ConfigPaths {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub paths: ConfigPaths,
-    pub hypervisor: HypervisorFile,
-    pub lxc: LxcFile,
-    pub vm: VmFile,
+    pub hypervisor: Hypervisor,
     /// Unknown keys and other non-fatal findings.
     pub warnings: Vec<Diagnostic>,
-    guests: BTreeMap<GuestId, Guest>,
+    /// Containers in file order.
+    lxcs: Vec<Lxc>,
+    /// VMs in file order.
+    vms: Vec<Vm>,
+    /// The VM file as written (for the guest's `vm_config.json`).
+    vm_file: raw::VmFile,
+    /// Every guest, by ascending ID.
+    guests: Vec<Guest>,
     graph: Graph,
     /// Every guest in dependency order (`graph.toposort()`, computed once by validation).
     order: Vec<GuestId>,
-    /// Position of each VM in `vm.vms`.
-    vm_index: BTreeMap<GuestId, usize>,
 }
 
 /// The answer of [`Config::resolve_target_type`].
@@ -158,124 +183,188 @@ impl fmt::Display for TargetType {
 impl Config {
     /// Loads the hypervisor config at `path`, the LXC and VM files it names, and validates all.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, load::read_text)
+    }
+
+    /// [`Config::load`] with `read` standing in for reading a file (in-memory configs for
+    /// fuzzing and tests); paths are resolved exactly as `load` resolves them.
+    pub fn load_with(
+        path: &Path,
+        read: impl Fn(&Path) -> Result<String, Diagnostic>,
+    ) -> Result<Config, ConfigError> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let hv = load::load_file::<HypervisorFile>(path)
+        let hv = read(path)
+            .and_then(|text| load::parse_str::<raw::HypervisorFile>(path, &text))
             .map_err(|d| ConfigError::Unreadable(vec![d]))?;
-        let hypervisor = hv.value;
         let paths = ConfigPaths {
             hypervisor: path.to_path_buf(),
-            lxc: paths::resolve_core_path(&dir, &hypervisor.core_paths.lxc_config_file),
-            vm: hypervisor
+            lxc: paths::resolve_core_path(&dir, &hv.value.core_paths.lxc_config_file),
+            vm: hv
+                .value
                 .core_paths
                 .vm_config_file
                 .as_deref()
                 .map(|v| paths::resolve_core_path(&dir, v)),
             dir,
         };
-        let mut diags = hv.warnings;
+        // Parse warnings of all files first, then the findings of validation.
+        let mut parsed = hv.warnings;
+        let mut hv_checks = Vec::new();
+        let hypervisor = validate::hypervisor::build(
+            &mut validate::Report {
+                file: &paths.hypervisor,
+                out: &mut hv_checks,
+            },
+            hv.value,
+        );
         let mut unreadable = Vec::new();
-        let lxc = match load::load_file::<LxcFile>(&paths.lxc) {
-            Ok(p) => {
-                diags.extend(p.warnings);
-                p.value
-            }
-            Err(d) => {
-                unreadable.push(d);
-                LxcFile::default()
-            }
+        let lxc_defaults = hypervisor
+            .proxmox_defaults
+            .as_ref()
+            .and_then(|d| d.lxc.as_ref());
+        let lxc_text = read(&paths.lxc);
+        let new_builder = || {
+            validate::lxc::LxcBuilder::new(
+                &paths.lxc,
+                lxc_defaults,
+                validate::hypervisor::default_pct_features(hypervisor.proxmox_defaults.as_ref()),
+                lxc_text.as_ref().map_or(0, |t| t.len()),
+            )
         };
-        let vm = match &paths.vm {
-            Some(vp) => match load::load_file::<VmFile>(vp) {
+        // Each parse starts from a fresh builder (a file with unknown keys is parsed twice).
+        let lxc = std::cell::RefCell::new(new_builder());
+        let mut used = false;
+        let lxc_read = lxc_text.as_ref().map_err(Clone::clone).and_then(|text| {
+            load::parse_seed::<raw::LxcFile, _>(&paths.lxc, text, || {
+                if std::mem::replace(&mut used, true) {
+                    *lxc.borrow_mut() = new_builder();
+                }
+                raw::lxc::LxcFileSeed(lxc.borrow_mut())
+            })
+        });
+        match lxc_read {
+            Ok(((), w)) => parsed.extend(w),
+            Err(d) => unreadable.push(d),
+        }
+        let vm_file = match &paths.vm {
+            Some(vp) => match read(vp).and_then(|t| load::parse_str::<raw::VmFile>(vp, &t)) {
                 Ok(p) => {
-                    diags.extend(p.warnings);
+                    parsed.extend(p.warnings);
                     p.value
                 }
                 Err(d) => {
                     unreadable.push(d);
-                    VmFile::default()
+                    raw::VmFile::default()
                 }
             },
-            None => VmFile::default(),
+            None => raw::VmFile::default(),
         };
         if !unreadable.is_empty() {
-            unreadable.extend(diags);
+            unreadable.extend(parsed);
             return Err(ConfigError::Unreadable(unreadable));
         }
-        Self::from_parts(paths, hypervisor, lxc, vm, diags)
-    }
-
-    /// Validates already-parsed files (used by `load`, benchmarks and tests).
-    pub fn from_parts(
-        paths: ConfigPaths,
-        hypervisor: HypervisorFile,
-        lxc: LxcFile,
-        vm: VmFile,
-        mut diags: Vec<Diagnostic>,
-    ) -> Result<Config, ConfigError> {
-        let validate::Validated {
-            guests,
-            graph,
-            order,
+        let validate::lxc::LxcBuilder {
             diagnostics,
-        } = validate::validate(&paths, &hypervisor, &lxc, &vm);
+            mut lxcs,
+            explicit_templates,
+            keys,
+            entry_keys,
+            ..
+        } = lxc.into_inner();
+        let mut diags = parsed;
         diags.extend(diagnostics);
+        let vms = validate::vm::build(
+            &mut validate::Report {
+                file: paths.vm_path(),
+                out: &mut diags,
+            },
+            &vm_file,
+            &hypervisor,
+            &keys,
+        );
+        let index = validate::cross::check(
+            &paths,
+            validate::cross::Containers {
+                lxcs: &mut lxcs,
+                keys: entry_keys,
+                explicit_templates: &explicit_templates,
+            },
+            &vms.vms,
+            &vms.index,
+            &mut diags,
+        );
+        diags.extend(hv_checks);
         if diags.iter().any(|d| d.severity == Severity::Error) {
             return Err(ConfigError::Invalid(diags));
         }
-        let vm_index = vm
-            .vms
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.vmid, i))
-            .collect();
         Ok(Config {
             paths,
             hypervisor,
-            lxc,
-            vm,
             warnings: diags,
-            guests,
-            graph,
-            order,
-            vm_index,
+            lxcs,
+            vms: vms.vms,
+            vm_file,
+            guests: index.guests,
+            graph: index.graph,
+            order: index.order,
         })
     }
 
     /// Every guest, by ascending ID.
     pub fn guests(&self) -> impl Iterator<Item = &Guest> {
-        self.guests.values()
+        self.guests.iter()
     }
 
     pub fn guest(&self, id: GuestId) -> Option<&Guest> {
-        self.guests.get(&id)
+        validate::cross::find(&self.guests, id)
     }
 
-    /// The container `id`, as written.
+    /// The container `id`.
     pub fn lxc(&self, id: GuestId) -> Option<&Lxc> {
-        let g = self.guests.get(&id).filter(|g| g.kind == GuestKind::Lxc)?;
-        self.lxc.lxc_configs.get(&g.key)
+        let g = self.guest(id).filter(|g| g.kind == GuestKind::Lxc)?;
+        self.lxcs.get(g.index)
     }
 
-    /// The VM `id` with `vm_defaults` applied.
-    pub fn vm(&self, id: GuestId) -> Option<ResolvedVm> {
-        let v = self.vm_entry(id)?;
-        Some(ResolvedVm {
-            settings: v.own_settings().or(&self.vm.vm_defaults),
-            vm: v.clone(),
-        })
+    /// The VM `id`, with `vm_defaults` and Phoenix's defaults applied.
+    pub fn vm(&self, id: GuestId) -> Option<&Vm> {
+        let g = self.guest(id).filter(|g| g.kind == GuestKind::Vm)?;
+        self.vms.get(g.index)
     }
 
-    /// The VM `id` as written (no defaults applied, nothing cloned).
-    pub fn vm_entry(&self, id: GuestId) -> Option<&Vm> {
-        self.vm_index.get(&id).map(|&i| &self.vm.vms[i])
+    /// Every container, in file order.
+    pub fn lxcs(&self) -> &[Lxc] {
+        &self.lxcs
+    }
+
+    /// Every VM, in file order.
+    pub fn vms(&self) -> &[Vm] {
+        &self.vms
+    }
+
+    /// What a VM's feature scripts read as `vm_config.json`: its entry as written, merged over
+    /// `vm_defaults`, without `user_config.password_hash`.
+    pub fn vm_guest_json(&self, id: GuestId) -> Option<serde_json::Value> {
+        let own = self.vm_file.vms.iter().find(|v| v.vmid == id)?;
+        let mut out = serde_json::to_value(&self.vm_file.vm_defaults).unwrap_or_default();
+        if let (Some(o), Ok(serde_json::Value::Object(vm))) =
+            (out.as_object_mut(), serde_json::to_value(own))
+        {
+            for (k, v) in vm {
+                o.insert(k, v);
+            }
+            if let Some(u) = o.get_mut("user_config").and_then(|u| u.as_object_mut()) {
+                u.remove("password_hash");
+            }
+        }
+        Some(out)
     }
 
     /// `lxc`, `vm` or `unknown` (seed 002, PHX-CU-01..03).
     pub fn resolve_target_type(&self, id: GuestId) -> TargetType {
-        match self.guests.get(&id).map(|g| g.kind) {
+        match self.guest(id).map(|g| g.kind) {
             Some(GuestKind::Lxc) => TargetType::Lxc,
             Some(GuestKind::Vm) => TargetType::Vm,
             None => TargetType::Unknown,
@@ -314,7 +403,7 @@ impl Config {
         let mut keyed: Vec<(u64, GuestId)> = targets
             .iter()
             .map(|id| {
-                let order = self.guests.get(id).and_then(|g| g.boot_order);
+                let order = self.guest(*id).and_then(|g| g.boot_order);
                 (order.unwrap_or(u64::MAX), *id)
             })
             .collect();
@@ -324,7 +413,7 @@ impl Config {
     }
 
     fn check_known(&self, targets: &[GuestId]) -> Result<(), OrderError> {
-        match targets.iter().find(|t| !self.guests.contains_key(t)) {
+        match targets.iter().find(|t| self.guest(**t).is_none()) {
             Some(t) => Err(OrderError::Unknown(*t)),
             None => Ok(()),
         }

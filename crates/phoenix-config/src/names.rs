@@ -158,13 +158,15 @@ pub fn interface(v: &str) -> Check {
     }
 }
 
-/// An IPv4 address.
+/// An IP address.
 pub fn ip_address(v: &str) -> Check {
-    if v.parse::<std::net::IpAddr>().is_ok() {
-        Ok(())
-    } else {
-        Err(format!("'{}' is not an IP address", v.escape_debug()))
-    }
+    ip(v).map(|_| ())
+}
+
+/// An IP address, parsed.
+pub fn ip(v: &str) -> Result<std::net::IpAddr, String> {
+    v.parse()
+        .map_err(|_| format!("'{}' is not an IP address", v.escape_debug()))
 }
 
 /// `dhcp`, `manual`, or an address with a prefix length (`10.0.0.150/24`).
@@ -265,10 +267,11 @@ pub fn pct_feature(v: &str) -> Check {
 /// One raw LXC option `lxc.key=value` (or `lxc.key: value`), one line.
 pub fn lxc_option(v: &str) -> Check {
     no_control(v, "lxc option")?;
-    let (k, _) = v
-        .split_once('=')
-        .or_else(|| v.split_once(':'))
+    // Split where the conf parser splits a line: at the first `=` or `:`.
+    let pos = v
+        .find(['=', ':'])
         .ok_or_else(|| format!("'{v}' must be lxc.key=value"))?;
+    let k = &v[..pos];
     let k = k.trim();
     if k.starts_with("lxc.")
         && k.len() > 4
@@ -370,6 +373,38 @@ pub fn fw_ports(v: &str) -> Check {
     } else {
         Err(format!(
             "'{}' is not a port list; expected 80, 8000:8010 or 80,443",
+            v.escape_debug()
+        ))
+    }
+}
+
+/// An `http(s)://` URL without white space or quotes.
+pub fn url(v: &str) -> Check {
+    let ok = (v.starts_with("https://") || v.starts_with("http://"))
+        && v.len() > 8
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{}' is not an http(s) URL", v.escape_debug()))
+    }
+}
+
+/// Comma-separated words of [A-Za-z0-9_=.:-] (mount options such as `defaults,_netdev,vers=4`).
+pub fn word_list(v: &str, what: &str) -> Check {
+    let ok = !v.is_empty()
+        && v.split(',').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_=.:-".contains(&b))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}s '{}' must be comma-separated words of [A-Za-z0-9_=.:-]",
             v.escape_debug()
         ))
     }

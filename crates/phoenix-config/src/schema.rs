@@ -2,7 +2,7 @@
 //! with what Phoenix accepts. `schemas/*.schema.json` are committed; a test fails when they are
 //! stale, and `cargo run -p phoenix -- schema --write schemas/` regenerates them.
 
-use crate::model::{HypervisorFile, LxcFile, VmFile};
+use crate::raw::{HypervisorFile, LxcFile, VmFile};
 
 /// `(file name, pretty JSON)` for each schema, in a stable order.
 pub fn all() -> Vec<(&'static str, String)> {

@@ -9,6 +9,11 @@ pub fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/upstream-2025-10-01")
 }
 
+/// The deployment one month later, as installed (`etc/` holds the config files).
+pub fn fixture_1104_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/upstream-2025-11-04/etc")
+}
+
 /// A temp folder with the three files; `lxc` and `vm` are the guest files' JSON.
 pub struct Set {
     pub dir: tempfile::TempDir,

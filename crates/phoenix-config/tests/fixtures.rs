@@ -31,13 +31,23 @@ fn upstream_fixture_loads_with_all_guests() {
     );
     // a VM field missing falls back to vm_defaults
     let t = cfg.vm(GuestId(8000)).expect("8000");
-    assert_eq!(t.settings.cores, Some(4));
-    assert_eq!(t.settings.storage_pool.as_deref(), Some("quickOS-vm-disks"));
-    // only the misplaced firewall block is worth a warning
-    assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
-    assert!(cfg.warnings[0]
-        .to_string()
-        .contains("shared_volumes.firewall"));
+    assert_eq!(t.cores, 4);
+    assert_eq!(t.storage_pool.as_str(), "quickOS-vm-disks");
+    // the old tool keeps the host firewall in `shared_volumes.firewall`: read from there, no
+    // warning
+    let fw = cfg.hypervisor.firewall.as_ref().expect("host firewall");
+    assert_eq!(fw.policy_in, Some(phoenix_config::model::FwAction::Drop));
+    // what the old tool did and Phoenix does not yet is said, nothing else
+    let w: Vec<&str> = cfg.warnings.iter().map(|d| d.location.as_str()).collect();
+    assert_eq!(
+        w,
+        vec![
+            "lxc_configs.910.apparmor_manages_nesting",
+            "network.interfaces"
+        ],
+        "{:?}",
+        cfg.warnings
+    );
 }
 
 #[test]

@@ -130,6 +130,19 @@ impl<'a> Job<'a> {
         &self.ctx.config
     }
 
+    /// The guest's entry in the config (`found`), else the error naming the file it is
+    /// missing from.
+    pub fn defined<'c, T>(&self, found: Option<&'c T>) -> GuestResult<&'c T> {
+        found.ok_or_else(|| {
+            let paths = &self.config().paths;
+            let file = match self.guest.kind {
+                Kind::Lxc => paths.lxc.as_path(),
+                Kind::Vm => paths.vm_path(),
+            };
+            self.err("config", format!("not defined in {}", file.display()))
+        })
+    }
+
     /// `--dry-run`: plan, print, run nothing.
     pub fn planning(&self) -> bool {
         self.ctx.env.dry_run

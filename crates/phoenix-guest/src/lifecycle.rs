@@ -4,7 +4,6 @@
 //! removes) are passed in by the manager.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use phoenix_report::{GuestStatus, Kind, Sync};
 use pve::api::Method;
@@ -28,8 +27,8 @@ pub fn manager(kind: Kind) -> &'static str {
 pub fn start_action(job: &Job, reason: &str) -> Action {
     let o = &job.config().hypervisor.orchestration;
     let settle = Settle {
-        attempts: o.start_retries.unwrap_or(3).max(1),
-        interval: Duration::from_secs(o.start_retry_interval_secs.unwrap_or(2).max(1)),
+        attempts: o.start_attempts(),
+        interval: o.start_retry_interval(),
     };
     Action::api("start", reason, job.req(Method::Post, "/status/start"))
         .settle(settle)
@@ -224,7 +223,7 @@ pub fn status_verb(
     job: &Job,
     (name_key, configured): (&str, &str),
     template: bool,
-    features: &[String],
+    features: &[phoenix_config::FeatureName],
     drift: impl FnOnce(&Conf) -> Result<Vec<phoenix_report::Change>, String>,
 ) -> GuestResult<()> {
     let conf = job.conf("status")?;

@@ -55,6 +55,19 @@ pub enum GuestOp {
     },
 }
 
+impl GuestOp {
+    /// A configured health check: its command under `sh -c`, with the attempts and interval
+    /// the config resolved.
+    pub fn health_check(hc: &phoenix_config::model::HealthCheck) -> GuestOp {
+        GuestOp::Check {
+            label: hc.label().to_string(),
+            argv: vec!["sh".into(), "-c".into(), hc.command.clone()],
+            attempts: hc.retries,
+            interval: Duration::from_secs(hc.interval),
+        }
+    }
+}
+
 /// A program run on the node with the environment contract (docs/architecture.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeCommand {

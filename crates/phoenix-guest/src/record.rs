@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use phoenix_config::FeatureName;
 use serde::{Deserialize, Serialize};
 
 /// Record format version written now.
@@ -100,16 +101,16 @@ impl Record {
     }
 
     /// Recorded features that `configured` no longer lists.
-    pub fn dropped_features(&self, configured: &[String]) -> Vec<String> {
+    pub fn dropped_features(&self, configured: &[FeatureName]) -> Vec<String> {
         self.features
             .iter()
-            .filter(|f| !configured.contains(f))
+            .filter(|f| !configured.iter().any(|c| c == *f))
             .cloned()
             .collect()
     }
 
     /// The note `status` and `create` show for [`Record::dropped_features`].
-    pub fn dropped_note(&self, configured: &[String]) -> Option<String> {
+    pub fn dropped_note(&self, configured: &[FeatureName]) -> Option<String> {
         let d = self.dropped_features(configured);
         (!d.is_empty()).then(|| {
             format!(
@@ -153,8 +154,8 @@ impl RecordFile {
     }
 
     /// Replaces the installed feature list (a container installs its list as a whole).
-    pub fn set_features(&mut self, features: &[String]) {
-        self.record.features = features.to_vec();
+    pub fn set_features(&mut self, features: &[FeatureName]) {
+        self.record.features = features.iter().map(|f| f.to_string()).collect();
     }
 
     /// Forgets every step (the guest was created anew).
@@ -212,17 +213,15 @@ mod tests {
 
     #[test]
     fn dropped_features_are_named() {
+        let f = |s: &str| s.parse::<FeatureName>().unwrap();
         let r = Record {
             features: vec!["base_setup".into(), "docker".into()],
             ..Record::empty(953)
         };
         assert_eq!(
-            r.dropped_note(&["base_setup".to_string()]).as_deref(),
+            r.dropped_note(&[f("base_setup")]).as_deref(),
             Some("installed, no longer configured: docker; Phoenix does not uninstall")
         );
-        assert_eq!(
-            r.dropped_note(&["base_setup".into(), "docker".into()]),
-            None
-        );
+        assert_eq!(r.dropped_note(&[f("base_setup"), f("docker")]), None);
     }
 }

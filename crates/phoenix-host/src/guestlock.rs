@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use phoenix_config::{GuestId, GuestKind};
 
 /// Default of `orchestration.guest_lock_wait_secs`.
-pub const DEFAULT_WAIT_SECS: u64 = 600;
+pub const DEFAULT_WAIT_SECS: u64 = phoenix_config::orchestration::GUEST_LOCK_WAIT_SECS;
 
 /// How often the config file is read while waiting.
 pub const POLL: Duration = Duration::from_millis(250);

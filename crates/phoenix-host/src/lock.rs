@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Default host lock file (overridden by `orchestration.lock_file` or `PHOENIX_LOCK_FILE`).
-pub const DEFAULT_LOCK_FILE: &str = "/run/lock/phoenix.lock";
+pub const DEFAULT_LOCK_FILE: &str = phoenix_config::orchestration::LOCK_FILE;
 /// Set for children of a lock holder, so managers started by the dispatcher do not wait for it.
 pub const HELD_ENV: &str = "PHOENIX_HOST_LOCK_HELD";
 
@@ -131,16 +131,11 @@ pub fn host_lock_path(env: &crate::HostEnv, cfg: &phoenix_config::Config) -> Pat
     if let Some(p) = std::env::var_os("PHOENIX_LOCK_FILE").filter(|p| !p.is_empty()) {
         return p.into();
     }
-    let configured = cfg
-        .hypervisor
-        .orchestration
-        .lock_file
-        .clone()
-        .unwrap_or_else(|| DEFAULT_LOCK_FILE.into());
+    let configured = cfg.hypervisor.orchestration.lock_file();
     match &env.sim {
         Some(dir) => dir
             .join("run")
-            .join(Path::new(&configured).file_name().unwrap_or_default()),
+            .join(Path::new(configured).file_name().unwrap_or_default()),
         None => configured.into(),
     }
 }

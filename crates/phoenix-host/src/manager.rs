@@ -176,18 +176,13 @@ impl Context {
         let (env, config) = crate::start(&inv.common)?;
         let mut runner = Runner::new();
         let o = &config.hypervisor.orchestration;
-        runner.lock_retries = o.pve_lock_retries.unwrap_or(3);
-        runner.lock_backoff =
-            std::time::Duration::from_millis(o.pve_lock_backoff_ms.unwrap_or(1000));
-        let guest_lock_wait = std::time::Duration::from_secs(
-            o.guest_lock_wait_secs
-                .unwrap_or(crate::guestlock::DEFAULT_WAIT_SECS),
-        );
+        runner.lock_retries = o.pve_lock_retries();
+        runner.lock_backoff = o.pve_lock_backoff();
+        let guest_lock_wait = o.guest_lock_wait();
         runner.guest_lock_wait = Some((env.pve_dir.clone(), guest_lock_wait));
         let slots = crate::slots::table(
             &crate::lock::host_lock_path(&env, &config),
-            o.storage_concurrency
-                .unwrap_or(crate::slots::DEFAULT_STORAGE_CONCURRENCY),
+            o.storage_concurrency(),
             guest_lock_wait,
         );
         let locks = if env.dry_run {
@@ -250,13 +245,7 @@ fn wait_for_proxmox_locks(env: &HostEnv, config: &Config, inv: &Invocation) -> R
     let Some(guest) = config.guest(id) else {
         return Ok(());
     };
-    let wait = std::time::Duration::from_secs(
-        config
-            .hypervisor
-            .orchestration
-            .guest_lock_wait_secs
-            .unwrap_or(crate::guestlock::DEFAULT_WAIT_SECS),
-    );
+    let wait = config.hypervisor.orchestration.guest_lock_wait();
     crate::guestlock::wait_unlocked(&env.pve_dir, guest.kind, id, wait, crate::guestlock::POLL)
         .map(|_| ())
         .map_err(|e| {
@@ -275,8 +264,7 @@ fn take_locks(
 ) -> Result<Vec<crate::lock::HostLock>, i32> {
     use crate::lock::{guest_lock_path, host_lock_path, HostLock, HELD_ENV};
     let host = host_lock_path(env, config);
-    let wait =
-        std::time::Duration::from_secs(config.hypervisor.orchestration.lock_wait_secs.unwrap_or(0));
+    let wait = config.hypervisor.orchestration.lock_wait();
     let fail = |e: crate::lock::LockError| {
         eprintln!("Error: {e}");
         exit::LOCKED

@@ -25,7 +25,7 @@ use phoenix_config::GuestId;
 use crate::lock::{HostLock, LockError};
 
 /// Allocating calls per storage at once when `orchestration.storage_concurrency` is unset.
-pub const DEFAULT_STORAGE_CONCURRENCY: usize = 4;
+pub const DEFAULT_STORAGE_CONCURRENCY: usize = phoenix_config::orchestration::STORAGE_CONCURRENCY;
 
 /// How often a busy slot is tried again.
 const POLL: Duration = Duration::from_millis(20);

@@ -18,11 +18,8 @@ fn main() {
     let _: serde_json::Value = serde_json::from_str(&text).unwrap();
     println!("plain Value parse {:?}", t.elapsed());
     let t = Instant::now();
-    let _: phoenix_config::LxcFile = serde_json::from_str(&text).unwrap();
-    println!("plain typed parse {:?}", t.elapsed());
-    let t = Instant::now();
-    let _ = phoenix_config::load::parse_str::<phoenix_config::LxcFile>(&lxc, &text).unwrap();
-    println!("full parse_str {:?}", t.elapsed());
+    let _ = phoenix_config::load::parse_str::<serde_json::Value>(&lxc, &text).unwrap();
+    println!("parse_str as a free-form value {:?}", t.elapsed());
     let t = Instant::now();
     let cfg = phoenix_config::Config::load(&hv).unwrap();
     println!("Config::load {:?}", t.elapsed());

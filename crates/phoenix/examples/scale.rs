@@ -1,6 +1,7 @@
 //! One load + validate + plan of a generated deployment, with wall time and peak memory:
 //! `cargo run --release -p phoenix --example scale -- 10000` (files generated, then measured in a
-//! fresh process).
+//! fresh process). `-- 10000 --write DIR` only writes the files into DIR, for timing
+//! `phoenix validate --config DIR/phoenix_hypervisor_config.json` against `jq empty`.
 
 use std::time::Instant;
 
@@ -12,6 +13,12 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
+    if let Some(dir) = write_dir() {
+        std::fs::create_dir_all(&dir).expect("create the --write folder");
+        let hv = phoenix::synth::generate(n).write(&dir).expect("write");
+        println!("{}", hv.display());
+        return;
+    }
     // Measured in a fresh process that only reads the files, like `phoenix` itself: freeing
     // the generator's JSON tree in the same process left the allocator fragmented (malloc
     // consolidation showed up inside the measured load) and counted it in the peak RSS.
@@ -64,4 +71,11 @@ fn main() {
         p.steps.len(),
         ru.ru_maxrss as f64 / 1024.0
     );
+}
+
+/// The folder after `--write`, when given.
+fn write_dir() -> Option<std::path::PathBuf> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--write")?;
+    args.get(i + 1).map(std::path::PathBuf::from)
 }

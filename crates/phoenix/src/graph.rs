@@ -119,8 +119,8 @@ mod tests {
     /// VM 8000 template, 8001 clones it.
     fn config() -> (tempfile::TempDir, Config) {
         let d = tempfile::tempdir().unwrap();
-        let ct = |from: Option<u64>, deps: Vec<u64>| {
-            let mut c = json!({ "name": "ct", "storage_pool": "local-zfs", "template_snapshot_name": "ready" });
+        let ct = |name: &str, from: Option<u64>, deps: Vec<u64>| {
+            let mut c = json!({ "name": name, "storage_pool": "local-zfs", "template_snapshot_name": "ready" });
             match from {
                 Some(f) => c["clone_from_ctid"] = json!(f.to_string()),
                 None => c["template"] = json!("local:vztmpl/u.tar.zst"),
@@ -129,8 +129,8 @@ mod tests {
             c
         };
         let lxc = json!({ "lxc_configs": {
-            "900": ct(None, vec![]), "953": ct(Some(900), vec![]),
-            "950": ct(Some(900), vec![953]), "960": ct(None, vec![]) } });
+            "900": ct("base", None, vec![]), "953": ct("nginx", Some(900), vec![]),
+            "950": ct("vllm", Some(900), vec![953]), "960": ct("other", None, vec![]) } });
         let vm = json!({ "vm_defaults": { "template_image": "noble.img", "storage_pool": "local-zfs" },
             "vms": [ { "vmid": 8000, "name": "tmpl", "is_template": true },
                      { "vmid": 8001, "name": "app", "clone_from_vmid": 8000 } ] });
@@ -157,12 +157,15 @@ mod tests {
         assert!(m.contains("    g953 -.->|depends| g950\n"), "{m}");
         assert!(m.contains("    g8000 -->|clone| g8001\n"), "{m}");
         // Templates (explicit, or inferred: cloned from and not started at boot) as subroutines.
-        assert!(m.contains("    g900[[\"900 ct (lxc) template\"]]\n"), "{m}");
+        assert!(
+            m.contains("    g900[[\"900 base (lxc) template\"]]\n"),
+            "{m}"
+        );
         assert!(
             m.contains("    g8000[[\"8000 tmpl (vm) template\"]]\n"),
             "{m}"
         );
-        assert!(m.contains("    g950[\"950 ct (lxc)\"]\n"), "{m}");
+        assert!(m.contains("    g950[\"950 vllm (lxc)\"]\n"), "{m}");
     }
 
     #[test]
@@ -182,11 +185,11 @@ mod tests {
             "{d}"
         );
         assert!(
-            d.contains("    \"900\" [label=\"900 ct\\nlxc\", shape=box3d];\n"),
+            d.contains("    \"900\" [label=\"900 base\\nlxc\", shape=box3d];\n"),
             "{d}"
         );
         assert!(
-            d.contains("    \"960\" [label=\"960 ct\\nlxc\", shape=box];\n"),
+            d.contains("    \"960\" [label=\"960 other\\nlxc\", shape=box];\n"),
             "{d}"
         );
     }

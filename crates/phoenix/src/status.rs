@@ -116,12 +116,12 @@ fn row(
     let records = env.records_dir(cfg);
     let rec = phoenix_guest::record::RecordFile::load(&records, g.id.0);
     let features = match g.kind {
-        GuestKind::Lxc => cfg.lxc(g.id).map(|l| l.features.clone()),
-        GuestKind::Vm => cfg.vm_entry(g.id).map(|v| v.features.clone()),
+        GuestKind::Lxc => cfg.lxc(g.id).map(|l| l.features.as_slice()),
+        GuestKind::Vm => cfg.vm(g.id).map(|v| v.features.as_slice()),
     };
     s.notes = rec
         .record
-        .dropped_note(&features.unwrap_or_default())
+        .dropped_note(features.unwrap_or_default())
         .into_iter()
         .collect();
     if present.is_none() {
@@ -170,7 +170,7 @@ fn drift(
                     .map(|b| String::from_utf8_lossy(&b).into_owned()),
                 None => None,
             };
-            lxc_manager::plan::drift(&t_, lxc, cfg, &conf, fw.as_deref(), &env.pve_dir)
+            lxc_manager::plan::drift(&t_, lxc, &conf, fw.as_deref(), &env.pve_dir)
         }
         GuestKind::Vm => {
             let d = vm_manager::desired::Desired::load(cfg, g.id)?;

@@ -190,19 +190,6 @@ fn section_json(sec: &pve::conf::Section, no_ts: bool) -> Value {
     json!({"config": cfg, "lxc": lxc, "description": sec.description()})
 }
 
-fn files_under(base: &Path, dir: &Path, out: &mut Vec<String>) {
-    let mut entries: Vec<_> = fs::read_dir(dir).into_iter().flatten().flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(base, &p, out);
-        } else if let Ok(rel) = p.strip_prefix(base) {
-            out.push(format!("/{}", rel.display()));
-        }
-    }
-}
-
 /// The whole node as deterministic JSON.
 pub fn dump(root: &Path, no_ts: bool) -> R<Value> {
     let node = Node::open(root.to_path_buf())?;
@@ -242,18 +229,17 @@ pub fn dump(root: &Path, no_ts: bool) -> R<Value> {
         if !no_ts {
             run["started_ms"] = json!(st.started_ms);
         }
-        let mut files = Vec::new();
-        let fsdir = node.guest_dir(id).join("fs");
-        files_under(&fsdir, &fsdir, &mut files);
-        let execs = fs::read_to_string(node.guest_dir(id).join("exec.log"))
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
+        let log = fs::read_to_string(node.guest_dir(id).join("exec.log")).unwrap_or_default();
+        let execs = log.lines().filter(|l| !l.contains("\"standin\"")).count();
+        let g_os = crate::guestos::summary(&node, id, &log);
         g["vmid"] = json!(id);
         g["type"] = json!(if kind == Kind::Lxc { "lxc" } else { "qemu" });
         g["snapshots"] = json!(snaps);
         g["run"] = run;
-        g["guest_files"] = json!(files);
+        g["guest_files"] = g_os["pushed"].clone();
         g["guest_exec_count"] = json!(execs);
+        g["packages"] = g_os["packages"].clone();
+        g["services"] = g_os["services"].clone();
         guests.push(g);
     }
     let mut fw = Map::new();

@@ -1,6 +1,5 @@
 //! Fault injection and latency (`$PVE_SIM_ROOT/faults.json`); see docs/simulator.md.
 
-use crate::state::{atomic_write, Node};
 use crate::{fail, R};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -98,68 +97,65 @@ impl Faults {
     }
 }
 
-/// Count a match of rule `key` (persisted in `fault-counters.json`) and return the new count.
-pub(crate) fn bump(node: &Node, key: &str) -> R<u64> {
-    let _g = node.lock_global("faults")?;
-    let p = node.root.join("fault-counters.json");
-    let mut counters: BTreeMap<String, u64> = std::fs::read_to_string(&p)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    let c = counters.entry(key.to_string()).or_insert(0);
-    *c += 1;
-    let n = *c;
-    let text = serde_json::to_string_pretty(&counters).map_err(|e| fail(e.to_string()))?;
-    atomic_write(&p, text.as_bytes())?;
-    Ok(n)
-}
+/// Counts a match of the rule named by its key and returns how often it has matched, across
+/// processes (the node keeps the counters; see `Node::count_match`).
+pub type Counter<'a> = dyn FnMut(&str) -> R<u64> + 'a;
 
-/// The injected failure for this call, if any: `(exit_code, message)`.
-pub fn call_fault(
-    node: &Node,
-    tool: &str,
-    command: &str,
-    vmid: Option<u32>,
-    argv: &[String],
-) -> R<Option<(i32, String)>> {
-    let joined = argv.join(" ");
-    for (i, r) in node.faults.rules.iter().enumerate() {
-        let m = r.tool.as_deref().is_none_or(|t| t == tool)
-            && r.command.as_deref().is_none_or(|c| c == command)
-            && r.vmid.is_none_or(|v| Some(v) == vmid)
-            && r.argv_contains
-                .as_deref()
-                .is_none_or(|s| joined.contains(s));
-        if !m {
-            continue;
+impl Faults {
+    /// The injected failure for this call, if any: `(exit_code, message)`.
+    pub fn call_fault(
+        &self,
+        tool: &str,
+        command: &str,
+        vmid: Option<u32>,
+        argv: &[String],
+        count: &mut Counter,
+    ) -> R<Option<(i32, String)>> {
+        let joined = argv.join(" ");
+        for (i, r) in self.rules.iter().enumerate() {
+            let m = r.tool.as_deref().is_none_or(|t| t == tool)
+                && r.command.as_deref().is_none_or(|c| c == command)
+                && r.vmid.is_none_or(|v| Some(v) == vmid)
+                && r.argv_contains
+                    .as_deref()
+                    .is_none_or(|s| joined.contains(s));
+            if !m {
+                continue;
+            }
+            let n = count(&format!("rule{i}"))?;
+            if r.nth.is_none_or(|nth| nth == n) {
+                let msg = if r.message.is_empty() {
+                    format!("pve-sim: injected failure (rule {i})")
+                } else {
+                    r.message.clone()
+                };
+                return Ok(Some((r.exit_code, msg)));
+            }
         }
-        let n = bump(node, &format!("rule{i}"))?;
-        if r.nth.is_none_or(|nth| nth == n) {
-            let msg = if r.message.is_empty() {
-                format!("pve-sim: injected failure (rule {i})")
-            } else {
-                r.message.clone()
-            };
-            return Ok(Some((r.exit_code, msg)));
-        }
+        Ok(None)
     }
-    Ok(None)
-}
 
-/// The first matching guest-command rule, if any (counted for `nth`).
-pub fn guest_outcome(node: &Node, tool: &str, vmid: u32, cmd: &[String]) -> R<Option<GuestRule>> {
-    let joined = cmd.join(" ");
-    for (i, r) in node.faults.guest_commands.iter().enumerate() {
-        let m = r.tool.as_deref().is_none_or(|t| t == tool)
-            && r.vmid.is_none_or(|v| v == vmid)
-            && joined.contains(&r.contains);
-        if !m {
-            continue;
+    /// The first matching guest-command rule, if any (counted for `nth`).
+    pub fn guest_outcome(
+        &self,
+        tool: &str,
+        vmid: u32,
+        cmd: &[String],
+        count: &mut Counter,
+    ) -> R<Option<GuestRule>> {
+        let joined = cmd.join(" ");
+        for (i, r) in self.guest_commands.iter().enumerate() {
+            let m = r.tool.as_deref().is_none_or(|t| t == tool)
+                && r.vmid.is_none_or(|v| v == vmid)
+                && joined.contains(&r.contains);
+            if !m {
+                continue;
+            }
+            let n = count(&format!("guest{i}"))?;
+            if r.nth.is_none_or(|nth| nth == n) {
+                return Ok(Some(r.clone()));
+            }
         }
-        let n = bump(node, &format!("guest{i}"))?;
-        if r.nth.is_none_or(|nth| nth == n) {
-            return Ok(Some(r.clone()));
-        }
+        Ok(None)
     }
-    Ok(None)
 }

@@ -11,9 +11,12 @@ mod admin;
 mod api;
 mod faults;
 mod guest;
+mod guestos;
 mod host;
+mod sandbox;
 mod state;
 mod storage;
+mod storecfg;
 
 use state::{now_ms, Node};
 use std::io::Write;
@@ -54,7 +57,16 @@ fn main() {
         .and_then(|n| n.to_str())
         .unwrap_or("pve-sim")
         .to_string();
-    let code = if TOOLS.contains(&prog.as_str()) {
+    let argv0 = args.first().cloned().unwrap_or_default();
+    let code = if prog != "pve-sim" && guestos::inside() {
+        // A stand-in inside a simulated guest (linked into the guest's /usr/bin).
+        guestos::run(&argv0, &prog, &args[1..])
+    } else if let Some(t) = args
+        .get(1)
+        .filter(|t| guestos::TOOLS.contains(&t.as_str()) && guestos::inside())
+    {
+        guestos::run(t, t, &args[2..])
+    } else if TOOLS.contains(&prog.as_str()) {
         run_tool(&prog, &args[1..])
     } else if let Some(t) = args.get(1).filter(|t| TOOLS.contains(&t.as_str())) {
         run_tool(t, &args[2..])
@@ -147,7 +159,11 @@ fn execute(root: &Path, tool: &str, argv: &[String]) -> (i32, bool) {
         }
     };
     let mutating = call.is_mutating();
-    match faults::call_fault(&node, tool, &call.command, call.vmid(), argv) {
+    let mut count = |k: &str| node.count_match(k);
+    match node
+        .faults
+        .call_fault(tool, &call.command, call.vmid(), argv, &mut count)
+    {
         Ok(Some((code, msg))) => {
             let _ = node.pause(tool, &call.command);
             eprintln!("{msg}");

@@ -47,8 +47,20 @@ impl Kind {
     }
 }
 
-/// Write `data` to `path` atomically (temp file in the same folder + rename).
+/// Write `data` to `path` atomically (temp file in the same folder + rename), synced: for the
+/// node's own state (configs, run state, counters).
 pub fn atomic_write(path: &Path, data: &[u8]) -> R<()> {
+    write_replace(path, data, true)
+}
+
+/// As [`atomic_write`] without the `fsync`: for files inside a guest's tree, which a real guest
+/// writes through its page cache too (and which are many: syncing each made a guest command
+/// several times slower).
+pub fn replace_file(path: &Path, data: &[u8]) -> R<()> {
+    write_replace(path, data, false)
+}
+
+fn write_replace(path: &Path, data: &[u8], sync: bool) -> R<()> {
     let dir = path.parent().ok_or_else(|| fail("bad path"))?;
     fs::create_dir_all(dir).map_err(|e| io_fail(dir, e))?;
     let tmp = dir.join(format!(
@@ -58,7 +70,9 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> R<()> {
     ));
     let mut f = fs::File::create(&tmp).map_err(|e| io_fail(&tmp, e))?;
     f.write_all(data).map_err(|e| io_fail(&tmp, e))?;
-    f.sync_all().ok();
+    if sync {
+        f.sync_all().ok();
+    }
     fs::rename(&tmp, path).map_err(|e| io_fail(path, e))
 }
 
@@ -261,6 +275,23 @@ impl Node {
 
     pub fn is_running(&self, id: u32) -> bool {
         self.run_state(id).status == "running"
+    }
+
+    /// Counts a match of fault rule `key` in `fault-counters.json` (for `nth`) and returns the
+    /// new count.
+    pub fn count_match(&self, key: &str) -> R<u64> {
+        let _g = self.lock_global("faults")?;
+        let p = self.root.join("fault-counters.json");
+        let mut counters: std::collections::BTreeMap<String, u64> = fs::read_to_string(&p)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let c = counters.entry(key.to_string()).or_insert(0);
+        *c += 1;
+        let n = *c;
+        let text = serde_json::to_string_pretty(&counters).map_err(|e| fail(e.to_string()))?;
+        atomic_write(&p, text.as_bytes())?;
+        Ok(n)
     }
 }
 

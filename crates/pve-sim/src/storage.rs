@@ -429,6 +429,9 @@ pub fn pvesm(node: &Node, call: &Call) -> R<i32> {
             println!("successfully created '{volid}'");
             Ok(0)
         }
+        "add" => crate::storecfg::add(node, call),
+        "set" => crate::storecfg::set(node, call),
+        "remove" => crate::storecfg::remove(node, call),
         other => Err(fail(format!("pve-sim: 'pvesm {other}' is not simulated"))),
     }
 }

@@ -157,7 +157,15 @@ fn upstream_fixture_builds() {
         .lxc_entries()
         .contains(&("lxc.apparmor.profile", "unconfined")));
 
-    // VMs: the cloud template and a full clone.
+    // VMs: the cloud template and a full clone. Ubuntu's cloud image has no guest agent
+    // until cloud-init installs it, as the user-data Phoenix writes does.
+    let snippets = s.path("storage/local/snippets");
+    std::fs::create_dir_all(&snippets).unwrap();
+    std::fs::write(
+        snippets.join("agent.yml"),
+        "#cloud-config\npackages: [qemu-guest-agent]\n",
+    )
+    .unwrap();
     let img = s.dir.path().join("noble-server-cloudimg-amd64.img");
     std::fs::File::create(&img)
         .unwrap()
@@ -196,6 +204,8 @@ fn upstream_fixture_builds() {
             "ip=10.0.0.45/24,gw=10.0.0.1",
             "--nameserver",
             "75.75.75.75 75.75.76.76",
+            "--cicustom",
+            "user=local:snippets/agent.yml",
         ],
     )
     .ok();

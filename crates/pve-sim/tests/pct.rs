@@ -202,6 +202,8 @@ fn resize_grows_never_shrinks() {
     assert_eq!(std::fs::metadata(vol).unwrap().len(), 12 << 30);
     s.pct("resize 900 rootfs 4G")
         .fails_with("unable to shrink disk size");
+    s.pct("resize 900 rootfs 12G")
+        .fails_with("disk is already at specified size");
     s.pct("resize 900 mp7 4G").fails_with("does not exist");
     s.pct("resize 900 rootfs 4X")
         .fails_with("400 Parameter verification failed");
@@ -290,11 +292,21 @@ fn template_and_clone_rules() {
     s.pct("snapshot 900 pre").ok();
     s.pct("clone 900 901 --snapname pre --hostname c1").ok();
     s.pct("start 900").ok();
-    s.pct("template 900").fails_with("running");
+    // pve-container's order: snapshots, already a template, running.
+    s.pct("template 900")
+        .fails_with("unable to create template, because CT contains snapshots");
+    s.pct("delsnapshot 900 pre").ok();
+    s.pct("template 900")
+        .fails_with("you can't convert a CT to template if the CT is running");
     s.pct("stop 900").ok();
     s.pct("template 900").ok();
     assert!(s.read("etc/pve/lxc/900.conf").contains("template: 1\n"));
-    s.pct("start 900").fails_with("template");
+    s.pct("template 900")
+        .fails_with("you can't convert a template to a template");
+    s.pct("start 900")
+        .fails_with("you can't start a CT if it's a template");
+    s.pct("snapshot 900 current")
+        .fails_with("unable to use snapshot name 'current' (reserved name)");
     s.pct("clone 900 901").fails_with("CT 901 already exists");
     s.pct("clone 900 902 --hostname c2 --full 1").ok();
     let src = pve::Conf::parse(&s.read("etc/pve/lxc/900.conf"));
@@ -331,17 +343,24 @@ fn destroy() {
 fn exec_push_pull() {
     let s = Sim::new();
     s.ct(900);
-    s.pct("exec 900 -- true").fails_with("CT 900 not running");
+    s.pct("exec 900 -- true")
+        .fails_with("container '900' not running!");
     s.pct("start 900").ok();
     s.run(
         "pct",
         &["exec", "900", "--", "bash", "-c", "apt-get update"],
     )
     .ok();
-    let log = s.read("guests/900/exec.log");
-    let v: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let log: Vec<serde_json::Value> = s
+        .read("guests/900/exec.log")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The stand-in the shell ran is logged first, then the pct exec call itself.
+    assert_eq!(log[0]["standin"], serde_json::json!(["apt-get", "update"]));
+    assert_eq!(log[0]["changed"], true);
     assert_eq!(
-        v["cmd"],
+        log[1]["cmd"],
         serde_json::json!(["bash", "-c", "apt-get update"])
     );
     let src = s.dir.path().join("motd");
@@ -358,7 +377,7 @@ fn exec_push_pull() {
         ],
     )
     .ok();
-    assert_eq!(s.read("guests/900/fs/etc/motd"), "hello\n");
+    assert_eq!(s.read("guests/900/rootfs/etc/motd"), "hello\n");
     let back = s.dir.path().join("back");
     s.run("pct", &["pull", "900", "/etc/motd", back.to_str().unwrap()])
         .ok();
@@ -425,4 +444,134 @@ fn pveam_and_pvesm() {
     assert!(s.exists("storage/quickOS-vm-disks/vm-100-disk-5"));
     s.run("pvesm", &["status", "--storage", "nope"])
         .fails_with("storage 'nope' does not exist");
+}
+
+#[test]
+fn guest_files_follow_snapshots_rollback_and_clones() {
+    let s = Sim::new();
+    s.ct(900);
+    s.pct("start 900").ok();
+    let write = |id: &str, text: &str| {
+        s.run(
+            "pct",
+            &[
+                "exec",
+                id,
+                "--",
+                "sh",
+                "-c",
+                &format!("echo {text} > /root/state"),
+            ],
+        )
+        .ok();
+    };
+    let read = |id: &str| {
+        s.run("pct", &["exec", id, "--", "cat", "/root/state"])
+            .ok()
+            .stdout
+    };
+    write("900", "before");
+    s.pct("snapshot 900 snap1").ok();
+    write("900", "after");
+    assert_eq!(read("900"), "after\n");
+    // A clone of the snapshot starts with what 900 had then.
+    s.pct("clone 900 901 --snapname snap1").ok();
+    s.pct("start 901").ok();
+    assert_eq!(read("901"), "before\n");
+    // Rollback restores the files (and stops the container, as pct does).
+    s.pct("rollback 900 snap1").ok();
+    s.pct("start 900").ok();
+    assert_eq!(read("900"), "before\n");
+    // A fresh container has no Docker, and no command that is neither real nor simulated.
+    let o = s.run("pct", &["exec", "900", "--", "docker", "ps"]);
+    assert_eq!(o.code, 127, "{}", o.stderr);
+    assert!(o.stderr.contains("docker"), "{}", o.stderr);
+    let o = s.run(
+        "pct",
+        &[
+            "exec",
+            "900",
+            "--",
+            "sh",
+            "-c",
+            "command -v jq || echo none",
+        ],
+    );
+    assert_eq!(o.stdout, "none\n");
+    assert!(s
+        .read("guests/900/rootfs/etc/os-release")
+        .contains("VERSION_CODENAME=noble"));
+}
+
+#[test]
+fn pvesm_add_set_remove_follow_pve_storage() {
+    let s = Sim::new();
+    s.run("pvesm", &["add", "dir", "d1", "--content", "images"])
+        .fails_with("missing value for required option 'path'");
+    s.run(
+        "pvesm",
+        &[
+            "add",
+            "zfspool",
+            "z1",
+            "--pool",
+            "tank/a",
+            "--content",
+            "bogus",
+        ],
+    )
+    .fails_with("invalid content type 'bogus'");
+    s.run("pvesm", &["add", "dir", "d1", "--path", "/nowhere", "--is_mountpoint", "yes"])
+        .fails_with("create storage failed: unable to activate storage 'd1' - directory is expected to be a mount point but is not mounted: '/nowhere'");
+    std::fs::create_dir_all(s.path("host/data/d1")).unwrap();
+    s.run(
+        "pvesm",
+        &[
+            "add",
+            "dir",
+            "d1",
+            "--path",
+            "/data/d1",
+            "--content",
+            "iso,images",
+            "--is_mountpoint",
+            "yes",
+        ],
+    )
+    .ok();
+    s.run("pvesm", &["add", "dir", "d1", "--path", "/data/d1"])
+        .fails_with("create storage failed: storage ID 'd1' already defined");
+    s.run(
+        "pvesm",
+        &[
+            "add",
+            "zfspool",
+            "z1",
+            "--pool",
+            "tank/a",
+            "--content",
+            "iso,images",
+        ],
+    )
+    .ok();
+    let cfg = s.read("etc/pve/storage.cfg");
+    assert!(
+        cfg.contains("zfspool: z1\n\tpool tank/a\n\tcontent images\n"),
+        "{cfg}"
+    );
+    s.run("pvesm", &["set", "d1", "--delete", "path"])
+        .fails_with("update storage failed: unable to delete required option 'path'");
+    s.run(
+        "pvesm",
+        &["set", "d1", "--content", "iso", "--delete", "content"],
+    )
+    .fails_with("cannot set and delete property 'content' at the same time!");
+    s.run("pvesm", &["set", "d1", "--content", "iso"]).ok();
+    assert!(s
+        .read("etc/pve/storage.cfg")
+        .contains("dir: d1\n\tpath /data/d1\n\tcontent iso\n"));
+    s.run("pvesm", &["remove", "nope"])
+        .fails_with("delete storage failed: storage 'nope' does not exist");
+    s.run("pvesm", &["remove", "z1"]).ok();
+    assert!(!s.read("etc/pve/storage.cfg").contains("z1"));
 }

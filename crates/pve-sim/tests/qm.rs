@@ -3,7 +3,13 @@ mod common;
 use common::*;
 use pve::output::{parse_guest_exec, parse_guest_exec_status, GuestExec};
 
+/// User-data that installs the guest agent (Ubuntu's cloud image has none).
+const AGENT_USER_DATA: &str = "#cloud-config\npackages: [qemu-guest-agent]\n";
+
 fn vm(s: &Sim) {
+    let snippets = s.path("storage/local/snippets");
+    std::fs::create_dir_all(&snippets).unwrap();
+    std::fs::write(snippets.join("agent.yml"), AGENT_USER_DATA).unwrap();
     let img = s.dir.path().join("noble.img");
     std::fs::File::create(&img)
         .unwrap()
@@ -34,6 +40,8 @@ fn vm(s: &Sim) {
             "enabled=1",
             "--ipconfig0",
             "ip=10.0.0.45/24,gw=10.0.0.1",
+            "--cicustom",
+            "user=local:snippets/agent.yml",
         ],
     )
     .ok();
@@ -78,7 +86,9 @@ fn create_import_cloudinit() {
         .read("etc/pve/qemu-server/8000.conf")
         .contains("vm-8000-disk-0,size=3G"));
     s.qm("disk resize 8000 scsi0 1G")
-        .fails_with("unable to shrink disk size");
+        .fails_with("shrinking disks is not supported");
+    // Resizing to the current size is a no-op for qemu-server.
+    s.qm("disk resize 8000 scsi0 3G").ok();
     let list = pve::output::parse_qm_list(&s.qm("list").ok().stdout).unwrap();
     assert_eq!(list[0].name, "ubuntu-tpl");
     assert_eq!(list[0].bootdisk_gb, 3.0);
@@ -93,6 +103,9 @@ fn template_clone_start_destroy() {
     let s = Sim::new();
     vm(&s);
     s.qm("snapshot 8000 initial").ok();
+    s.qm("template 8000")
+        .fails_with("unable to create template, because VM contains snapshots");
+    s.qm("delsnapshot 8000 initial").ok();
     s.qm("template 8000").ok();
     s.qm("start 8000")
         .fails_with("you can't start a vm if it's a template");
@@ -113,7 +126,7 @@ fn template_clone_start_destroy() {
     s.qm("destroy 8001").ok();
     assert!(!s.exists("storage/quickOS-vm-disks/vm-8001-disk-0"));
     let l = s.qm("listsnapshot 8000").ok().stdout;
-    assert!(l.contains("initial"));
+    assert!(!l.contains("initial") && l.contains("current"), "{l}");
 }
 
 #[test]
@@ -122,18 +135,50 @@ fn guest_agent() {
     vm(&s);
     s.qm("guest cmd 8000 ping")
         .fails_with("VM 8000 is not running");
-    s.faults(r#"{"agent_boot_delay_ms": 700}"#);
+    // Longer than the boot itself (cloud-init installs the agent during `qm start`).
+    s.faults(r#"{"agent_boot_delay_ms": 2500}"#);
     s.qm("start 8000").ok();
     s.qm("guest cmd 8000 ping")
         .fails_with("QEMU guest agent is not running");
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    std::thread::sleep(std::time::Duration::from_millis(2600));
     assert_eq!(s.qm("guest cmd 8000 ping").ok().stdout, "");
     s.qm("agent 8000 ping").ok();
     let ifs = s.qm("guest cmd 8000 network-get-interfaces").ok().stdout;
     assert!(ifs.contains("10.0.0.45"));
+    // A disabled agent has no channel: qemu-server finds it configured but not answering.
     s.qm("set 8000 --agent 0").ok();
     s.qm("guest cmd 8000 ping")
+        .fails_with("QEMU guest agent is not running");
+    s.qm("set 8000 --delete agent").ok();
+    s.qm("guest cmd 8000 ping")
         .fails_with("No QEMU guest agent configured");
+}
+
+#[test]
+fn the_agent_is_a_program_in_the_guest() {
+    let s = Sim::new();
+    vm(&s);
+    // Without user-data installing it, Ubuntu's cloud image has no guest agent.
+    s.qm("set 8000 --delete cicustom").ok();
+    s.qm("start 8000").ok();
+    s.qm("guest cmd 8000 ping")
+        .fails_with("QEMU guest agent is not running");
+    // A new instance (other user-data) is a first boot again: cloud-init installs it.
+    s.qm("stop 8000").ok();
+    s.qm("set 8000 --cicustom user=local:snippets/agent.yml")
+        .ok();
+    s.qm("start 8000").ok();
+    s.qm("guest cmd 8000 ping").ok();
+    let o = s
+        .qm("guest exec 8000 -- dpkg-query -W qemu-guest-agent")
+        .ok();
+    assert!(
+        o.stdout.contains("qemu-guest-agent\\t1:8.2.2"),
+        "{}",
+        o.stdout
+    );
+    let log = s.read("guests/8000/exec.log");
+    assert!(log.contains(r#""standin":["apt-get","update"]"#), "{log}");
 }
 
 #[test]

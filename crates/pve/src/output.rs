@@ -24,8 +24,12 @@ pub struct PctListEntry {
     pub name: String,
 }
 
-/// `pct list` (`%-10s %-10s %-12s %-20s`, header `VMID Status Lock Name`).
+/// `pct list` (`%-10s %-10s %-12s %-20s`, header `VMID Status Lock Name`; nothing at all
+/// without containers, as pve-container's `PVE::CLI::pct` prints it).
 pub fn format_pct_list(rows: &[PctListEntry]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
     let mut out = format!(
         "{:<10} {:<10} {:<12} {:<20}\n",
         "VMID", "Status", "Lock", "Name"
@@ -77,17 +81,20 @@ pub struct QmListEntry {
     pub pid: u64,
 }
 
-/// `qm list` (`%10s %-20s %-10s %-10s %12s %-10s`).
+/// `qm list` (`%10s %-20s %-10s %-10s %12s %-10s`; a longer name is not cut, and nothing is
+/// printed without VMs, as qemu-server's `PVE::CLI::qm` does).
 pub fn format_qm_list(rows: &[QmListEntry]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
     let mut out = format!(
         "{:>10} {:<20} {:<10} {:<10} {:>12} {:<10}\n",
         "VMID", "NAME", "STATUS", "MEM(MB)", "BOOTDISK(GB)", "PID"
     );
     for r in rows {
-        let name: String = r.name.chars().take(20).collect();
         out.push_str(&format!(
             "{:>10} {:<20} {:<10} {:<10} {:>12.2} {:<10}\n",
-            r.vmid, name, r.status, r.mem_mb, r.bootdisk_gb, r.pid
+            r.vmid, r.name, r.status, r.mem_mb, r.bootdisk_gb, r.pid
         ));
     }
     out
@@ -383,7 +390,8 @@ pub struct StorageStatus {
     pub percent: Option<f64>,
 }
 
-/// `pvesm status` (`%-<w>s %10s %10s %15s %15s %15s %8s`).
+/// `pvesm status` (`%-<w>s %10s %10s %15s %15s %15s %8s`, headers `Total (KiB)`,
+/// `Used (KiB)`, `Available (KiB)` as pve-storage's `PVE::CLI::pvesm` prints them).
 pub fn format_pvesm_status(rows: &[StorageStatus]) -> String {
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(0) + 1;
     let mut out = format!(
@@ -391,9 +399,9 @@ pub fn format_pvesm_status(rows: &[StorageStatus]) -> String {
         "Name",
         "Type",
         "Status",
-        "Total",
-        "Used",
-        "Available",
+        "Total (KiB)",
+        "Used (KiB)",
+        "Available (KiB)",
         "%",
         w = w
     );

@@ -1,5 +1,5 @@
-//! Cloud-init from the VM's JSON: the `qm set` cloud-init options (`ipconfig0`, `nameserver`,
-//! `searchdomain`, `ciuser`, `sshkeys`, `cicustom`) and the user-data / network-config snippets.
+//! Cloud-init snippets from the VM's config: user-data and network-config (the `qm set`
+//! cloud-init options are `desired.rs`'s).
 //!
 //! User-data comes from Phoenix's template `user-data.template.yml` (in
 //! `core_paths.cloud_init_dir` when set and present, else the copy built into the binary from
@@ -11,14 +11,14 @@
 
 use std::path::Path;
 
-use crate::desired::Desired;
+use phoenix_config::Vm;
+
+use crate::desired::{self, Desired};
 
 /// The template shipped with Phoenix.
 pub const BUILTIN_TEMPLATE: &str = include_str!("../../../etc/cloud-init/user-data.template.yml");
 /// Template file name inside `core_paths.cloud_init_dir`.
 pub const TEMPLATE_FILE: &str = "user-data.template.yml";
-/// User used when the VM has no `user_config`.
-pub const DEFAULT_USER: &str = "phoenix";
 /// Packages every Phoenix VM gets.
 pub const BASE_PACKAGES: &[&str] = &["qemu-guest-agent"];
 
@@ -58,21 +58,14 @@ fn flow_list(items: &[String]) -> String {
 
 /// The value of a placeholder; `Ok(None)` drops the line.
 fn value_of(key: &str, d: &Desired) -> Result<Option<String>, String> {
-    let hash = d
-        .user
-        .as_ref()
-        .and_then(|u| u.password_hash.clone())
-        .filter(|h| !h.is_empty() && h != "NOT_SET");
+    let vm = d.vm;
+    let hash = vm.user.as_ref().and_then(|u| u.password());
     Ok(match key {
-        "vmid" => Some(d.id.to_string()),
-        "hostname" => Some(quote(&d.name)),
-        "username" => Some(quote(
-            d.user
-                .as_ref()
-                .map_or(DEFAULT_USER, |u| u.username.as_str()),
-        )),
+        "vmid" => Some(vm.id.to_string()),
+        "hostname" => Some(quote(&vm.name)),
+        "username" => Some(quote(desired::username(vm))),
         "lock_passwd" => Some(hash.is_none().to_string()),
-        "password_hash" => hash.map(|h| quote(&h)),
+        "password_hash" => hash.map(quote),
         "ssh_authorized_keys" => (!d.ssh_keys.is_empty()).then(|| flow_list(&d.ssh_keys)),
         "packages" => Some(flow_list(&packages(d))),
         other => {
@@ -85,7 +78,7 @@ fn value_of(key: &str, d: &Desired) -> Result<Option<String>, String> {
 
 fn packages(d: &Desired) -> Vec<String> {
     let mut p: Vec<String> = BASE_PACKAGES.iter().map(|s| s.to_string()).collect();
-    if !d.shared_volumes.is_empty() {
+    if !d.vm.shared_volumes.is_empty() {
         p.push("nfs-common".into());
     }
     p
@@ -124,7 +117,7 @@ pub struct InheritedDns {
 }
 
 /// Renders the network-config (version 1) for the NIC with `mac`.
-pub fn render_network_config(d: &Desired, mac: Option<&str>, inherited: &InheritedDns) -> String {
+pub fn render_network_config(vm: &Vm, mac: Option<&str>, inherited: &InheritedDns) -> String {
     let mut s = String::from("version: 1\nconfig:\n  - type: physical\n    name: eth0\n");
     if let Some(m) = mac {
         s.push_str(&format!(
@@ -133,19 +126,19 @@ pub fn render_network_config(d: &Desired, mac: Option<&str>, inherited: &Inherit
         ));
     }
     s.push_str("    subnets:\n");
-    match (d.network.as_ref(), d.static_ip()) {
-        (Some(n), Some(_)) => {
+    match vm.network.as_ref().filter(|n| n.ip.static_addr().is_some()) {
+        Some(n) => {
             s.push_str(&format!(
                 "      - type: static\n        address: {}\n",
-                quote(&n.ip)
+                quote(&n.ip.to_string())
             ));
-            if let Some(gw) = d.gateway() {
-                s.push_str(&format!("        gateway: {}\n", quote(gw)));
+            if let Some(gw) = n.gateway {
+                s.push_str(&format!("        gateway: {}\n", quote(&gw.to_string())));
             }
         }
-        _ => s.push_str("      - type: dhcp4\n"),
+        None => s.push_str("      - type: dhcp4\n"),
     }
-    let (mut ns, mut search) = dns(d);
+    let (mut ns, mut search) = desired::dns(vm);
     let split = |v: &Option<String>| {
         v.iter()
             .flat_map(|s| s.split_whitespace())
@@ -166,45 +159,6 @@ pub fn render_network_config(d: &Desired, mac: Option<&str>, inherited: &Inherit
         }
     }
     s
-}
-
-fn dns(d: &Desired) -> (Vec<String>, Vec<String>) {
-    let Some(n) = &d.network else {
-        return (Vec::new(), Vec::new());
-    };
-    let search = n
-        .searchdomain
-        .iter()
-        .flat_map(|s| s.split_whitespace())
-        .map(str::to_string)
-        .collect();
-    (n.nameservers.clone(), search)
-}
-
-/// `ipconfig0` for the VM (`None`: the config says nothing about the network).
-pub fn ipconfig0(d: &Desired) -> Option<String> {
-    let n = d.network.as_ref()?;
-    if n.ip == "dhcp" {
-        return Some("ip=dhcp".into());
-    }
-    Some(match d.gateway() {
-        Some(gw) => format!("ip={},gw={gw}", n.ip),
-        None => format!("ip={}", n.ip),
-    })
-}
-
-/// `nameserver` (space-separated) and `searchdomain` values, when configured.
-pub fn dns_options(d: &Desired) -> (Option<String>, Option<String>) {
-    let (ns, search) = dns(d);
-    (
-        (!ns.is_empty()).then(|| ns.join(" ")),
-        (!search.is_empty()).then(|| search.join(" ")),
-    )
-}
-
-/// The `sshkeys` file content (one key per line), when the VM has keys.
-pub fn sshkeys_text(d: &Desired) -> Option<String> {
-    (!d.ssh_keys.is_empty()).then(|| d.ssh_keys.iter().map(|k| format!("{k}\n")).collect())
 }
 
 /// Snippet file names of a VM.

@@ -3,13 +3,14 @@
 //! shrink is refused). Pure functions of the desired state, the conf, and what the node showed,
 //! so the planner is tested without processes and `phoenix status` computes drift with it.
 
+use phoenix_config::Vm;
 use phoenix_guest::{Action, NodeOp, Step, Target};
 use phoenix_report::Change;
 use pve::api::Method;
 use pve::{Conf, PropString};
 
 use crate::cloudinit;
-use crate::desired::Desired;
+use crate::desired::{self, Desired};
 use crate::host;
 
 fn s<T: ToString>(v: T) -> String {
@@ -17,20 +18,8 @@ fn s<T: ToString>(v: T) -> String {
 }
 
 /// Options whose value differs: `(key, desired)`.
-pub fn hardware_options(d: &Desired, conf: &Conf) -> Vec<(String, String)> {
-    let mut want: Vec<(String, String)> = vec![
-        (s("name"), d.name.clone()),
-        (s("cores"), s(d.cores)),
-        (s("memory"), s(d.memory_mb)),
-    ];
-    if let Some(b) = d.start_at_boot {
-        want.push((s("onboot"), s(u8::from(b))));
-    }
-    if let Some(order) = d.boot_order {
-        let up = d.boot_delay.map(|u| format!(",up={u}")).unwrap_or_default();
-        want.push((s("startup"), format!("order={order}{up}")));
-    }
-    let mut out: Vec<(String, String)> = want
+pub fn hardware_options(vm: &Vm, conf: &Conf) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = desired::hardware(vm)
         .into_iter()
         .filter(|(k, v)| conf.get(k) != Some(v.as_str()))
         .collect();
@@ -62,22 +51,21 @@ pub fn same_props(a: &str, b: &str) -> bool {
 }
 
 /// Cloud-init options that differ (`ide2` drive, `ipconfig0`, DNS, `ciuser`).
-pub fn cloud_init_options(d: &Desired, conf: &Conf) -> Vec<(String, String)> {
+pub fn cloud_init_options(vm: &Vm, conf: &Conf) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if !host::has_cloudinit_drive(conf) {
-        out.push((s("ide2"), format!("{}:cloudinit", d.storage)));
+        out.push((s("ide2"), desired::cloudinit_drive(vm)));
     }
-    if let Some(ip) = cloudinit::ipconfig0(d) {
+    if let Some(ip) = desired::ipconfig0(vm) {
         if conf.get("ipconfig0").is_none_or(|c| !same_props(c, &ip)) {
             out.push((s("ipconfig0"), ip));
         }
     }
-    let (ns, search) = cloudinit::dns_options(d);
-    let user = d.user.as_ref().map(|u| u.username.clone());
+    let (ns, search) = desired::dns_options(vm);
     for (k, v) in [
         ("nameserver", ns),
         ("searchdomain", search),
-        ("ciuser", user),
+        ("ciuser", desired::ciuser(vm)),
     ] {
         if let Some(v) = v.filter(|v| conf.get(k) != Some(v.as_str())) {
             out.push((s(k), v));
@@ -109,7 +97,7 @@ fn key_lines(t: &str) -> Vec<String> {
 
 /// `sshkeys` (URL-encoded, as the API takes it) when the conf's keys differ.
 pub fn sshkeys(d: &Desired, conf: &Conf) -> Option<(Change, String)> {
-    let text = cloudinit::sshkeys_text(d)?;
+    let text = desired::sshkeys_text(&d.ssh_keys)?;
     let have = conf
         .get("sshkeys")
         .map(pve::conf::decode_text)
@@ -147,8 +135,8 @@ impl Snippets {
 
 /// The `qm set` of everything above (no snippets): the options and their diff.
 pub fn set_options(d: &Desired, conf: &Conf) -> (Vec<(String, String)>, Vec<Change>) {
-    let mut opts = hardware_options(d, conf);
-    opts.extend(cloud_init_options(d, conf));
+    let mut opts = hardware_options(d.vm, conf);
+    opts.extend(cloud_init_options(d.vm, conf));
     let mut changes: Vec<Change> = opts
         .iter()
         .map(|(k, v)| Change::new(k.clone(), conf.get(k), Some(v)))
@@ -192,7 +180,7 @@ pub fn step(t: &Target, d: &Desired, conf: &Conf, snippets: Option<SnippetsSeen>
                 );
             }
         }
-        let cc = sn.cicustom(d.id.0);
+        let cc = sn.cicustom(d.vm.id.0);
         if conf.get("cicustom").is_none_or(|c| !same_props(c, &cc)) {
             changes.push(Change::new("cicustom", conf.get("cicustom"), Some(&cc)));
             opts.push((s("cicustom"), cc));
@@ -218,9 +206,9 @@ pub fn step(t: &Target, d: &Desired, conf: &Conf, snippets: Option<SnippetsSeen>
 
 /// Step 3: grow the boot disk to `disk_size_gb`; a smaller size is refused; templates are left
 /// alone.
-pub fn disk(t: &Target, d: &Desired, conf: &Conf) -> Step {
+pub fn disk(t: &Target, vm: &Vm, conf: &Conf) -> Step {
     let step = Step::new("resize");
-    let Some(gb) = d.disk_size_gb else {
+    let Some(gb) = vm.disk_size_gb else {
         return step;
     };
     if host::is_template(conf) {
@@ -242,7 +230,7 @@ pub fn disk(t: &Target, d: &Desired, conf: &Conf) -> Step {
 /// Drift for `status` (no process runs, so the snippets' content is not compared).
 pub fn drift(t: &Target, d: &Desired, conf: &Conf) -> Result<Vec<Change>, String> {
     let mut out = set_options(d, conf).1;
-    let disk = disk(t, d, conf);
+    let disk = disk(t, d.vm, conf);
     if let Some(r) = disk.refusal {
         return Err(format!("resize: {r}"));
     }

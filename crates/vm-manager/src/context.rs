@@ -2,16 +2,48 @@
 //! desired state, host paths, its record, whether the guest agent answered yet).
 
 use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use phoenix_config::{Config, Vm};
 use phoenix_guest::record::RecordFile;
 use phoenix_guest::{Action, Applied, GuestOp, GuestResult, Job, Step};
+use phoenix_host::HostEnv;
 
-use crate::desired::{Desired, Paths};
+use crate::desired::Desired;
+
+/// Where cloud images are cached when `core_paths.image_cache_dir` is not set.
+pub const DEFAULT_IMAGE_CACHE_DIR: &str = "/var/lib/vz/template/phoenix-images";
+
+/// Host paths the VM manager uses.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub image_cache: PathBuf,
+    /// `core_paths.cloud_init_dir`, when set.
+    pub cloud_init_dir: Option<PathBuf>,
+    /// `<marker dir>/guests`: one record per VM.
+    pub records: PathBuf,
+}
+
+impl Paths {
+    pub fn new(env: &HostEnv, cfg: &Config) -> Paths {
+        let cp = &cfg.hypervisor.core_paths;
+        let host =
+            |v: &Option<String>, dflt: &str| env.host_path(Path::new(v.as_deref().unwrap_or(dflt)));
+        Paths {
+            image_cache: host(&cp.image_cache_dir, DEFAULT_IMAGE_CACHE_DIR),
+            cloud_init_dir: cp
+                .cloud_init_dir
+                .as_deref()
+                .map(|d| phoenix_config::paths::resolve_dir(&cfg.paths.dir, d)),
+            records: env.records_dir(cfg),
+        }
+    }
+}
 
 pub struct VmJob<'j, 'a> {
     pub job: &'j Job<'a>,
-    pub d: Desired,
+    pub d: Desired<'j>,
     pub paths: Paths,
     pub record: RefCell<RecordFile>,
     /// Re-apply recorded agent steps (`PHOENIX_CONVERGE=1`, `reconfigure`).
@@ -20,10 +52,10 @@ pub struct VmJob<'j, 'a> {
 }
 
 impl<'j, 'a> VmJob<'j, 'a> {
-    pub fn new(job: &'j Job<'a>, force: bool) -> GuestResult<VmJob<'j, 'a>> {
-        let d = Desired::load(job.config(), job.id()).map_err(|e| job.err("config", e))?;
+    pub fn new(job: &'j Job<'a>, vm: &'j Vm, force: bool) -> GuestResult<VmJob<'j, 'a>> {
+        let d = Desired::of(vm).map_err(|e| job.err("config", e))?;
         let paths = Paths::new(&job.ctx.env, job.config());
-        let record = RefCell::new(RecordFile::load(&paths.records, d.id.0));
+        let record = RefCell::new(RecordFile::load(&paths.records, vm.id.0));
         Ok(VmJob {
             job,
             d,
@@ -34,14 +66,16 @@ impl<'j, 'a> VmJob<'j, 'a> {
         })
     }
 
+    /// The VM as the config has it.
+    pub fn vm(&self) -> &'j Vm {
+        self.d.vm
+    }
+
     fn wait_action(&self) -> Action {
         Action::guest(
             "guest agent",
             "the guest agent must answer first",
-            GuestOp::WaitAgent {
-                timeout: Duration::from_secs(self.d.agent_timeout_secs),
-                poll: Duration::from_secs(self.d.agent_poll_secs),
-            },
+            wait_agent(self.vm()),
         )
         .long()
     }
@@ -84,5 +118,13 @@ impl<'j, 'a> VmJob<'j, 'a> {
     /// Whether `key` is recorded with `fp` and not forced.
     pub fn recorded(&self, key: &str, fp: &str) -> bool {
         !self.force && self.record.borrow().record.done(key, fp)
+    }
+}
+
+/// Waiting for the VM's guest agent, as long and as often as its config says.
+pub fn wait_agent(vm: &Vm) -> GuestOp {
+    GuestOp::WaitAgent {
+        timeout: Duration::from_secs(vm.guest_agent_timeout_secs),
+        poll: Duration::from_secs(vm.guest_agent_poll_secs),
     }
 }

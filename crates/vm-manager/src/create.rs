@@ -7,7 +7,7 @@
 //! 4. features, 5. shared volumes, 6. health checks (recorded per step, see
 //!    `phoenix_guest::record`); 7. snapshot `template_snapshot_name`; 8. template conversion.
 
-use phoenix_config::GuestId;
+use phoenix_config::{GuestId, Vm};
 use phoenix_guest::lifecycle::{snapshot_step, start_step};
 use phoenix_guest::{Action, Applied, GuestOp, GuestResult, Job, Op, Require, Step};
 use phoenix_host::slots::Resource;
@@ -25,17 +25,16 @@ fn s<T: ToString>(v: T) -> String {
 }
 
 /// `vm-manager create <id>`.
-pub fn create(job: &Job) -> GuestResult<()> {
+pub fn create(job: &Job, vm: &Vm) -> GuestResult<()> {
     let force = std::env::var("PHOENIX_CONVERGE").is_ok_and(|v| v == "1");
-    let vj = VmJob::new(job, force)?;
-    let job = vj.job;
+    let vj = VmJob::new(job, vm, force)?;
     let Some(conf) = define(&vj)? else {
         job.then("configure, start, features, shared volumes, health checks, snapshot (planned once the VM exists)");
         return Ok(());
     };
     let conf = configure(&vj, conf)?;
     if is_template(&conf) {
-        if !vj.d.is_template {
+        if !vm.is_template {
             return Err(job.err("start", "the VM is a template on the node but is_template is not set; templates cannot be started"));
         }
         return done(job);
@@ -48,17 +47,17 @@ pub fn create(job: &Job) -> GuestResult<()> {
     if !in_guest(&vj)? {
         return Ok(());
     }
-    if let Some(name) = vj.d.snapshot.clone() {
-        if vj.d.is_template {
+    if let Some(name) = &vm.template_snapshot_name {
+        if vm.is_template {
             log::warn!(
                 "VM {}: template_snapshot_name is ignored for templates",
-                vj.d.id
+                vm.id
             );
         } else {
-            job.apply(snapshot_step(job, "snapshot", &name, &conf)?)?;
+            job.apply(snapshot_step(job, "snapshot", name, &conf)?)?;
         }
     }
-    if vj.d.is_template {
+    if vm.is_template {
         make_template(&vj)?;
     }
     done(job)
@@ -75,9 +74,8 @@ fn done(job: &Job) -> GuestResult<()> {
 }
 
 /// `vm-manager reconfigure <id>`: configuration and features again (features re-run).
-pub fn reconfigure(job: &Job) -> GuestResult<()> {
-    let vj = VmJob::new(job, true)?;
-    let job = vj.job;
+pub fn reconfigure(job: &Job, vm: &Vm) -> GuestResult<()> {
+    let vj = VmJob::new(job, vm, true)?;
     let conf = job
         .conf("reconfigure")?
         .ok_or_else(|| job.err("reconfigure", "the VM does not exist; run create first"))?;
@@ -104,7 +102,7 @@ fn define(vj: &VmJob) -> GuestResult<Option<Conf>> {
         job.unchanged("define", None);
         return Ok(Some(conf));
     }
-    let step = match vj.d.clone_from {
+    let step = match vj.vm().clone_from_vmid {
         Some(src) => clone(vj, src)?,
         None => create_from_image(vj)?,
     };
@@ -121,7 +119,7 @@ fn define(vj: &VmJob) -> GuestResult<Option<Conf>> {
 }
 
 fn clone(vj: &VmJob, src: GuestId) -> GuestResult<Step> {
-    let job = vj.job;
+    let (job, vm) = (vj.job, vj.vm());
     let source = GuestTag {
         id: src.0,
         kind: Kind::Vm,
@@ -134,21 +132,21 @@ fn clone(vj: &VmJob, src: GuestId) -> GuestResult<Step> {
         Method::Post,
         format!("/nodes/{}/qemu/{src}/clone", job.node),
     )
-    .param("newid", s(vj.d.id))
-    .param("name", vj.d.name.as_str());
-    let why = if vj.d.linked_clone && src_template {
+    .param("newid", s(vm.id))
+    .param("name", vm.name.as_str());
+    let why = if vm.linked_clone && src_template {
         format!(
             "VM {} does not exist (linked clone of template {src})",
-            vj.d.id
+            vm.id
         )
     } else {
-        if vj.d.linked_clone {
-            log::warn!("VM {}: linked_clone needs a template source; VM {src} is not one, making a full clone", vj.d.id);
+        if vm.linked_clone {
+            log::warn!("VM {}: linked_clone needs a template source; VM {src} is not one, making a full clone", vm.id);
         }
         req = req
             .param("full", "1")
-            .param("storage", vj.d.storage.as_str());
-        format!("VM {} does not exist (full clone of VM {src})", vj.d.id)
+            .param("storage", vm.storage_pool.as_str());
+        format!("VM {} does not exist (full clone of VM {src})", vm.id)
     };
     // `qm clone` only share-locks a template, so clones of one template run together; any
     // other source is locked for the whole copy.
@@ -156,7 +154,7 @@ fn clone(vj: &VmJob, src: GuestId) -> GuestResult<Step> {
     if !src_template {
         slots.push(Resource::CloneSource(src));
     }
-    slots.push(Resource::Storage(vj.d.storage.clone()));
+    slots.push(Resource::Storage(vm.storage_pool.to_string()));
     Ok(
         Step::new("define").with(Action::api("clone", why, req).slots(slots).long().requires(
             Require {
@@ -171,8 +169,7 @@ fn clone(vj: &VmJob, src: GuestId) -> GuestResult<Step> {
 }
 
 fn create_from_image(vj: &VmJob) -> GuestResult<Step> {
-    let job = vj.job;
-    let d = &vj.d;
+    let (job, d) = (vj.job, vj.vm());
     let (path, download) = image::plan(d, &vj.paths).map_err(|e| job.err("image", e))?;
     let mut step = Step::new("define");
     step.actions.extend(download);
@@ -182,13 +179,13 @@ fn create_from_image(vj: &VmJob) -> GuestResult<Step> {
         .param("name", d.name.as_str())
         .param("cores", s(d.cores))
         .param("memory", s(d.memory_mb))
-        .param("net0", format!("virtio,bridge={}", d.bridge))
+        .param("net0", format!("virtio,bridge={}", d.network_bridge))
         .param("scsihw", d.scsihw.as_str())
         .param(
             "scsi0",
-            format!("{}:0,import-from={}", d.storage, path.display()),
+            format!("{}:0,import-from={}", d.storage_pool, path.display()),
         )
-        .param("ide2", format!("{}:cloudinit", d.storage))
+        .param("ide2", crate::desired::cloudinit_drive(d))
         .param("boot", "order=scsi0")
         .param("serial0", "socket")
         .param("vga", "serial0")
@@ -204,7 +201,7 @@ fn create_from_image(vj: &VmJob) -> GuestResult<Step> {
             ),
             req,
         )
-        .slots(vec![Resource::Storage(d.storage.clone())])
+        .slots(vec![Resource::Storage(d.storage_pool.to_string())])
         .long(),
     );
     Ok(step)
@@ -215,26 +212,25 @@ fn create_from_image(vj: &VmJob) -> GuestResult<Step> {
 /// Where the snippets go and what they should hold (the snippet storage and its path come
 /// from the node's `storage.cfg`: no `pvesm` call).
 fn snippets(vj: &VmJob, conf: &Conf) -> GuestResult<Snippets> {
-    let job = vj.job;
-    let d = &vj.d;
+    let (job, vm) = (vj.job, vj.vm());
     let fail = |e: String| job.err("cloud-init", e);
     let defs = host::storages(job, "cloud-init")?;
-    let storage = match &d.snippets_storage {
-        Some(st) => st.clone(),
+    let storage = match &vm.snippets_storage {
+        Some(st) => st.to_string(),
         None => host::snippet_storage(&defs, &job.node).ok_or_else(|| {
             fail("no enabled storage has 'snippets' content; set snippets_storage".into())
         })?,
     };
-    let (user_name, net_name) = cloudinit::snippet_names(d.id);
+    let (user_name, net_name) = cloudinit::snippet_names(vm.id);
     let user_path = host::snippet_path(&job.ctx.env, &defs, &storage, &user_name).map_err(fail)?;
     let net_path = user_path.with_file_name(&net_name);
     let template = cloudinit::template_text(vj.paths.cloud_init_dir.as_deref()).map_err(fail)?;
-    let user = cloudinit::render_user_data(&template, d).map_err(fail)?;
+    let user = cloudinit::render_user_data(&template, &vj.d).map_err(fail)?;
     let inherited = cloudinit::InheritedDns {
         nameserver: conf.get("nameserver").map(str::to_string),
         searchdomain: conf.get("searchdomain").map(str::to_string),
     };
-    let net = cloudinit::render_network_config(d, host::nic_mac(conf).as_deref(), &inherited);
+    let net = cloudinit::render_network_config(vm, host::nic_mac(conf).as_deref(), &inherited);
     Ok(Snippets {
         storage,
         user_path,
@@ -265,7 +261,7 @@ fn configure(vj: &VmJob, conf: Conf) -> GuestResult<Conf> {
     } else {
         conf
     };
-    job.apply(configure::disk(&job.target(), &vj.d, &conf))?;
+    job.apply(configure::disk(&job.target(), vj.vm(), &conf))?;
     Ok(conf)
 }
 

@@ -1,203 +1,133 @@
-//! What a VM should look like: its config entry with `vm_defaults` applied and the documented
-//! defaults filled in where the config is silent (see docs/vms.md, "VM fields").
+//! What a VM wants, in `qm.conf` terms: the checked model's [`Vm`] (with `vm_defaults` and the
+//! documented defaults already merged by the config) mapped to conf keys and values, so that
+//! creation (`qm create`), comparison (`configure.rs`) and cloud-init share one mapping.
+//!
+//! The one thing read here is the content of `ssh_key_files`: it is not config, so it is read
+//! when used, as the config says.
 
-use std::path::{Path, PathBuf};
+use phoenix_config::model::vm::VmUser;
+use phoenix_config::{Config, GuestId, Vm};
 
-use phoenix_config::model::vm::{SharedVolume, VmNetwork, VmUser};
-use phoenix_config::model::HealthCheck;
-use phoenix_config::{Config, GuestId};
-use phoenix_host::HostEnv;
+/// User cloud-init creates when the VM has no `user_config`.
+pub const DEFAULT_USER: &str = "phoenix";
 
-/// Default CPU cores.
-pub const DEFAULT_CORES: u64 = 2;
-/// Default memory in MiB.
-pub const DEFAULT_MEMORY_MB: u64 = 2048;
-/// Default storage of VM disks.
-pub const DEFAULT_STORAGE: &str = "local-lvm";
-/// Default bridge of `net0`.
-pub const DEFAULT_BRIDGE: &str = "vmbr0";
-/// Default SCSI controller.
-pub const DEFAULT_SCSIHW: &str = "virtio-scsi-pci";
-/// Default wait for the QEMU guest agent, seconds.
-pub const DEFAULT_AGENT_TIMEOUT_SECS: u64 = 300;
-/// Default interval between guest agent pings, seconds.
-pub const DEFAULT_AGENT_POLL_SECS: u64 = 2;
-/// Where cloud images are cached when `core_paths.image_cache_dir` is not set.
-pub const DEFAULT_IMAGE_CACHE_DIR: &str = "/var/lib/vz/template/phoenix-images";
-
-/// Everything the state machine needs to know about one VM.
+/// A VM and the public keys its user gets.
 #[derive(Debug, Clone)]
-pub struct Desired {
-    pub id: GuestId,
-    pub name: String,
-    pub cores: u64,
-    pub memory_mb: u64,
-    pub disk_size_gb: Option<u64>,
-    pub storage: String,
-    pub bridge: String,
-    pub scsihw: String,
-    /// `None`: the first storage with `snippets` content.
-    pub snippets_storage: Option<String>,
-    pub agent_timeout_secs: u64,
-    pub agent_poll_secs: u64,
-    pub linked_clone: bool,
-    pub start_at_boot: Option<bool>,
-    pub boot_order: Option<u64>,
-    pub boot_delay: Option<u64>,
-    pub clone_from: Option<GuestId>,
-    pub is_template: bool,
-    pub snapshot: Option<String>,
-    pub image: Option<String>,
-    pub image_url: Option<String>,
-    pub features: Vec<String>,
-    pub network: Option<VmNetwork>,
-    pub user: Option<VmUser>,
-    /// Public keys from `ssh_public_key(s)` and `ssh_key_files`, one per entry.
+pub struct Desired<'a> {
+    pub vm: &'a Vm,
+    /// `ssh_public_key(s)`, then the keys in `ssh_key_files`, without repeats.
     pub ssh_keys: Vec<String>,
-    pub shared_volumes: Vec<SharedVolume>,
-    pub health_checks: Vec<HealthCheck>,
-    /// The VM's entry merged over `vm_defaults`, secrets removed (the guest's `vm_config.json`).
-    pub guest_json: serde_json::Value,
 }
 
-impl Desired {
-    /// The VM `id` of the config, or an error when it is not a VM there.
-    /// `Err`: the message for the `config` step.
-    pub fn load(cfg: &Config, id: GuestId) -> Result<Desired, String> {
-        let r = cfg
+impl<'a> Desired<'a> {
+    /// The VM `id` of the config. `Err`: the message for the `config` step.
+    pub fn load(cfg: &'a Config, id: GuestId) -> Result<Desired<'a>, String> {
+        let vm = cfg
             .vm(id)
             .ok_or_else(|| format!("not defined in {}", cfg.paths.vm_path().display()))?;
-        let (vm, s) = (&r.vm, &r.settings);
-        let user = vm.user_config.clone();
-        let ssh_keys = match &user {
-            Some(u) => collect_keys(u, &cfg.paths.dir)?,
+        Desired::of(vm)
+    }
+
+    /// `vm` with its user's keys read.
+    pub fn of(vm: &'a Vm) -> Result<Desired<'a>, String> {
+        let ssh_keys = match &vm.user {
+            Some(u) => ssh_keys(u)?,
             None => Vec::new(),
         };
-        Ok(Desired {
-            id,
-            name: vm.name.clone(),
-            cores: s.cores.unwrap_or(DEFAULT_CORES),
-            memory_mb: s.memory_mb.unwrap_or(DEFAULT_MEMORY_MB),
-            disk_size_gb: s.disk_size_gb,
-            storage: s
-                .storage_pool
-                .clone()
-                .unwrap_or_else(|| DEFAULT_STORAGE.into()),
-            bridge: s
-                .network_bridge
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BRIDGE.into()),
-            scsihw: s.scsihw.clone().unwrap_or_else(|| DEFAULT_SCSIHW.into()),
-            snippets_storage: s.snippets_storage.clone(),
-            agent_timeout_secs: s
-                .guest_agent_timeout_secs
-                .unwrap_or(DEFAULT_AGENT_TIMEOUT_SECS),
-            agent_poll_secs: s
-                .guest_agent_poll_secs
-                .unwrap_or(DEFAULT_AGENT_POLL_SECS)
-                .max(1),
-            linked_clone: s.linked_clone.unwrap_or(false),
-            start_at_boot: s.start_at_boot,
-            boot_order: vm.boot_order,
-            boot_delay: vm.boot_delay,
-            clone_from: vm.clone_from_vmid,
-            is_template: vm.is_template.unwrap_or(false),
-            snapshot: vm.template_snapshot_name.clone().filter(|n| !n.is_empty()),
-            image: s.template_image.clone(),
-            image_url: s.image_url.clone(),
-            features: vm.features.clone(),
-            network: vm.network_config.clone(),
-            user,
-            ssh_keys,
-            shared_volumes: vm.shared_volumes.clone(),
-            health_checks: vm.health_checks.clone(),
-            guest_json: guest_json(cfg, id),
-        })
-    }
-
-    /// The gateway: `network_config.gw`, else the legacy `user_config.gw`.
-    pub fn gateway(&self) -> Option<&str> {
-        let net = self.network.as_ref().and_then(|n| n.gw.as_deref());
-        net.or_else(|| self.user.as_ref().and_then(|u| u.gw.as_deref()))
-    }
-
-    /// The static address without prefix, if the VM has one.
-    pub fn static_ip(&self) -> Option<&str> {
-        let ip = self.network.as_ref()?.ip.as_str();
-        if ip == "dhcp" {
-            return None;
-        }
-        Some(ip.split('/').next().unwrap_or(ip))
+        Ok(Desired { vm, ssh_keys })
     }
 }
 
-/// Public keys of the user, in order, without duplicates; key files resolve against the
-/// config folder.
-fn collect_keys(u: &VmUser, cfg_dir: &Path) -> Result<Vec<String>, String> {
-    let mut keys: Vec<String> = Vec::new();
-    let mut add = |k: &str| {
-        let k = k.trim();
-        if !k.is_empty() && !keys.iter().any(|x| x == k) {
-            keys.push(k.to_string());
-        }
-    };
-    if let Some(k) = &u.ssh_public_key {
-        add(k);
-    }
-    u.ssh_public_keys.iter().for_each(|k| add(k));
-    for f in &u.ssh_key_files {
-        let p = phoenix_config::paths::resolve_dir(cfg_dir, f);
-        let text = std::fs::read_to_string(&p)
+/// The user's keys: the config's (trimmed, without repeats), then each non-comment line of the
+/// key files not seen yet.
+fn ssh_keys(u: &VmUser) -> Result<Vec<String>, String> {
+    let mut keys = u.ssh_public_keys.clone();
+    for p in &u.ssh_key_files {
+        let text = std::fs::read_to_string(p)
             .map_err(|e| format!("cannot read ssh_key_files entry {}: {e}", p.display()))?;
-        text.lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .for_each(&mut add);
+        for k in text.lines().map(str::trim) {
+            if !k.is_empty() && !k.starts_with('#') && !keys.iter().any(|x| x == k) {
+                keys.push(k.to_string());
+            }
+        }
     }
     Ok(keys)
 }
 
-/// The VM entry merged over `vm_defaults`, with `password_hash` removed.
-fn guest_json(cfg: &Config, id: GuestId) -> serde_json::Value {
-    let mut out = serde_json::to_value(&cfg.vm.vm_defaults).unwrap_or_default();
-    let own = cfg
-        .vm
-        .vms
-        .iter()
-        .find(|v| v.vmid == id)
-        .and_then(|v| serde_json::to_value(v).ok());
-    if let (Some(o), Some(serde_json::Value::Object(vm))) = (out.as_object_mut(), own) {
-        for (k, v) in vm {
-            o.insert(k, v);
-        }
-        if let Some(u) = o.get_mut("user_config").and_then(|u| u.as_object_mut()) {
-            u.remove("password_hash");
-        }
-    }
-    out
+fn s<T: ToString>(v: T) -> String {
+    v.to_string()
 }
 
-/// Host paths the VM manager uses.
-#[derive(Debug, Clone)]
-pub struct Paths {
-    pub image_cache: PathBuf,
-    /// `core_paths.cloud_init_dir`, when set.
-    pub cloud_init_dir: Option<PathBuf>,
-    /// `<marker dir>/guests`: one record per VM.
-    pub records: PathBuf,
+/// `name`, `cores`, `memory`, `onboot`, `startup`: the hardware options Phoenix manages.
+pub fn hardware(vm: &Vm) -> Vec<(String, String)> {
+    let mut want = vec![
+        (s("name"), s(&vm.name)),
+        (s("cores"), s(vm.cores)),
+        (s("memory"), s(vm.memory_mb)),
+    ];
+    if let Some(b) = vm.start_at_boot {
+        want.push((s("onboot"), s(u8::from(b))));
+    }
+    if let Some(order) = vm.boot_order {
+        let up = vm
+            .boot_delay
+            .map(|u| format!(",up={u}"))
+            .unwrap_or_default();
+        want.push((s("startup"), format!("order={order}{up}")));
+    }
+    want
 }
 
-impl Paths {
-    pub fn new(env: &HostEnv, cfg: &Config) -> Paths {
-        let cp = &cfg.hypervisor.core_paths;
-        let host =
-            |v: &Option<String>, dflt: &str| env.host_path(Path::new(v.as_deref().unwrap_or(dflt)));
-        Paths {
-            image_cache: host(&cp.image_cache_dir, DEFAULT_IMAGE_CACHE_DIR),
-            cloud_init_dir: cp
-                .cloud_init_dir
-                .as_deref()
-                .map(|d| phoenix_config::paths::resolve_dir(&cfg.paths.dir, d)),
-            records: env.records_dir(cfg),
-        }
+/// The cloud-init drive (`ide2`).
+pub fn cloudinit_drive(vm: &Vm) -> String {
+    format!("{}:cloudinit", vm.storage_pool)
+}
+
+/// `ipconfig0` (`None`: the config says nothing about the network).
+pub fn ipconfig0(vm: &Vm) -> Option<String> {
+    let n = vm.network.as_ref()?;
+    if n.ip.is_dhcp() {
+        return Some("ip=dhcp".into());
     }
+    Some(match n.gateway {
+        Some(gw) => format!("ip={},gw={gw}", n.ip),
+        None => format!("ip={}", n.ip),
+    })
+}
+
+/// Name servers and search domains of the config, in order.
+pub fn dns(vm: &Vm) -> (Vec<String>, Vec<String>) {
+    let Some(n) = &vm.network else {
+        return (Vec::new(), Vec::new());
+    };
+    (
+        n.nameservers.iter().map(s).collect(),
+        n.searchdomain.iter().map(s).collect(),
+    )
+}
+
+/// `nameserver` (space-separated) and `searchdomain`, when configured.
+pub fn dns_options(vm: &Vm) -> (Option<String>, Option<String>) {
+    let (ns, search) = dns(vm);
+    (
+        (!ns.is_empty()).then(|| ns.join(" ")),
+        (!search.is_empty()).then(|| search.join(" ")),
+    )
+}
+
+/// `ciuser`, when the VM has a user.
+pub fn ciuser(vm: &Vm) -> Option<String> {
+    vm.user.as_ref().map(|u| s(&u.username))
+}
+
+/// The cloud-init user's name ([`DEFAULT_USER`] without `user_config`).
+pub fn username(vm: &Vm) -> &str {
+    vm.user
+        .as_ref()
+        .map_or(DEFAULT_USER, |u| u.username.as_str())
+}
+
+/// The `sshkeys` file content (one key per line), when there are keys.
+pub fn sshkeys_text(keys: &[String]) -> Option<String> {
+    (!keys.is_empty()).then(|| keys.iter().map(|k| format!("{k}\n")).collect())
 }

@@ -6,8 +6,6 @@
 //! A non-zero `exitcode` stops the run and shows the script's `err-data`. Each feature is its
 //! own step, recorded with a fingerprint of the script and `vm_config.json` once it succeeded.
 
-use std::time::Duration;
-
 use phoenix_guest::{Action, Applied, GuestOp, GuestResult, Payload, Step};
 use phoenix_host::fs::fingerprint;
 
@@ -15,36 +13,19 @@ use crate::context::VmJob;
 
 /// Folder inside the VM that receives feature scripts and `vm_config.json`.
 pub const GUEST_DIR: &str = "/var/lib/phoenix/vm_features";
-/// Health check attempts when `retries` is not set.
-pub const DEFAULT_RETRIES: u32 = 3;
-/// Seconds between health check attempts when `interval` is not set.
-pub const DEFAULT_INTERVAL_SECS: u64 = 5;
-
-fn valid_name(f: &str) -> bool {
-    !f.is_empty()
-        && f.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        && f != "."
-        && f != ".."
-}
 
 /// Installs every feature whose inputs changed since it last succeeded (all when forced);
 /// `false` when a dry run stopped (nothing after it can be planned).
 pub fn apply(vj: &VmJob) -> GuestResult<bool> {
-    let job = vj.job;
-    if let Some(n) = vj.record.borrow().record.dropped_note(&vj.d.features) {
+    let (job, vm) = (vj.job, vj.vm());
+    if let Some(n) = vj.record.borrow().record.dropped_note(&vm.features) {
         job.note(n);
     }
-    let config_json = serde_json::to_vec_pretty(&vj.d.guest_json)
-        .map_err(|e| job.err("features", e.to_string()))?;
-    for f in &vj.d.features {
+    let guest_json = job.config().vm_guest_json(vm.id).unwrap_or_default();
+    let config_json =
+        serde_json::to_vec_pretty(&guest_json).map_err(|e| job.err("features", e.to_string()))?;
+    for f in &vm.features {
         let step_name = format!("feature {f}");
-        if !valid_name(f) {
-            return Err(job.err(
-                &step_name,
-                "feature names may only use letters, digits, '_', '.', '-'",
-            ));
-        }
         let script_name = format!("feature_install_{f}.sh");
         let script_path = job
             .ctx
@@ -65,7 +46,7 @@ pub fn apply(vj: &VmJob) -> GuestResult<bool> {
             continue;
         }
         let target = format!("{GUEST_DIR}/{script_name}");
-        let env = format!("PHOENIX_VMID={}", vj.d.id);
+        let env = format!("PHOENIX_VMID={}", vm.id);
         let step = Step::new(step_name.clone())
             .with(Action::guest(
                 step_name.clone(),
@@ -100,7 +81,7 @@ pub fn apply(vj: &VmJob) -> GuestResult<bool> {
             );
         match vj.apply_agent(step)? {
             Applied::Planned => return Ok(false),
-            _ => vj.mark(&step_name, &key, &fp, Some(f))?,
+            _ => vj.mark(&step_name, &key, &fp, Some(f.as_str()))?,
         }
     }
     Ok(true)
@@ -109,7 +90,7 @@ pub fn apply(vj: &VmJob) -> GuestResult<bool> {
 /// Runs the health checks until each passes or runs out of attempts (recorded as one step).
 pub fn health(vj: &VmJob) -> GuestResult<bool> {
     let job = vj.job;
-    let checks = &vj.d.health_checks;
+    let checks = &vj.vm().health_checks;
     if checks.is_empty() {
         return Ok(true);
     }
@@ -121,16 +102,11 @@ pub fn health(vj: &VmJob) -> GuestResult<bool> {
     }
     let mut step = Step::new("health checks");
     for hc in checks {
-        let label = hc.name.clone().unwrap_or_else(|| hc.command.clone());
+        let label = hc.label();
         step.push(Action::guest(
             format!("health check {label}"),
             format!("health check '{label}'"),
-            GuestOp::Check {
-                label,
-                argv: vec!["sh".into(), "-c".into(), hc.command.clone()],
-                attempts: hc.retries.unwrap_or(DEFAULT_RETRIES).max(1),
-                interval: Duration::from_secs(hc.interval.unwrap_or(DEFAULT_INTERVAL_SECS)),
-            },
+            GuestOp::health_check(hc),
         ));
     }
     if vj.apply_agent(step)? == Applied::Planned {
@@ -142,13 +118,13 @@ pub fn health(vj: &VmJob) -> GuestResult<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_name;
-
+    /// Feature names become part of a script path; the config's `FeatureName` is the rule.
     #[test]
     fn feature_names_are_checked() {
-        assert!(valid_name("docker"));
-        assert!(valid_name("base_setup"));
-        assert!(!valid_name("../x"));
-        assert!(!valid_name("a b"));
+        let ok = |s: &str| s.parse::<phoenix_config::FeatureName>().is_ok();
+        assert!(ok("docker"));
+        assert!(ok("base_setup"));
+        assert!(!ok("../x"));
+        assert!(!ok("a b"));
     }
 }

@@ -7,24 +7,21 @@
 //! script's deployment-specific checks (fixed container IDs, host names, a Traefik URL) become
 //! `health_checks` entries of the VM.
 
-use std::time::Duration;
-
+use phoenix_config::Vm;
 use phoenix_guest::{GuestOp, GuestResult, Job, Op};
 
-use crate::desired::Desired;
-use crate::features::{DEFAULT_INTERVAL_SECS, DEFAULT_RETRIES};
+use crate::context::wait_agent;
 use crate::host::is_template;
 
 /// `vm-manager health-check <vmid>`.
-pub fn health_check(job: &Job) -> GuestResult<()> {
+pub fn health_check(job: &Job, vm: &Vm) -> GuestResult<()> {
     let step = "health-check";
-    let d = Desired::load(job.config(), job.id()).map_err(|e| job.err("config", e))?;
     let conf = job.conf(step)?.ok_or_else(|| {
         job.err(
             step,
             format!(
                 "the VM does not exist; create it first (phoenix create {})",
-                d.id
+                vm.id
             ),
         )
     })?;
@@ -40,28 +37,18 @@ pub fn health_check(job: &Job) -> GuestResult<()> {
             step,
             format!(
                 "the VM is not running ({state}); start it first (phoenix start {})",
-                d.id
+                vm.id
             ),
         ));
     }
     job.unchanged(step, Some("running".into()));
-    let wait = GuestOp::WaitAgent {
-        timeout: Duration::from_secs(d.agent_timeout_secs),
-        poll: Duration::from_secs(d.agent_poll_secs),
-    };
-    job.run_op("guest agent", &Op::Guest(wait))?;
+    job.run_op("guest agent", &Op::Guest(wait_agent(vm)))?;
     job.unchanged("guest agent", Some("guest agent answers".into()));
-    for hc in &d.health_checks {
-        let label = hc.name.clone().unwrap_or_else(|| hc.command.clone());
-        let check = GuestOp::Check {
-            label: label.clone(),
-            argv: vec!["sh".into(), "-c".into(), hc.command.clone()],
-            attempts: hc.retries.unwrap_or(DEFAULT_RETRIES).max(1),
-            interval: Duration::from_secs(hc.interval.unwrap_or(DEFAULT_INTERVAL_SECS)),
-        };
-        job.run_op(&format!("health check {label}"), &Op::Guest(check))?;
+    for hc in &vm.health_checks {
+        let check = GuestOp::health_check(hc);
+        job.run_op(&format!("health check {}", hc.label()), &Op::Guest(check))?;
     }
-    let checks = match d.health_checks.len() {
+    let checks = match vm.health_checks.len() {
         0 => "no health_checks configured".to_string(),
         1 => "1 health check".to_string(),
         n => format!("{n} health checks"),

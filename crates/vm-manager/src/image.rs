@@ -2,7 +2,8 @@
 //!
 //! Where it comes from: the VM's `image_url` when set, else Ubuntu's cloud-image server, as
 //! the Bash orchestrator derived it (`https://cloud-images.ubuntu.com/<release>/current/<image>`,
-//! release `noble`). The download itself is a planned node action ([`NodeOp::Download`]) that
+//! release from `ubuntu_release`, `noble` when no file names one; the config derives it:
+//! `Vm::image_source`). The download itself is a planned node action ([`NodeOp::Download`]) that
 //! the local transport carries out with [`phoenix_host::download`]: resumable and verified
 //! against the `SHA256SUMS` in the same folder; the image is never deleted, so every later VM
 //! (and every later run) finds it in the cache and downloads nothing.
@@ -11,56 +12,36 @@ use std::path::PathBuf;
 
 use phoenix_guest::{Action, NodeOp};
 
-use crate::desired::{Desired, Paths};
+use phoenix_config::Vm;
 
-/// Ubuntu release of the derived URL when the config names none (the old orchestrator's).
-pub const DEFAULT_UBUNTU_RELEASE: &str = "noble";
-/// Ubuntu's cloud-image server.
-pub const CLOUD_IMAGES_BASE: &str = "https://cloud-images.ubuntu.com";
+use crate::context::Paths;
+
+pub use phoenix_config::model::vm::{CLOUD_IMAGES_BASE, DEFAULT_UBUNTU_RELEASE};
 
 /// The derived download URL of cloud image `image` of Ubuntu `release`.
 pub fn cloud_image_url(release: &str, image: &str) -> String {
     format!("{CLOUD_IMAGES_BASE}/{release}/current/{image}")
 }
 
-/// Characters that can stand in a URL path segment and a file name as they are.
-fn plain(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
-}
-
-/// The URL `image` is downloaded from: `image_url`, else the derived one.
-fn source_url(d: &Desired, image: &str) -> Result<String, String> {
-    if let Some(url) = &d.image_url {
-        return Ok(url.clone());
-    }
-    let release = DEFAULT_UBUNTU_RELEASE;
-    if !plain(image) || !plain(release) {
-        return Err(format!("cannot derive a download URL from template_image '{image}' and release '{release}': use letters, digits, '.', '_', '+', '-', or set image_url"));
-    }
-    Ok(cloud_image_url(release, image))
+/// The URL `image` is downloaded from: `image_url`, else the derived one (the image is a plain
+/// file name, checked by the config, so it can stand in a URL path as it is).
+fn source_url(vm: &Vm, image: &str) -> String {
+    vm.image_source()
+        .unwrap_or_else(|| cloud_image_url(&vm.ubuntu_release, image))
 }
 
 /// The image's cache path, and the download when it is not cached yet. `Err`: the message
 /// for the `image` step.
-pub fn plan(d: &Desired, paths: &Paths) -> Result<(PathBuf, Option<Action>), String> {
-    let image = d
-        .image
-        .clone()
+pub fn plan(vm: &Vm, paths: &Paths) -> Result<(PathBuf, Option<Action>), String> {
+    let image = vm
+        .template_image
+        .as_ref()
         .ok_or("neither clone_from_vmid nor template_image is set; cannot create the VM")?;
-    if image.contains('/') {
-        return Err(format!(
-            "template_image '{image}' must be a file name in the image cache"
-        ));
-    }
-    let path = paths.image_cache.join(&image);
+    let path = paths.image_cache.join(image);
     if path.is_file() {
         return Ok((path, None));
     }
-    let url = source_url(d, &image)?;
+    let url = source_url(vm, image);
     let download = Action::node(
         "image",
         format!("{image} is not in the image cache"),
@@ -86,10 +67,13 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_names_make_a_url() {
-        assert!(plain("noble-server-cloudimg-amd64.img"));
-        assert!(!plain("a b.img"));
-        assert!(!plain("x?y=1"));
-        assert!(!plain(".."));
+    fn only_plain_names_reach_a_url() {
+        // The config's `FileName` is the rule: what it accepts stands in a URL path as it is.
+        let ok = |s: &str| s.parse::<phoenix_config::types::FileName>().is_ok();
+        assert!(ok("noble-server-cloudimg-amd64.img"));
+        assert!(!ok("a b.img"));
+        assert!(!ok("x?y=1"));
+        assert!(!ok(".."));
+        assert!(!ok("dir/x.img"));
     }
 }

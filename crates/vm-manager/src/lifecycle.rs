@@ -2,6 +2,7 @@
 //! never run, a template with linked clones is not deleted without `--force`, a delete also
 //! removes Phoenix's own snippets; the status with drift; and the `test` verb.
 
+use phoenix_config::Vm;
 use phoenix_guest::lifecycle::{self, DeleteExtras};
 use phoenix_guest::{GuestResult, Job};
 use pve::Conf;
@@ -96,15 +97,15 @@ pub fn delete(job: &Job) -> GuestResult<()> {
 }
 
 /// `status` verb: state, name and drift, in the one status shape.
-pub fn status(job: &Job) -> GuestResult<()> {
-    let d = Desired::load(job.config(), job.id()).map_err(|e| job.err("config", e))?;
+pub fn status(job: &Job, vm: &Vm) -> GuestResult<()> {
+    let d = Desired::of(vm).map_err(|e| job.err("config", e))?;
     let on_node = job.conf("status")?.as_ref().is_some_and(is_template);
     let t = job.target();
     lifecycle::status_verb(
         job,
-        ("name", &d.name),
-        on_node || d.is_template,
-        &d.features,
+        ("name", vm.name.as_str()),
+        on_node || vm.is_template,
+        &vm.features,
         |c| crate::configure::drift(&t, &d, c),
     )
 }

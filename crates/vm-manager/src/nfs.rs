@@ -1,18 +1,19 @@
 //! Shared volumes: a host dataset exported over NFS and mounted inside the VM.
 //!
-//! Host side: the volume's `host_path` must be one of the hypervisor config's `nfs.exports`; the
-//! export line in `/etc/exports` (under `PHOENIX_HOST_ROOT`) must allow the VM's address (the
-//! address itself, a CIDR holding it, or `*`). A missing client is added with the export's
+//! Host side: the config resolved the `nfs.exports` entry each volume belongs to; its line in
+//! `/etc/exports` (under `PHOENIX_HOST_ROOT`) must allow the VM's address (the address itself,
+//! a CIDR holding it, or `*`: `NfsClient::covers`). A missing client is added with the export's
 //! options, the file replaced atomically, and `exportfs -ra` run only then.
 //! Guest side (one idempotent agent call per volume): `nfs-common` installed when `mount.nfs`
 //! is missing, one `/etc/fstab` line per mount point (an old line for the same mount point is
 //! replaced, never duplicated), and `mount` when not mounted yet.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use phoenix_config::model::hypervisor::NfsExport;
 use phoenix_config::model::vm::SharedVolume;
+use phoenix_config::model::{NfsClient, NfsExport};
+use phoenix_config::types::AbsPath;
 
 use phoenix_guest::{Action, Applied, GuestOp, GuestResult, NodeCommand, NodeOp, Step};
 use phoenix_host::fs::fingerprint;
@@ -43,43 +44,23 @@ mountpoint -q "$2" || mount "$2"
 /// `false` when a dry run stopped.
 pub fn apply(vj: &VmJob) -> GuestResult<bool> {
     let job = vj.job;
-    if vj.d.shared_volumes.is_empty() {
+    if vj.vm().shared_volumes.is_empty() {
         return Ok(true);
     }
     let Some(ip) = vm_address(vj)? else {
         return Ok(false);
     };
-    let hv = &job.config().hypervisor;
-    let server = hv
-        .network
-        .as_ref()
-        .and_then(|n| n.nfs_server.clone())
-        .ok_or_else(|| {
-            job.err(
-                STEP,
-                "network.nfs_server is not set in the hypervisor config",
-            )
-        })?;
-    for sv in &vj.d.shared_volumes {
-        let export = hv
-            .nfs
-            .iter()
-            .flat_map(|n| n.exports.iter())
-            .find(|e| e.path.trim_end_matches('/') == sv.host_path.trim_end_matches('/'))
-            .cloned()
-            .ok_or_else(|| {
-                job.err(
-                    STEP,
-                    format!(
-                        "{} is not one of nfs.exports in the hypervisor config",
-                        sv.host_path
-                    ),
-                )
-            })?;
-        if job.apply(export_step(vj, &export, ip)?)? == Applied::Planned {
+    let server = job.config().hypervisor.nfs_server().ok_or_else(|| {
+        job.err(
+            STEP,
+            "network.nfs_server is not set in the hypervisor config",
+        )
+    })?;
+    for sv in &vj.vm().shared_volumes {
+        if job.apply(export_step(vj, &sv.export, ip)?)? == Applied::Planned {
             return Ok(false);
         }
-        if !mount_in_guest(vj, &server, sv)? {
+        if !mount_in_guest(vj, server, sv)? {
             return Ok(false);
         }
     }
@@ -90,13 +71,15 @@ pub fn apply(vj: &VmJob) -> GuestResult<bool> {
 /// (`None`: a dry run, whose agent wait was only planned).
 fn vm_address(vj: &VmJob) -> GuestResult<Option<Ipv4Addr>> {
     let job = vj.job;
-    if let Some(ip) = vj.d.static_ip() {
-        return ip.parse().map(Some).map_err(|_| {
-            job.err(
+    match vj.vm().static_ip() {
+        Some(IpAddr::V4(ip)) => return Ok(Some(ip)),
+        Some(ip) => {
+            return Err(job.err(
                 STEP,
                 format!("network_config.ip '{ip}' is not an IPv4 address"),
-            )
-        });
+            ))
+        }
+        None => {}
     }
     if vj.wait_agent()? == Applied::Planned {
         return Ok(None);
@@ -130,46 +113,20 @@ fn vm_address(vj: &VmJob) -> GuestResult<Option<Ipv4Addr>> {
         .ok_or_else(|| job.err(STEP, "the guest agent reports no IPv4 address"))
 }
 
-/// Whether `client` (an `/etc/exports` host spec) covers `ip`.
-pub fn covers(client: &str, ip: Ipv4Addr) -> bool {
-    let host = client.split('(').next().unwrap_or("");
-    if host == "*" || host == ip.to_string() {
-        return true;
-    }
-    let Some((net, bits)) = host.split_once('/') else {
-        return false;
-    };
-    let (Ok(net), Ok(bits)) = (net.parse::<Ipv4Addr>(), bits.parse::<u32>()) else {
-        return false;
-    };
-    if bits > 32 {
-        return false;
-    }
-    let mask = if bits == 0 {
-        0
-    } else {
-        u32::MAX << (32 - bits)
-    };
-    u32::from(net) & mask == u32::from(ip) & mask
-}
-
-/// `/etc/exports` with the export of `e` allowing `ip`, or `None` when it already does.
+/// `/etc/exports` with the export of `e` allowing `ip`, or `None` when it already does. Lines
+/// of the file are matched by the config's path rule (no trailing slashes) and its client rule.
 pub fn updated_exports(text: &str, e: &NfsExport, ip: Ipv4Addr) -> Option<String> {
-    let opts = if e.options.is_empty() {
-        "rw,sync,no_subtree_check".to_string()
-    } else {
-        e.options.join(",")
-    };
-    let path = e.path.trim_end_matches('/');
+    let opts = e.export_options();
+    let path = e.path.trimmed();
+    let ip = IpAddr::V4(ip);
     let mut found = false;
     let mut lines: Vec<String> = Vec::new();
     for line in text.lines() {
         let mut fields = line.split_whitespace();
-        if fields.next().map(|p| p.trim_end_matches('/')) == Some(path)
-            && !line.trim_start().starts_with('#')
-        {
+        let same = |p: &str| AbsPath::new(p).is_ok_and(|p| p.trimmed() == path);
+        if fields.next().is_some_and(same) && !line.trim_start().starts_with('#') {
             found = true;
-            if fields.any(|c| covers(c, ip)) {
+            if fields.any(|c| NfsClient::parse(c).covers(ip)) {
                 return None;
             }
             lines.push(format!("{line} {ip}({opts})"));
@@ -179,7 +136,7 @@ pub fn updated_exports(text: &str, e: &NfsExport, ip: Ipv4Addr) -> Option<String
     }
     if !found {
         let mut clients: Vec<String> = e.clients.iter().map(|c| format!("{c}({opts})")).collect();
-        if !e.clients.iter().any(|c| covers(c, ip)) {
+        if !e.allows(ip) {
             clients.push(format!("{ip}({opts})"));
         }
         lines.push(format!("{path} {}", clients.join(" ")));
@@ -234,10 +191,7 @@ fn export_step(vj: &VmJob, e: &NfsExport, ip: Ipv4Addr) -> GuestResult<Step> {
 /// The mount inside the guest; `false` when a dry run stopped.
 fn mount_in_guest(vj: &VmJob, server: &str, sv: &SharedVolume) -> GuestResult<bool> {
     let src = format!("{server}:{}", sv.host_path);
-    let opts = sv
-        .options
-        .clone()
-        .unwrap_or_else(|| "defaults,_netdev".into());
+    let opts = sv.mount_options();
     let key = format!("shared_volume:{}", sv.mount_point);
     let fp = fingerprint(&[src.as_bytes(), opts.as_bytes(), MOUNT_SCRIPT.as_bytes()]);
     if vj.recorded(&key, &fp) {
@@ -251,7 +205,7 @@ fn mount_in_guest(vj: &VmJob, server: &str, sv: &SharedVolume) -> GuestResult<bo
         "phoenix-nfs",
         &src,
         &sv.mount_point,
-        &opts,
+        opts,
     ]
     .map(String::from)
     .to_vec();
@@ -273,19 +227,20 @@ mod tests {
 
     fn export() -> NfsExport {
         NfsExport {
-            path: "/tank/shared".into(),
-            clients: vec!["10.0.0.0/24".into()],
+            path: "/tank/shared".parse().expect("path"),
+            clients: vec![NfsClient::parse("10.0.0.0/24")],
             options: vec!["rw".into(), "sync".into()],
         }
     }
 
     #[test]
     fn cidr_and_star_cover() {
-        let ip: Ipv4Addr = "10.0.0.101".parse().expect("ip");
-        assert!(covers("10.0.0.0/24(rw)", ip));
-        assert!(covers("*", ip));
-        assert!(covers("10.0.0.101(rw,sync)", ip));
-        assert!(!covers("10.0.1.0/24", ip));
+        let ip = "10.0.0.101".parse().expect("ip");
+        let covers = |c: &str| NfsClient::parse(c).covers(ip);
+        assert!(covers("10.0.0.0/24(rw)"));
+        assert!(covers("*"));
+        assert!(covers("10.0.0.101(rw,sync)"));
+        assert!(!covers("10.0.1.0/24"));
     }
 
     #[test]

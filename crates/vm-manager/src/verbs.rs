@@ -21,22 +21,17 @@ pub fn main() -> i32 {
 /// Routes one verb (`delete --unmanaged` is routed by the guest core).
 fn route(job: &Job) -> GuestResult<i32> {
     let ctx = job.ctx;
-    if ctx.config.vm_entry(ctx.id()).is_none() {
-        return Err(job.err(
-            "config",
-            format!("not defined in {}", ctx.config.paths.vm_path().display()),
-        ));
-    }
+    let vm = job.defined(ctx.config.vm(ctx.id()))?;
     let done = match ctx.inv.verb {
-        "create" => create::create(job),
-        "reconfigure" => create::reconfigure(job),
+        "create" => create::create(job, vm),
+        "reconfigure" => create::reconfigure(job, vm),
         "delete" => lifecycle::delete(job),
         "start" => lifecycle::start(job),
         "stop" => phoenix_guest::lifecycle::stop(job),
         "restart" => lifecycle::restart(job),
-        "status" => lifecycle::status(job),
+        "status" => lifecycle::status(job, vm),
         "test" => return lifecycle::test(job),
-        "health-check" => crate::health::health_check(job),
+        "health-check" => crate::health::health_check(job, vm),
         other => Err(job.err("verb", format!("'{other}' is not handled"))),
     };
     let (reads, changes) = ctx.runner.counts();

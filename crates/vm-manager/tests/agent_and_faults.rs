@@ -181,10 +181,11 @@ fn failing_health_check_retries_then_stops_and_reconfigure_reruns_features() {
     let n = Node::with_vms(&json!({
         "vm_defaults": {"storage_pool": "quickOS-vm-disks", "guest_agent_poll_secs": 1},
         "vms": [{"vmid": 1400, "name": "hc", "template_image": NOBLE, "features": ["base_setup"],
-                 "health_checks": [{"name": "web", "command": "curl -fsS http://localhost/", "retries": 2, "interval": 1}]}]
+                 "health_checks": [{"name": "web", "command": "systemctl is-active qemu-guest-agent", "retries": 2, "interval": 1}]}]
     }));
     n.seed_image(CACHE, NOBLE, 1 << 20);
-    n.faults(&json!({"guest_commands": [{"tool": "qm", "contains": "curl -fsS", "exit_code": 22, "stderr": "connection refused"}]}));
+    // The check runs for real in the simulated guest; the fault makes it fail until cleared.
+    n.faults(&json!({"guest_commands": [{"tool": "qm", "contains": "is-active qemu-guest-agent", "exit_code": 3, "stderr": "connection refused"}]}));
     let err = n.fails(&["create", "1400"]);
     assert!(
         err.contains("Error: VM 1400: health check web:")
@@ -195,7 +196,7 @@ fn failing_health_check_retries_then_stops_and_reconfigure_reruns_features() {
     let tries = n
         .guest_exec_log(1400)
         .iter()
-        .filter(|e| e["cmd"].to_string().contains("curl -fsS"))
+        .filter(|e| e["cmd"].to_string().contains("is-active qemu-guest-agent"))
         .count();
     assert_eq!(tries, 2);
     clear_faults(&n);

@@ -9,12 +9,15 @@ use pve::Conf;
 use vm_manager::configure::{self, Snippets};
 use vm_manager::desired::Desired;
 
-fn fixture() -> (Config, Desired) {
+fn fixture() -> Config {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/upstream-2025-10-01/phoenix_hypervisor_config.json");
-    let cfg = Config::load(&p).expect("fixture loads");
-    let d = Desired::load(&cfg, GuestId(8001)).expect("8001");
-    (cfg, d)
+    Config::load(&p).expect("fixture loads")
+}
+
+/// VM 8001 of the fixture.
+fn vm8001(cfg: &Config) -> Desired<'_> {
+    Desired::load(cfg, GuestId(8001)).expect("8001")
 }
 
 fn t() -> Target {
@@ -43,16 +46,18 @@ fn shown(step: &Step) -> Vec<String> {
 
 #[test]
 fn a_converged_vm_plans_nothing() {
-    let (_, d) = fixture();
+    let cfg = fixture();
+    let d = vm8001(&cfg);
     let conf = converged(&d);
     assert!(configure::step(&t(), &d, &conf, None).is_noop());
-    assert!(configure::disk(&t(), &d, &conf).is_noop());
+    assert!(configure::disk(&t(), d.vm, &conf).is_noop());
     assert_eq!(configure::drift(&t(), &d, &conf), Ok(vec![]));
 }
 
 #[test]
 fn hardware_and_cloud_init_changes_are_one_config_request() {
-    let (_, d) = fixture();
+    let cfg = fixture();
+    let d = vm8001(&cfg);
     let mut conf = converged(&d);
     conf.set("memory", "999");
     conf.set("ipconfig0", "ip=10.9.9.9/24,gw=10.9.9.1");
@@ -80,7 +85,8 @@ fn hardware_and_cloud_init_changes_are_one_config_request() {
 
 #[test]
 fn ssh_keys_are_sent_url_encoded_and_compared_decoded() {
-    let (_, mut d) = fixture();
+    let cfg = fixture();
+    let mut d = vm8001(&cfg);
     d.ssh_keys = vec!["ssh-ed25519 AAAA new@host".into()];
     let conf = converged(&d);
     assert!(configure::step(&t(), &d, &conf, None).is_noop());
@@ -98,7 +104,8 @@ fn ssh_keys_are_sent_url_encoded_and_compared_decoded() {
 
 #[test]
 fn snippets_are_written_where_they_differ_and_cicustom_set() {
-    let (_, d) = fixture();
+    let cfg = fixture();
+    let d = vm8001(&cfg);
     let conf = converged(&d);
     let sn = Snippets {
         storage: "local".into(),
@@ -128,10 +135,11 @@ fn snippets_are_written_where_they_differ_and_cicustom_set() {
 
 #[test]
 fn the_boot_disk_grows_and_a_shrink_is_refused() {
-    let (_, d) = fixture();
+    let cfg = fixture();
+    let d = vm8001(&cfg);
     let mut conf = converged(&d);
     conf.set("scsi0", "quickOS-vm-disks:vm-8001-disk-0,size=32G");
-    let step = configure::disk(&t(), &d, &conf);
+    let step = configure::disk(&t(), d.vm, &conf);
     assert_eq!(shown(&step), vec!["scsi0.size: 32G -> 100G"]);
     let Op::Api(req) = &step.actions[0].op else {
         panic!()
@@ -141,7 +149,7 @@ fn the_boot_disk_grows_and_a_shrink_is_refused() {
         "disk resize 8001 scsi0 100G"
     );
     conf.set("scsi0", "quickOS-vm-disks:vm-8001-disk-0,size=200G");
-    let step = configure::disk(&t(), &d, &conf);
+    let step = configure::disk(&t(), d.vm, &conf);
     assert!(step
         .refusal
         .as_deref()
@@ -152,9 +160,10 @@ fn the_boot_disk_grows_and_a_shrink_is_refused() {
 
 #[test]
 fn templates_keep_their_disk() {
-    let (_, d) = fixture();
+    let cfg = fixture();
+    let d = vm8001(&cfg);
     let mut conf = converged(&d);
     conf.set("scsi0", "quickOS-vm-disks:base-8001-disk-0,size=3G");
     conf.set("template", "1");
-    assert!(configure::disk(&t(), &d, &conf).is_noop());
+    assert!(configure::disk(&t(), d.vm, &conf).is_noop());
 }

@@ -37,11 +37,13 @@ pub fn bin_dir() -> PathBuf {
 const FEATURES: &[&str] = &["base_setup", "nvidia", "docker", "vllm", "ollama"];
 
 /// A fake script that logs `<what> <args>` to `$PHOENIX_HOST_ROOT/script.log`, and fails when
-/// `$PHOENIX_HOST_ROOT/fail-<what>` exists.
+/// `$PHOENIX_HOST_ROOT/fail-<what>` exists. Application scripts run inside the simulated
+/// container, which does not see the host's folders: there they log to the guest's
+/// `/var/log/phoenix-fake.log`.
 fn fake(path: &Path, what: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let body = format!(
-        "#!/usr/bin/env bash\nset -eu\necho \"{what} $*\" >> \"$PHOENIX_HOST_ROOT/script.log\"\nif [ -e \"$PHOENIX_HOST_ROOT/fail-{what}\" ]; then echo \"{what} failed on purpose\" >&2; exit 3; fi\n"
+        "#!/usr/bin/env bash\nset -eu\nroot=\"$PHOENIX_HOST_ROOT\"\nlog=\"$root/script.log\"\n[ -d \"$root\" ] || log=/var/log/phoenix-fake.log\necho \"{what} $*\" >> \"$log\"\nif [ -e \"$root/fail-{what}\" ]; then echo \"{what} failed on purpose\" >&2; exit 3; fi\n"
     );
     std::fs::write(path, body).unwrap();
     use std::os::unix::fs::PermissionsExt;

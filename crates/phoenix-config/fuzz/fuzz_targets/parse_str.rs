@@ -1,13 +1,34 @@
-//! Bytes -> one config file's text -> `load::parse_str` as each of the three file types. When the
-//! text parses as an LXC or VM file, the cross-file validation and ordering run on it too (the
-//! other files empty), so one fast target covers parsing, validation and the graph.
+//! Bytes -> one config file's text, loaded in turn as the hypervisor, the LXC and the VM file
+//! (the other files minimal, all in memory through `Config::load_with`), so one fast target
+//! covers parsing, validation and the graph. Also `load::check_duplicate_keys` and
+//! `load::parse_str` as free-form JSON.
 #![no_main]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use phoenix_config::{load, Config, ConfigPaths, HypervisorFile, LxcFile, VmFile};
+use phoenix_config::{load, Config, Diagnostic};
 use phoenix_config_fuzz::{check_config, check_config_error, check_error_diagnostic};
+
+const HV: &str = r#"{"core_paths": {"lxc_config_file": "lxc.json", "vm_config_file": "vm.json"}}"#;
+const LXC: &str = r#"{"lxc_configs": {}}"#;
+const VM: &str = r#"{"vms": []}"#;
+
+fn load(hv: &str, lxc: &str, vm: &str) {
+    let read = |p: &Path| -> Result<String, Diagnostic> {
+        Ok(match p.file_name().and_then(|n| n.to_str()) {
+            Some("hv.json") => hv,
+            Some("lxc.json") => lxc,
+            Some("vm.json") => vm,
+            _ => return Err(Diagnostic::error(p, "", "cannot read config file: file not found")),
+        }
+        .to_string())
+    };
+    match Config::load_with(Path::new("hv.json"), read) {
+        Ok(cfg) => check_config(&cfg),
+        Err(e) => check_config_error(&e),
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -17,44 +38,11 @@ fuzz_target!(|data: &[u8]| {
     if let Err(d) = load::check_duplicate_keys(path, text) {
         check_error_diagnostic(&d);
     }
-    let hv = load::parse_str::<HypervisorFile>(path, text);
-    let lxc = load::parse_str::<LxcFile>(path, text);
-    let vm = load::parse_str::<VmFile>(path, text);
-    let mut warnings = Vec::new();
-    for r in [
-        hv.as_ref().map(|p| &p.warnings),
-        lxc.as_ref().map(|p| &p.warnings),
-        vm.as_ref().map(|p| &p.warnings),
-    ] {
-        match r {
-            Ok(ws) => {
-                for w in ws {
-                    assert_eq!(w.severity, phoenix_config::Severity::Warning);
-                    let _ = w.to_string();
-                }
-                warnings.extend(ws.iter().cloned());
-            }
-            Err(d) => check_error_diagnostic(d),
-        }
+    match load::parse_str::<serde_json::Value>(path, text) {
+        Ok(p) => assert!(p.warnings.is_empty(), "free-form JSON has no unknown keys"),
+        Err(d) => check_error_diagnostic(&d),
     }
-    if lxc.is_err() && vm.is_err() {
-        return;
-    }
-    let paths = ConfigPaths {
-        hypervisor: PathBuf::from("hv.json"),
-        lxc: PathBuf::from("lxc.json"),
-        vm: Some(PathBuf::from("vm.json")),
-        dir: PathBuf::from("."),
-    };
-    let result = Config::from_parts(
-        paths,
-        hv.map(|p| p.value).unwrap_or_default(),
-        lxc.map(|p| p.value).unwrap_or_default(),
-        vm.map(|p| p.value).unwrap_or_default(),
-        warnings,
-    );
-    match result {
-        Ok(cfg) => check_config(&cfg),
-        Err(e) => check_config_error(&e),
-    }
+    load(text, LXC, VM);
+    load(HV, text, VM);
+    load(HV, LXC, text);
 });

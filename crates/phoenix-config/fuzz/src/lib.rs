@@ -11,7 +11,7 @@ pub fn check_error_diagnostic(d: &Diagnostic) {
     let _ = d.to_string();
 }
 
-/// `Config::load`/`from_parts` either succeed or carry at least one `Severity::Error`.
+/// `Config::load`/`load_with` either succeed or carry at least one `Severity::Error`.
 pub fn check_config_error(e: &ConfigError) {
     let diags = e.diagnostics();
     assert!(
@@ -68,10 +68,9 @@ pub fn check_config(cfg: &Config) {
     for &id in &ids {
         let g = cfg.guest(id).unwrap();
         match g.kind {
-            phoenix_config::GuestKind::Lxc => assert!(cfg.lxc(id).is_some()),
+            phoenix_config::GuestKind::Lxc => assert_eq!(cfg.lxc(id).unwrap().id, id),
             phoenix_config::GuestKind::Vm => {
-                assert!(cfg.vm(id).is_some());
-                assert_eq!(cfg.vm_entry(id).unwrap().vmid, id);
+                assert_eq!(cfg.vm(id).unwrap().id, id);
             }
         }
         let _ = cfg.resolve_target_type(id);

@@ -1,70 +1,98 @@
-//! `phoenix_hypervisor_config.json`: the host, where the other two files are, and Phoenix's own
-//! run settings (`orchestration`).
+//! The host: `phoenix_hypervisor_config.json` as the rest of Phoenix sees it.
+//!
+//! Blocks without anything to check or resolve (set-up settings read by the host scripts,
+//! `core_paths`, `orchestration`) are shared with the file format as they are; NFS exports,
+//! shared volumes, the firewall, test suites and the set-up sequence are checked and resolved.
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::TestSuites;
+use super::common::{StringList, TestSuites};
+use super::firewall::{FirewallRule, FwAction};
+use super::nfs::NfsExport;
+use crate::id::GuestId;
+use crate::types::{AbsPath, FeatureName, Hostname};
 
-/// The whole hypervisor file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct HypervisorFile {
-    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+/// The hypervisor config, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Hypervisor {
     pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users: Option<HostUser>,
     pub core_paths: CorePaths,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<HostNetwork>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker: Option<DockerImages>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nfs: Option<Nfs>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `nfs.exports`, paths without trailing slashes.
+    pub nfs_exports: Vec<NfsExport>,
     pub samba: Option<Samba>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zfs: Option<Zfs>,
     /// Role name to Proxmox storage ID (`fastdata_iso: fastData-shared-iso`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub proxmox_storage_ids: BTreeMap<String, String>,
     /// Where Proxmox mounts storages (`/mnt/pve`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_point_base: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Already merged into each container; kept for what reads it whole.
     pub proxmox_defaults: Option<ProxmoxDefaults>,
     /// Host test suites, run by `hypervisor-manager test`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tests: Option<TestSuites>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: TestSuites,
     pub nvidia_driver: Option<NvidiaDriver>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behavior: Option<Behavior>,
     /// Host folders bind-mounted into containers, by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub shared_volumes: BTreeMap<String, SharedEntry>,
-    /// The host firewall.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_volumes: BTreeMap<String, SharedHostVolume>,
+    /// The host firewall: the top-level `firewall`, else the block the old tool kept in
+    /// `shared_volumes.firewall`.
     pub firewall: Option<HostFirewall>,
-    /// Ordered host set-up steps; a default sequence when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub setup_sequence: Option<Vec<String>>,
-    /// PCI devices bound to `vfio-pci` for passthrough to VMs (set-up step `vfio`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Ordered host set-up steps; `None`: the default sequence.
+    pub setup_sequence: Option<Vec<FeatureName>>,
     pub vfio: Option<Vfio>,
-    /// Kernel parameters (`fs.inotify.max_user_instances: "8192"`), set-up step `tunables`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Kernel parameters, set-up step `tunables`.
     pub sysctl: BTreeMap<String, String>,
     /// Phoenix's own run settings.
-    #[serde(default)]
     pub orchestration: Orchestration,
+    /// The internal DNS domain; the search domain of VMs that set none.
+    pub domain_name: Option<Hostname>,
+    /// `vm_defaults.ubuntu_release` of the hypervisor file (the old tool's place for it).
+    pub ubuntu_release: Option<String>,
+    /// Service layer: the Portainer server's administrator account.
+    pub portainer_api: Option<PortainerApi>,
+    /// Service layer: the internal DNS server.
+    pub dns_server: Option<DnsServer>,
+    /// Service layer: the internal certificate authority.
+    pub step_ca: Option<StepCa>,
+}
+
+impl Hypervisor {
+    /// The export that holds `path` (the longest one when exports nest).
+    pub fn export_for(&self, path: &AbsPath) -> Option<&NfsExport> {
+        self.nfs_exports
+            .iter()
+            .filter(|e| e.contains(path))
+            .max_by_key(|e| e.path.trimmed().len())
+    }
+
+    /// The address guests mount NFS from (`network.nfs_server`).
+    pub fn nfs_server(&self) -> Option<&str> {
+        self.network.as_ref()?.nfs_server.as_deref()
+    }
+}
+
+/// A host folder and the containers that mount it, with the path inside each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedHostVolume {
+    pub host_path: AbsPath,
+    pub mounts: BTreeMap<GuestId, AbsPath>,
+}
+
+/// The host (cluster) firewall.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFirewall {
+    pub enabled: bool,
+    pub policy_in: Option<FwAction>,
+    pub policy_out: Option<FwAction>,
+    /// Cluster-wide rules (`cluster.fw` `[RULES]`).
+    pub rules: Vec<FirewallRule>,
 }
 
 /// The administrative user created on the host.
@@ -131,6 +159,9 @@ pub struct HostNetwork {
     pub default_subnet: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nfs_server: Option<String>,
+    /// Name server guests fall back to when the internal DNS server is down (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_dns: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -138,7 +169,8 @@ pub struct HostInterface {
     pub name: String,
     pub address: String,
     pub gateway: String,
-    pub dns_nameservers: String,
+    /// One address, or a list (the old tool took either).
+    pub dns_nameservers: StringList,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -147,21 +179,6 @@ pub struct DockerImages {
     pub portainer_server_image: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub portainer_agent_image: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct Nfs {
-    #[serde(default)]
-    pub exports: Vec<NfsExport>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct NfsExport {
-    pub path: String,
-    #[serde(default)]
-    pub clients: Vec<String>,
-    #[serde(default)]
-    pub options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -212,6 +229,9 @@ pub struct ZfsDataset {
     /// Proxmox content types, comma separated (`images,rootdir`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxmox_content_type: Option<String>,
+    /// `direct` or `shared`: how guests reach the dataset (service layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
 }
 
 impl ZfsDataset {
@@ -275,32 +295,6 @@ pub struct Behavior {
     pub rollback_on_failure: bool,
     #[serde(default)]
     pub debug_mode: bool,
-}
-
-/// An entry of `shared_volumes`. The upstream file keeps its host firewall block in there too,
-/// so both shapes are accepted; validation points at the misplaced one.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum SharedEntry {
-    Volume(SharedHostVolume),
-    Firewall(HostFirewall),
-}
-
-/// A host folder and the containers (by ID) that mount it, with the path inside each.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct SharedHostVolume {
-    pub host_path: String,
-    #[serde(default)]
-    pub mounts: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct HostFirewall {
-    pub enabled: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_input_policy: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_output_policy: Option<String>,
 }
 
 /// How Phoenix runs: parallelism, locks, retries. Every field has a documented default.
@@ -432,4 +426,73 @@ pub struct SshSettings {
     /// Private key file; default: the SSH agent and the user's keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+}
+
+/// The Portainer server's administrator account (service layer).
+#[derive(Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct PortainerApi {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_user: Option<String>,
+    /// A secret: never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portainer_hostname: Option<String>,
+}
+
+impl std::fmt::Debug for PortainerApi {
+    /// Without the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortainerApi")
+            .field("admin_user", &self.admin_user)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<secret>"),
+            )
+            .field("portainer_hostname", &self.portainer_hostname)
+            .finish()
+    }
+}
+
+/// The internal DNS server on the host (service layer).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DnsServer {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Where names outside the internal zones are resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream_servers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authoritative_zones: Vec<DnsZone>,
+}
+
+/// A zone the internal DNS server answers for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DnsZone {
+    pub zone_name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<DnsZoneRecord>,
+}
+
+/// A record of an internal zone, with its internal and external address.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DnsZoneRecord {
+    pub hostname: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_internal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_external: Option<String>,
+}
+
+/// The internal certificate authority (service layer).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct StepCa {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_ca_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intermediate_ca_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioner_name: Option<String>,
 }

@@ -1,12 +1,25 @@
-//! The typed model of the three configuration files. These are the raw, serde-level shapes;
-//! [`crate::Config`] is the loaded, checked whole that the rest of Phoenix trusts.
+//! The checked model: what the rest of Phoenix works from.
+//!
+//! Validation builds these from the files' raw serde shapes (private to the crate) with every
+//! default applied and every value checked, so a manager never re-validates or re-derives:
+//! a [`Lxc`] has its GPU indices parsed and `proxmox_defaults.lxc` merged, a [`Vm`] has
+//! `vm_defaults` and the documented defaults applied, NFS mounts carry the export they resolve
+//! to. Newtypes from [`crate::types`] (`Hostname`, `FeatureName`, `StorageId`, ...) carry the
+//! format rules.
+//!
+//! Blocks Phoenix only passes on (host set-up settings read by scripts, `orchestration`) have
+//! nothing to check and are shared with the file format as they are.
 
 pub mod common;
+pub mod firewall;
 pub mod hypervisor;
 pub mod lxc;
+pub mod nfs;
 pub mod vm;
 
-pub use common::{Firewall, FirewallRule, HealthCheck, TestSpec, TestSuites};
-pub use hypervisor::HypervisorFile;
-pub use lxc::{Lxc, LxcFile};
-pub use vm::{ResolvedVm, Vm, VmFile, VmSettings};
+pub use common::{DnsRecord, HealthCheck, StringList, TestSpec, TestSuites, TraefikService};
+pub use firewall::{Direction, Firewall, FirewallRule, FwAction};
+pub use hypervisor::Hypervisor;
+pub use lxc::Lxc;
+pub use nfs::{NfsClient, NfsExport};
+pub use vm::Vm;

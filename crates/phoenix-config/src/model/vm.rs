@@ -1,249 +1,206 @@
-//! `phoenix_vm_configs.json`: `vm_defaults` and a `vms` array keyed by `vmid`. A field missing
-//! on a VM falls back to `vm_defaults`; [`VmFile::resolved`] does that merge once.
+//! A VM, checked, with `vm_defaults` merged in and Phoenix's documented defaults applied
+//! where both are silent (docs/vms.md, "VM fields").
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::PathBuf;
 
-use super::common::{Firewall, HealthCheck, TestSuites};
+use super::common::{DnsRecord, HealthCheck, TestSuites, TraefikService};
+use super::firewall::Firewall;
+use super::nfs::NfsExport;
 use crate::id::GuestId;
+use crate::types::{
+    AbsPath, FeatureName, FileName, Hostname, InterfaceName, IpConfig, SnapshotName, StorageId,
+    UnixUser,
+};
 
-/// The whole VM file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct VmFile {
-    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<String>,
-    #[serde(default)]
-    pub vm_defaults: VmSettings,
-    #[serde(default)]
-    pub vms: Vec<Vm>,
-}
+/// CPU cores when neither the VM nor `vm_defaults` says.
+pub const DEFAULT_CORES: u64 = 2;
+/// Memory in MiB when neither the VM nor `vm_defaults` says.
+pub const DEFAULT_MEMORY_MB: u64 = 2048;
+/// Bridge of `net0` when neither the VM nor `vm_defaults` says.
+pub const DEFAULT_BRIDGE: &str = "vmbr0";
+/// SCSI controller when neither the VM nor `vm_defaults` says.
+pub const DEFAULT_SCSIHW: &str = "virtio-scsi-pci";
+/// Seconds to wait for the QEMU guest agent.
+pub const DEFAULT_AGENT_TIMEOUT_SECS: u64 = 300;
+/// Seconds between guest agent pings.
+pub const DEFAULT_AGENT_POLL_SECS: u64 = 2;
+/// Ubuntu release of the derived cloud-image URL when no file names one (the old
+/// orchestrator's, before `ubuntu_release` existed).
+pub const DEFAULT_UBUNTU_RELEASE: &str = "noble";
+/// Ubuntu's cloud-image server.
+pub const CLOUD_IMAGES_BASE: &str = "https://cloud-images.ubuntu.com";
+/// Mount options of an NFS volume when none are set (the old tool's fstab line).
+pub const DEFAULT_NFS_VOLUME_OPTIONS: &str = "defaults,auto,nofail";
 
-/// Settings that a VM may set and `vm_defaults` may default.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct VmSettings {
-    /// Name of the OS family template (informational in the upstream files).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<String>,
-    /// Cloud image file imported as the boot disk (found in the image cache).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template_image: Option<String>,
-    /// URL the cloud image is downloaded from once when it is not in the cache.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cores: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_mb: Option<u64>,
-    /// Boot disk size in GiB; grown, never shrunk.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk_size_gb: Option<u64>,
-    /// Storage of the VM's disks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_pool: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_bridge: Option<String>,
-    /// SCSI controller (`virtio-scsi-pci` unless set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scsihw: Option<String>,
-    /// Storage holding cloud-init snippets (`snippets` content).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snippets_storage: Option<String>,
-    /// Seconds to wait for the QEMU guest agent after start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guest_agent_timeout_secs: Option<u64>,
-    /// Seconds between guest agent pings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guest_agent_poll_secs: Option<u64>,
-    /// Make linked clones of templates instead of full copies.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linked_clone: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_at_boot: Option<bool>,
-}
-
-/// One VM as written in the file. The `VmSettings` fields are repeated here on purpose rather
-/// than `#[serde(flatten)]`ed: flattening buffers the object and hides unknown keys from
-/// `serde_ignored`, which would lose the "did you mean" warnings; `own_settings` maps them back.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+/// One VM of `phoenix_vm_configs.json`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Vm {
-    pub vmid: GuestId,
+    pub id: GuestId,
     /// VM name; a DNS name, also the guest's host name.
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Hostname,
     pub clone_from_vmid: Option<GuestId>,
-    /// Turn this VM into a template after its features are installed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub is_template: Option<bool>,
+    /// Turned into a template after its features are installed; never started by `LetsGo`.
+    pub is_template: bool,
     /// Snapshot taken at the end of `create`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template_snapshot_name: Option<String>,
+    pub template_snapshot_name: Option<SnapshotName>,
     /// Name of the OS family template (informational in the upstream files).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
-    /// Cloud image file imported as the boot disk (found in the image cache).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template_image: Option<String>,
-    /// URL the cloud image is downloaded from once when it is not in the cache.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Cloud image imported as the boot disk (a file in the image cache); set (or
+    /// `clone_from_vmid` is).
+    pub template_image: Option<FileName>,
+    /// Where the image is downloaded from when it is not in the cache, as written; see
+    /// [`Vm::image_source`].
     pub image_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cores: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_mb: Option<u64>,
+    /// Ubuntu release of the derived image URL: the VM's, `vm_defaults` of the VM file, of the
+    /// hypervisor file, else [`DEFAULT_UBUNTU_RELEASE`].
+    pub ubuntu_release: String,
+    pub cores: u64,
+    pub memory_mb: u64,
     /// Boot disk size in GiB; grown, never shrunk.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_size_gb: Option<u64>,
     /// Storage of the VM's disks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_pool: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_bridge: Option<String>,
-    /// SCSI controller (`virtio-scsi-pci` unless set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scsihw: Option<String>,
-    /// Storage holding cloud-init snippets (`snippets` content).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snippets_storage: Option<String>,
-    /// Seconds to wait for the QEMU guest agent after start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guest_agent_timeout_secs: Option<u64>,
-    /// Seconds between guest agent pings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guest_agent_poll_secs: Option<u64>,
-    /// Make linked clones of templates instead of full copies.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linked_clone: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_pool: StorageId,
+    pub network_bridge: InterfaceName,
+    pub scsihw: String,
+    /// Storage for cloud-init snippets; `None`: the first storage with `snippets` content.
+    pub snippets_storage: Option<StorageId>,
+    pub guest_agent_timeout_secs: u64,
+    /// At least 1.
+    pub guest_agent_poll_secs: u64,
+    /// Linked instead of full clones of templates.
+    pub linked_clone: bool,
     pub start_at_boot: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_order: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_delay: Option<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<GuestId>,
-    /// Feature scripts run inside the VM through the guest agent.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub features: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_config: Option<VmNetwork>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_config: Option<VmUser>,
-    /// NFS-exported datasets mounted inside the VM.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Feature scripts run inside the VM through the guest agent, in order.
+    pub features: Vec<FeatureName>,
+    /// `ipconfig0` and DNS; `None`: the config says nothing about the network.
+    pub network: Option<VmNetwork>,
+    /// The cloud-init user.
+    pub user: Option<VmUser>,
+    /// NFS exports of the host mounted inside the VM.
     pub shared_volumes: Vec<SharedVolume>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health_checks: Vec<HealthCheck>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<Firewall>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tests: Option<TestSuites>,
-}
-
-/// `ipconfig0` and DNS of a VM.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct VmNetwork {
-    /// `dhcp`, or an address with prefix (`10.0.0.101/24`).
-    pub ip: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gw: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub nameservers: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub searchdomain: Option<String>,
-}
-
-/// The cloud-init user of a VM.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct VmUser {
-    pub username: String,
-    /// A secret: never printed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_hash: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssh_public_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ssh_public_keys: Vec<String>,
-    /// Files on the host holding public keys.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ssh_key_files: Vec<String>,
-    /// Legacy: a gateway written here by older files; `network_config.gw` wins.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gw: Option<String>,
-}
-
-/// A host dataset mounted over NFS inside the VM.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct SharedVolume {
-    /// Exported host path (one of the hypervisor config's `nfs.exports[].path`).
-    pub host_path: String,
-    pub mount_point: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub options: Option<String>,
-}
-
-/// A VM with `vm_defaults` applied: what the VM manager works from.
-#[derive(Debug, Clone)]
-pub struct ResolvedVm {
-    pub vm: Vm,
-    pub settings: VmSettings,
-}
-
-impl VmSettings {
-    /// `self` with every missing field taken from `defaults`.
-    pub fn or(&self, defaults: &VmSettings) -> VmSettings {
-        macro_rules! pick {
-            ($($f:ident),*) => { VmSettings { $($f: self.$f.clone().or_else(|| defaults.$f.clone()),)* } };
-        }
-        pick!(
-            template,
-            template_image,
-            image_url,
-            cores,
-            memory_mb,
-            disk_size_gb,
-            storage_pool,
-            network_bridge,
-            scsihw,
-            snippets_storage,
-            guest_agent_timeout_secs,
-            guest_agent_poll_secs,
-            linked_clone,
-            start_at_boot
-        )
-    }
-}
-
-impl VmFile {
-    /// Every VM with `vm_defaults` applied.
-    pub fn resolved(&self) -> Vec<ResolvedVm> {
-        self.vms
-            .iter()
-            .map(|vm| ResolvedVm {
-                settings: vm.own_settings().or(&self.vm_defaults),
-                vm: vm.clone(),
-            })
-            .collect()
-    }
+    pub tests: TestSuites,
+    /// Folders of the host's NFS exports mounted inside the VM (`volumes` of type `nfs`).
+    pub nfs_volumes: Vec<NfsVolume>,
+    /// Service layer: Portainer server or agent.
+    pub portainer: Option<VmPortainer>,
+    /// Service layer: how the gateway publishes the VM's service.
+    pub traefik_service: Option<TraefikService>,
+    /// Service layer: re-generate gateway and DNS configuration after creation.
+    pub trigger_sync_on_completion: bool,
+    /// Service layer: Docker stacks deployed to the VM, by name.
+    pub docker_stacks: Vec<String>,
+    /// Service layer: records the internal DNS server serves for the VM.
+    pub dns_records: Vec<DnsRecord>,
 }
 
 impl Vm {
-    /// The settings written on this VM itself, before `vm_defaults`.
-    pub fn own_settings(&self) -> VmSettings {
-        VmSettings {
-            template: self.template.clone(),
-            template_image: self.template_image.clone(),
-            image_url: self.image_url.clone(),
-            cores: self.cores,
-            memory_mb: self.memory_mb,
-            disk_size_gb: self.disk_size_gb,
-            storage_pool: self.storage_pool.clone(),
-            network_bridge: self.network_bridge.clone(),
-            scsihw: self.scsihw.clone(),
-            snippets_storage: self.snippets_storage.clone(),
-            guest_agent_timeout_secs: self.guest_agent_timeout_secs,
-            guest_agent_poll_secs: self.guest_agent_poll_secs,
-            linked_clone: self.linked_clone,
-            start_at_boot: self.start_at_boot,
+    /// The static address of `net0`, if any.
+    pub fn static_ip(&self) -> Option<IpAddr> {
+        self.network.as_ref()?.ip.static_addr()
+    }
+
+    /// The cloud image's URL on Ubuntu's server, as the old orchestrator derived it:
+    /// `https://cloud-images.ubuntu.com/<ubuntu_release>/current/<template_image>`.
+    pub fn cloud_image_url(&self) -> Option<String> {
+        let image = self.template_image.as_ref()?;
+        Some(format!(
+            "{CLOUD_IMAGES_BASE}/{}/current/{image}",
+            self.ubuntu_release
+        ))
+    }
+
+    /// Where the image comes from when it is not in the cache: `image_url`, else the derived
+    /// URL.
+    pub fn image_source(&self) -> Option<String> {
+        self.image_url.clone().or_else(|| self.cloud_image_url())
+    }
+}
+
+/// A folder of one of the host's NFS exports, mounted inside the VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NfsVolume {
+    /// Label, for people.
+    pub name: Option<String>,
+    /// The NFS server: the volume's `server`, else the hypervisor config's
+    /// `network.nfs_server`.
+    pub server: String,
+    /// The folder on the server: the export itself or a folder inside it.
+    pub path: AbsPath,
+    /// The export that holds `path` (it allows the VM's address).
+    pub export: NfsExport,
+    pub mount_point: AbsPath,
+    /// fstab options ([`DEFAULT_NFS_VOLUME_OPTIONS`] when not set).
+    pub options: String,
+}
+
+/// Portainer in a VM (service layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmPortainer {
+    pub role: VmPortainerRole,
+    /// The agent's environment name in Portainer.
+    pub environment_name: Option<String>,
+    /// The host name the server reaches the agent at.
+    pub agent_hostname: Option<Hostname>,
+}
+
+/// What a VM runs of Portainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmPortainerRole {
+    /// The Portainer server.
+    Primary,
+    Agent,
+}
+
+impl VmPortainerRole {
+    pub fn parse(v: &str) -> Result<VmPortainerRole, String> {
+        match v {
+            "primary" => Ok(VmPortainerRole::Primary),
+            "agent" => Ok(VmPortainerRole::Agent),
+            _ => Err(format!(
+                "'{}' is not a VM's Portainer role; expected primary or agent",
+                v.escape_debug()
+            )),
         }
     }
+}
+
+/// `ipconfig0` and DNS of a VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VmNetwork {
+    pub ip: IpConfig,
+    /// `network_config.gw`, else the legacy `user_config.gw`.
+    pub gateway: Option<IpAddr>,
+    pub nameservers: Vec<IpAddr>,
+    pub searchdomain: Option<Hostname>,
+}
+
+/// The cloud-init user of a VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VmUser {
+    pub username: UnixUser,
+    /// A secret: never printed. `NOT_SET` or empty means no password.
+    pub password_hash: Option<String>,
+    /// `ssh_public_key` then `ssh_public_keys`, trimmed, without empties or repeats.
+    pub ssh_public_keys: Vec<String>,
+    /// Files holding public keys, resolved against the hypervisor config's folder (read when
+    /// used: their content is not config).
+    pub ssh_key_files: Vec<PathBuf>,
+}
+
+/// A host NFS export (or a folder inside one) mounted inside the VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedVolume {
+    /// The exported path as written (`host_path`).
+    pub host_path: AbsPath,
+    /// The hypervisor config's export it belongs to.
+    pub export: NfsExport,
+    pub mount_point: AbsPath,
+    /// Mount options (`defaults,_netdev` when not set).
+    pub options: Option<String>,
 }

@@ -4,7 +4,6 @@
 
 use serde::Deserialize;
 
-use crate::faults::bump;
 use crate::state::Node;
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -56,7 +55,7 @@ pub fn matching(node: &Node, method: &str, path: &str) -> Option<ApiRule> {
         if !m {
             continue;
         }
-        let n = bump(node, &format!("api{i}")).ok()?;
+        let n = node.count_match(&format!("api{i}")).ok()?;
         if r.nth.is_none_or(|nth| nth == n) {
             return Some(r.clone());
         }

@@ -257,7 +257,11 @@ fn cli_read_fault(
     let (tool, argv) = req.to_argv().ok()?;
     let _ = method;
     let call = pve::validate(tool, &argv).ok()?;
-    match crate::faults::call_fault(node, tool, &call.command, call.vmid(), &argv) {
+    let mut count = |k: &str| node.count_match(k);
+    match node
+        .faults
+        .call_fault(tool, &call.command, call.vmid(), &argv, &mut count)
+    {
         Ok(Some((_, msg))) => return Some(Reply::err(500, msg)),
         Err(e) => return Some(Reply::err(500, e.msg)),
         Ok(None) => {}

@@ -1,51 +1,67 @@
 use super::*;
+use crate::desired::{dns_options, ipconfig0};
 use phoenix_config::model::vm::{VmNetwork, VmUser};
 use phoenix_config::GuestId;
 
-fn desired() -> Desired {
-    Desired {
+fn vm() -> Vm {
+    Vm {
         id: GuestId(8001),
-        name: "docker-vm-01".into(),
+        name: "docker-vm-01".parse().expect("name"),
+        clone_from_vmid: None,
+        is_template: false,
+        template_snapshot_name: None,
+        template: None,
+        template_image: None,
+        image_url: None,
         cores: 2,
         memory_mb: 2048,
         disk_size_gb: None,
-        storage: "local-lvm".into(),
-        bridge: "vmbr0".into(),
+        storage_pool: "local-lvm".parse().expect("storage"),
+        network_bridge: "vmbr0".parse().expect("bridge"),
         scsihw: "virtio-scsi-pci".into(),
         snippets_storage: None,
-        agent_timeout_secs: 1,
-        agent_poll_secs: 1,
+        guest_agent_timeout_secs: 1,
+        guest_agent_poll_secs: 1,
         linked_clone: false,
         start_at_boot: None,
         boot_order: None,
         boot_delay: None,
-        clone_from: None,
-        is_template: false,
-        snapshot: None,
-        image: None,
-        image_url: None,
+        dependencies: vec![],
         features: vec![],
         network: Some(VmNetwork {
-            ip: "10.0.0.101/24".into(),
-            gw: None,
-            nameservers: vec!["1.1.1.1".into()],
-            searchdomain: Some("lab.example".into()),
+            ip: "10.0.0.101/24".parse().expect("ip"),
+            gateway: Some("10.0.0.1".parse().expect("gw")),
+            nameservers: vec!["1.1.1.1".parse().expect("ns")],
+            searchdomain: Some("lab.example".parse().expect("domain")),
         }),
         user: Some(VmUser {
-            username: "phoenix_user".into(),
-            gw: Some("10.0.0.1".into()),
+            username: "phoenix_user".parse().expect("user"),
             ..Default::default()
         }),
-        ssh_keys: vec!["ssh-ed25519 AAAA me@x".into()],
         shared_volumes: vec![],
         health_checks: vec![],
-        guest_json: serde_json::Value::Null,
+        firewall: None,
+        tests: Default::default(),
+        ubuntu_release: "noble".into(),
+        nfs_volumes: vec![],
+        portainer: None,
+        traefik_service: None,
+        trigger_sync_on_completion: false,
+        docker_stacks: vec![],
+        dns_records: vec![],
+    }
+}
+
+fn desired(vm: &Vm) -> Desired<'_> {
+    Desired {
+        vm,
+        ssh_keys: vec!["ssh-ed25519 AAAA me@x".into()],
     }
 }
 
 #[test]
 fn user_data_drops_lines_without_value_and_quotes_values() {
-    let out = render_user_data(BUILTIN_TEMPLATE, &desired()).expect("render");
+    let out = render_user_data(BUILTIN_TEMPLATE, &desired(&vm())).expect("render");
     assert!(out.starts_with("#cloud-config\n"));
     assert!(out.contains("hostname: \"docker-vm-01\"\n"));
     assert!(out.contains("  - name: \"phoenix_user\"\n"));
@@ -61,27 +77,28 @@ fn user_data_drops_lines_without_value_and_quotes_values() {
 
 #[test]
 fn password_hash_sets_passwd_and_unlocks() {
-    let mut d = desired();
-    d.user.as_mut().expect("user").password_hash = Some("$6$salt$hash".into());
-    let out = render_user_data(BUILTIN_TEMPLATE, &d).expect("render");
+    let mut vm = vm();
+    vm.user.as_mut().expect("user").password_hash = Some("$6$salt$hash".into());
+    let out = render_user_data(BUILTIN_TEMPLATE, &desired(&vm)).expect("render");
     assert!(out.contains("    passwd: \"$6$salt$hash\"\n"));
     assert!(out.contains("lock_passwd: false\n"));
 }
 
 #[test]
 fn unknown_placeholder_is_an_error() {
-    assert!(render_user_data("a: {{nope}}\n", &desired()).is_err());
-    assert!(render_user_data("a: {{hostname\n", &desired()).is_err());
+    let vm = vm();
+    assert!(render_user_data("a: {{nope}}\n", &desired(&vm)).is_err());
+    assert!(render_user_data("a: {{hostname\n", &desired(&vm)).is_err());
 }
 
 #[test]
 fn ipconfig_uses_legacy_gateway_and_dhcp() {
-    let mut d = desired();
+    let mut d = vm();
     assert_eq!(
         ipconfig0(&d).as_deref(),
         Some("ip=10.0.0.101/24,gw=10.0.0.1")
     );
-    d.network.as_mut().expect("net").ip = "dhcp".into();
+    d.network.as_mut().expect("net").ip = phoenix_config::IpConfig::Dhcp;
     assert_eq!(ipconfig0(&d).as_deref(), Some("ip=dhcp"));
     d.network = None;
     assert_eq!(ipconfig0(&d), None);
@@ -89,23 +106,19 @@ fn ipconfig_uses_legacy_gateway_and_dhcp() {
 
 #[test]
 fn network_config_matches_mac_and_carries_dns() {
-    let out = render_network_config(
-        &desired(),
-        Some("BC:24:11:00:00:01"),
-        &InheritedDns::default(),
-    );
+    let out = render_network_config(&vm(), Some("BC:24:11:00:00:01"), &InheritedDns::default());
     assert!(out.contains("mac_address: \"bc:24:11:00:00:01\""));
     assert!(out.contains("address: \"10.0.0.101/24\"\n        gateway: \"10.0.0.1\""));
     assert!(out.contains("search: [\"lab.example\"]"));
     assert_eq!(
-        dns_options(&desired()),
+        dns_options(&vm()),
         (Some("1.1.1.1".into()), Some("lab.example".into()))
     );
 }
 
 #[test]
 fn network_config_inherits_dns_when_the_json_is_silent() {
-    let mut d = desired();
+    let mut d = vm();
     d.network.as_mut().expect("net").nameservers.clear();
     let inherited = InheritedDns {
         nameserver: Some("9.9.9.9 8.8.8.8".into()),

@@ -3,7 +3,8 @@
 //!
 //! Four checks serde does not do for us: a size limit (a 50 MB file is a mistake, not a config),
 //! a byte-order mark, invalid UTF-8 with its position, and duplicate keys inside one object
-//! (serde_json silently keeps the last one). Unknown keys become warnings that suggest the
+//! (serde_json silently keeps the last one; the model's own map types refuse them, and a
+//! separate pass names the key when needed). Unknown keys become warnings that suggest the
 //! nearest known key, which is read from the type's own JSON Schema.
 
 use std::borrow::Cow;
@@ -18,6 +19,8 @@ use serde::de::{
 use serde_json::Value;
 
 use crate::error::Diagnostic;
+
+mod skipped;
 
 /// Larger files are refused before parsing.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -109,9 +112,31 @@ pub fn parse_str<T: DeserializeOwned + JsonSchema>(
     path: &Path,
     text: &str,
 ) -> Result<Parsed<T>, Diagnostic> {
-    check_duplicate_keys(path, text)?;
+    let (value, warnings) = parse_seed::<T, _>(path, text, || std::marker::PhantomData::<T>)?;
+    Ok(Parsed { value, warnings })
+}
+
+/// Parses `text` with a seed from `seed`, which must accept exactly what `T` accepts: `T`
+/// explains a failure (with its JSON path) and names the keys an unknown key may be a typo
+/// of. A second seed is asked for when the first parse skipped a key.
+///
+/// One pass in the common case: the model's maps and free-form values refuse a duplicate key
+/// (serde would keep the last), and nothing was skipped, so there is nothing to report. When a
+/// key was skipped, the file is parsed again noting the path of every unknown key, and the
+/// duplicate-key pass runs (a duplicate may hide in what nobody reads); when parsing fails,
+/// that pass runs first, then the failure is explained.
+pub(crate) fn parse_seed<'de, T, S>(
+    path: &Path,
+    text: &'de str,
+    mut seed: impl FnMut() -> S,
+) -> Result<(S::Value, Vec<Diagnostic>), Diagnostic>
+where
+    T: DeserializeOwned + JsonSchema,
+    S: DeserializeSeed<'de>,
+{
     // serde accepts a JSON array for a struct (fields by position); a config file is an object.
     if !text.trim_start().starts_with('{') {
+        check_duplicate_keys(path, text)?;
         let skipped = text.len() - text.trim_start().len();
         let (line, col) = line_col(text.as_bytes(), skipped);
         return Err(Diagnostic::error(
@@ -120,17 +145,38 @@ pub fn parse_str<T: DeserializeOwned + JsonSchema>(
             "expected a JSON object at the top level",
         ));
     }
+    let flag = std::cell::Cell::new(false);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let fast = seed()
+        .deserialize(skipped::Watch {
+            de: &mut de,
+            skipped: &flag,
+        })
+        .and_then(|v| de.end().map(|()| v));
+    match fast {
+        Ok(v) if !flag.get() => return Ok((v, Vec::new())),
+        Ok(_) => {}
+        Err(_) => {
+            check_duplicate_keys(path, text)?;
+            return Err(explain_failure::<T>(path, text));
+        }
+    }
     let mut unknown = Vec::new();
     let mut de = serde_json::Deserializer::from_str(text);
-    let fast = serde_ignored::deserialize(&mut de, |p| unknown.push(p.to_string()))
-        .and_then(|v| de.end().map(|()| v));
-    // Path tracking costs time on every value, so it runs only to explain a failure.
-    let value: T = match fast {
+    let noted = {
+        let mut note = |p: serde_ignored::Path| unknown.push(p.to_string());
+        seed().deserialize(serde_ignored::Deserializer::new(&mut de, &mut note))
+    }
+    .and_then(|v| de.end().map(|()| v));
+    let value = match noted {
         Ok(v) => v,
-        Err(_) => return Err(explain_failure::<T>(path, text)),
+        Err(_) => {
+            check_duplicate_keys(path, text)?;
+            return Err(explain_failure::<T>(path, text));
+        }
     };
-    let warnings = unknown_key_warnings::<T>(path, &unknown);
-    Ok(Parsed { value, warnings })
+    check_duplicate_keys(path, text)?;
+    Ok((value, unknown_key_warnings::<T>(path, &unknown)))
 }
 
 /// Parses again with path tracking to say where and why parsing failed.

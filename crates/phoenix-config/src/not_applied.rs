@@ -1,0 +1,175 @@
+//! Keys Phoenix loads and checks but does not act on yet: the one list of them.
+//!
+//! The old tool acted on these settings; Phoenix reads them into the model (so the files load
+//! unchanged and the values are checked), but nothing applies them to the host yet. Loading one
+//! is a warning that names the key, where it is and who will apply it, so nothing the old tool
+//! did is dropped in silence; `phoenix validate --strict` turns these warnings into errors.
+//!
+//! When a phase gives a key its behaviour, it removes the key's entry here; the compiler then
+//! points at the one place that warned about it.
+
+use std::fmt::Display;
+use std::path::Path;
+
+use crate::error::Diagnostic;
+
+/// A key loaded but not applied yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotApplied {
+    /// The file the key is in.
+    pub file: FileKind,
+    /// Its JSON path, `*` standing for a container key or an array index
+    /// (`lxc_configs.*.id_maps`, `vms[*].firewall`).
+    pub key: &'static str,
+    /// What it means and who will apply it.
+    pub what: &'static str,
+}
+
+/// One of the three config files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Hypervisor,
+    Lxc,
+    Vm,
+}
+
+macro_rules! table {
+    ($($name:ident: $file:ident, $key:literal, $what:literal;)*) => {
+        $(
+            #[doc = concat!("`", $key, "`: ", $what)]
+            pub const $name: NotApplied = NotApplied {
+                file: FileKind::$file,
+                key: $key,
+                what: $what,
+            };
+        )*
+        /// Every key of the table.
+        pub const ALL: &[NotApplied] = &[$($name),*];
+    };
+}
+
+table! {
+    HOST_INTERFACES: Hypervisor, "network.interfaces",
+        "the host's own interface, address, gateway and name servers (/etc/network/interfaces): host set-up";
+    FALLBACK_DNS: Hypervisor, "network.fallback_dns",
+        "the name server guests fall back to: service layer (DNS)";
+    GLOBAL_FIREWALL_RULES: Hypervisor, "shared_volumes.firewall.global_firewall_rules",
+        "cluster-wide firewall rules for cluster.fw [RULES]: firewall phase";
+    HOST_FIREWALL_RULES: Hypervisor, "firewall.global_firewall_rules",
+        "cluster-wide firewall rules for cluster.fw [RULES]: firewall phase";
+    STORAGE_CLASS: Hypervisor, "zfs.datasets[*].storage_class",
+        "how guests reach a dataset: service layer";
+    PORTAINER_API: Hypervisor, "portainer_api",
+        "the Portainer server's administrator account: service layer (Portainer)";
+    DNS_SERVER: Hypervisor, "dns_server",
+        "the internal DNS server on the host: service layer (DNS)";
+    STEP_CA: Hypervisor, "step_ca",
+        "the internal certificate authority: service layer (certificates)";
+    LXC_APPARMOR_NESTING: Lxc, "lxc_configs.*.apparmor_manages_nesting",
+        "with a custom AppArmor profile, lxc.apparmor.allow_nesting and the nesting include: next phase";
+    LXC_ID_MAPS: Lxc, "lxc_configs.*.id_maps",
+        "ID ranges mapped into the container (lxc.idmap lines): next phase";
+    LXC_MOUNT_OWNER_UID: Lxc, "lxc_configs.*.mount_points[*].owner_uid",
+        "owner of the host folder (chown to the mapped user): next phase";
+    LXC_MOUNT_OWNER_GID: Lxc, "lxc_configs.*.mount_points[*].owner_gid",
+        "group of the host folder (chown to the mapped group): next phase";
+    LXC_TRAEFIK_SERVICE: Lxc, "lxc_configs.*.traefik_service",
+        "how the gateway publishes the container's service: service layer (gateway)";
+    LXC_TRIGGER_SYNC: Lxc, "lxc_configs.*.trigger_sync_on_completion",
+        "re-generating gateway and DNS configuration after the container is created: service layer";
+    LXC_BOOTSTRAP_CA_URL: Lxc, "lxc_configs.*.bootstrap_ca_url",
+        "the certificate authority the container trusts at first boot: service layer (certificates)";
+    VM_FIREWALL: Vm, "vms[*].firewall",
+        "the VM's firewall (<vmid>.fw, firewall=1 on its NIC): firewall phase";
+    VM_VOLUMES: Vm, "vms[*].volumes",
+        "NFS folders mounted inside the VM: next phase";
+    VM_PORTAINER_ROLE: Vm, "vms[*].portainer_role",
+        "Portainer server or agent in the VM: service layer (Portainer)";
+    VM_PORTAINER_ENVIRONMENT: Vm, "vms[*].portainer_environment_name",
+        "the agent's Portainer environment: service layer (Portainer)";
+    VM_PORTAINER_AGENT_HOSTNAME: Vm, "vms[*].portainer_agent_hostname",
+        "the host name Portainer reaches the agent at: service layer (Portainer)";
+    VM_TRAEFIK_SERVICE: Vm, "vms[*].traefik_service",
+        "how the gateway publishes the VM's service: service layer (gateway)";
+    VM_TRIGGER_SYNC: Vm, "vms[*].trigger_sync_on_completion",
+        "re-generating gateway and DNS configuration after the VM is created: service layer";
+    VM_DOCKER_STACKS: Vm, "vms[*].docker_stacks",
+        "Docker stacks deployed to the VM: service layer (Portainer)";
+    VM_DNS_RECORDS: Vm, "vms[*].dns_records",
+        "records the internal DNS server serves for the VM: service layer (DNS)";
+}
+
+impl NotApplied {
+    /// The key's last name (`id_maps`).
+    pub fn name(&self) -> &'static str {
+        let last = self.key.rsplit('.').next().unwrap_or(self.key);
+        last.split('[').next().unwrap_or(last)
+    }
+
+    /// Whether the JSON path `location` (as diagnostics write it) is this key.
+    pub fn matches(&self, location: &str) -> bool {
+        glob(self.key, location)
+    }
+
+    /// The warning for this key found at `at` in `file`.
+    pub fn warning(&self, file: &Path, at: &(impl Display + ?Sized)) -> Diagnostic {
+        Diagnostic::warning(
+            file,
+            at.to_string(),
+            format!(
+                "`{}` is loaded but not applied yet ({}); `validate --strict` refuses it",
+                self.name(),
+                self.what
+            ),
+        )
+    }
+}
+
+/// The table entry whose key `location` is, if any.
+pub fn lookup(location: &str) -> Option<&'static NotApplied> {
+    ALL.iter().find(|k| k.matches(location))
+}
+
+/// `*` matches one container key or array index (anything without `.`, `[` or `]`).
+fn glob(pattern: &str, s: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == s,
+        Some((head, tail)) => {
+            let Some(rest) = s.strip_prefix(head) else {
+                return false;
+            };
+            let end = rest.find(['.', '[', ']']).unwrap_or(rest.len());
+            end > 0 && glob(tail, &rest[end..])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_their_paths() {
+        assert!(LXC_ID_MAPS.matches("lxc_configs.101.id_maps"));
+        assert!(LXC_MOUNT_OWNER_UID.matches("lxc_configs.101.mount_points[2].owner_uid"));
+        assert!(VM_VOLUMES.matches("vms[1].volumes"));
+        assert!(!VM_VOLUMES.matches("vms[1].volumes[0]"));
+        assert!(!LXC_ID_MAPS.matches("lxc_configs.101.x.id_maps"));
+        assert!(STORAGE_CLASS.matches("zfs.datasets[0].storage_class"));
+        assert_eq!(LXC_MOUNT_OWNER_UID.name(), "owner_uid");
+        assert_eq!(lookup("vms[0].firewall"), Some(&VM_FIREWALL));
+    }
+
+    #[test]
+    fn every_key_is_listed_once() {
+        for (i, a) in ALL.iter().enumerate() {
+            assert!(
+                ALL[i + 1..]
+                    .iter()
+                    .all(|b| b.key != a.key || b.file != a.file),
+                "{} twice",
+                a.key
+            );
+        }
+    }
+}
