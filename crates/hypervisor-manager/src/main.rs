@@ -6,6 +6,8 @@
 //!   (see [`setup`]).
 //! - `hypervisor-manager test [--suite NAME]` runs `tests/hypervisor_test_runner.sh` with the
 //!   host test suites of the config (see [`host_tests`]).
+//! - `hypervisor-manager sync [all|certs|dns|gateway|portainer|stacks]` puts the service layer
+//!   in place (see [`sync`]).
 //!
 //! Everything it says goes through the one reporter (`phoenix_report`), so under the
 //! dispatcher its steps appear in the run's recap as the `host` row.
@@ -13,11 +15,12 @@
 mod host_tests;
 mod script;
 mod setup;
+mod sync;
 
 use phoenix_host::{exit, manager};
 use phoenix_report::{Event, EventKind, Reporter, Verbosity};
 
-const VERBS: &[&str] = &["setup", "test"];
+const VERBS: &[&str] = &["setup", "test", "sync"];
 
 fn main() {
     std::process::exit(run());
@@ -44,6 +47,7 @@ fn run() -> i32 {
     let code = match ctx.inv.verb {
         "setup" => setup::run(&ctx, &reporter),
         "test" => host_tests::run(&ctx, &reporter),
+        "sync" => sync::run(&ctx, &reporter),
         other => {
             eprintln!("Error: Invalid verb '{other}'");
             exit::FAILURE

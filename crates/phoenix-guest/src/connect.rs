@@ -242,6 +242,7 @@ const NODE_VERBS: &[&str] = &[
     "test",
     "setup",
     "health-check",
+    "sync",
 ];
 
 /// Refuses, before anything runs, a verb that needs node-local work when the `api` transport

@@ -56,7 +56,13 @@ pub struct Invocation {
     /// `delete --unmanaged`: a guest no config file defines.
     pub unmanaged: bool,
     pub wipe_disks: bool,
+    /// The argument of a verb in [`VERBS_WITH_ARGUMENT`] of a manager that takes no target
+    /// (`hypervisor-manager sync dns`).
+    pub argument: Option<String>,
 }
+
+/// Verbs of a manager without targets that take one argument instead (`sync <part>`).
+pub const VERBS_WITH_ARGUMENT: &[&str] = &["sync"];
 
 /// Parses the process arguments. `Err` carries the exit code after the message was printed.
 pub fn parse(
@@ -124,17 +130,29 @@ pub fn parse_from(
         return Err(fail("--unmanaged applies to 'delete' only".into()));
     }
     let id = if takes_target {
-        let t = cli.target.ok_or_else(|| fail("Missing target ID".into()))?;
+        let t = cli
+            .target
+            .clone()
+            .ok_or_else(|| fail("Missing target ID".into()))?;
         Some(GuestId::parse(&t).filter(|i| i.in_range()).ok_or_else(|| {
             fail(format!(
                 "Invalid target ID '{t}'; expected a number from 100 to 999999999"
             ))
         })?)
     } else {
-        if let Some(t) = cli.target {
+        if let Some(t) = cli
+            .target
+            .as_ref()
+            .filter(|_| !VERBS_WITH_ARGUMENT.contains(&verb))
+        {
             return Err(fail(format!("{name} takes no target ID (got '{t}')")));
         }
         None
+    };
+    let argument = if takes_target {
+        None
+    } else {
+        cli.target.filter(|_| VERBS_WITH_ARGUMENT.contains(&verb))
     };
     Ok(Invocation {
         verb,
@@ -144,6 +162,7 @@ pub fn parse_from(
         force: cli.force,
         unmanaged: cli.unmanaged,
         wipe_disks: cli.wipe_disks,
+        argument,
     })
 }
 

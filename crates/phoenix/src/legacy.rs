@@ -4,9 +4,10 @@
 //!
 //! - `health-check <vmid>` is a Phoenix verb too (`vm-manager health-check`); only VMs have it;
 //! - `status <id>...` shows the named guests (Phoenix's `status` alone shows all);
-//! - `sync ...` and `--reset-portainer` belong to the Portainer and Docker-stack sync of the
-//!   service layer, which this version does not have: they fail with a message saying so,
-//!   rather than as an unknown verb or option.
+//! - `sync all` is Phoenix's `sync all` (`hypervisor-manager sync`), with the parts `certs`,
+//!   `dns`, `gateway`, `portainer`, `stacks` on their own; the old `sync stack <name> to <vmid>`
+//!   and `--reset-portainer` are not available yet: they fail with a message saying so, rather
+//!   than as an unknown verb or option.
 //!
 //! Where each old verb went is listed in docs/install.md.
 
@@ -19,7 +20,31 @@ pub const SERVICE_LAYER: &str =
 /// Exit code of a legacy verb or option that has no implementation yet.
 pub const NOT_AVAILABLE: i32 = phoenix_host::exit::FAILURE;
 
-/// The message for the old `sync` verb (`sync all`, `sync stack <name> to <vmid>`).
+/// The parts `sync` takes (`all` first).
+pub const SYNC_PARTS: &[&str] = &["all", "certs", "dns", "gateway", "portainer", "stacks"];
+
+/// The part of `phoenix sync <part>`, or the message for a form Phoenix does not have.
+pub fn sync_part(args: &[String]) -> Result<&'static str, String> {
+    match args {
+        [one] => SYNC_PARTS
+            .iter()
+            .find(|p| **p == one.as_str())
+            .copied()
+            .ok_or_else(|| {
+                format!(
+                    "Error: unknown sync part '{one}'; expected one of {}",
+                    SYNC_PARTS.join(", ")
+                )
+            }),
+        [] => Err(format!(
+            "Error: 'sync' needs what to synchronise: {}",
+            SYNC_PARTS.join(", ")
+        )),
+        _ => Err(sync_message(args)),
+    }
+}
+
+/// The message for the old `sync stack <name> to <vmid>` form.
 pub fn sync_message(args: &[String]) -> String {
     let shown = if args.is_empty() {
         String::new()
@@ -27,7 +52,7 @@ pub fn sync_message(args: &[String]) -> String {
         format!(" {}", args.join(" "))
     };
     format!(
-        "Error: 'sync{shown}' is not available yet: synchronising Portainer environments and Docker stacks is part of {SERVICE_LAYER}, which this version of Phoenix does not implement; guests themselves are created and converged with `phoenix create`/`phoenix LetsGo`"
+        "Error: 'sync{shown}' is not available yet: one stack to one VM is not a part of Phoenix's sync of {SERVICE_LAYER}; `phoenix sync stacks` creates or updates every stack of the agent VMs' docker_stacks (Portainer) and changes only what differs"
     )
 }
 
@@ -91,5 +116,13 @@ mod tests {
         let m = sync_message(&args(&["stack", "web", "to", "8001"]));
         assert!(m.starts_with("Error: 'sync stack web to 8001' is not available yet"));
         assert!(m.contains("Portainer") && m.contains("service layer"));
+        assert_eq!(sync_part(&args(&["all"])), Ok("all"));
+        assert_eq!(sync_part(&args(&["dns"])), Ok("dns"));
+        assert!(sync_part(&args(&["everything"]))
+            .unwrap_err()
+            .contains("unknown sync part"));
+        assert!(sync_part(&[])
+            .unwrap_err()
+            .contains("needs what to synchronise"));
     }
 }

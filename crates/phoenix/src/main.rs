@@ -60,10 +60,17 @@ fn real_main() -> i32 {
         eprintln!("Error: no verb given; see `phoenix --help`");
         return exit::FAILURE;
     };
-    if verb == "sync" {
-        eprintln!("{}", legacy::sync_message(&cli.targets));
-        return legacy::NOT_AVAILABLE;
-    }
+    let sync_part = if verb == "sync" {
+        match legacy::sync_part(&cli.targets) {
+            Ok(p) => Some(p),
+            Err(msg) => {
+                eprintln!("{msg}");
+                return legacy::NOT_AVAILABLE;
+            }
+        }
+    } else {
+        None
+    };
     let Some(verb) = cli::verb_names().into_iter().find(|v| *v == verb) else {
         eprintln!("{}", cli::invalid_verb(&verb));
         return exit::FAILURE;
@@ -91,7 +98,12 @@ fn real_main() -> i32 {
     // The process ends right after the verb: freeing thousands of guests one by one would only
     // cost time (a third of `validate` on a 10,000-guest deployment).
     let cfg = std::mem::ManuallyDrop::new(cfg);
-    let targets = match parse_targets(&cfg, &cli.targets, cli.unmanaged) {
+    let raw_targets: &[String] = if sync_part.is_some() {
+        &[]
+    } else {
+        &cli.targets
+    };
+    let targets = match parse_targets(&cfg, raw_targets, cli.unmanaged) {
         Ok(t) => t,
         Err(msg) => {
             eprintln!("Error: {msg}");
@@ -125,7 +137,7 @@ fn real_main() -> i32 {
                 exit::FAILURE
             }
         },
-        _ => dispatch(verb, &cli, &env, &cfg, &targets),
+        _ => dispatch(verb, &cli, &env, &cfg, &targets, sync_part),
     }
 }
 
@@ -154,6 +166,7 @@ fn dispatch(
     env: &HostEnv,
     cfg: &Config,
     targets: &[GuestId],
+    sync_part: Option<&'static str>,
 ) -> i32 {
     let orch = &cfg.hypervisor.orchestration;
     let opts = PlanOptions {
@@ -204,6 +217,7 @@ fn dispatch(
         "test" if targets.is_empty() => Ok(plan::host("test", &opts)),
         "test" => plan::each(cfg, targets, verb, &opts),
         "setup" => Ok(plan::host("setup", &opts)),
+        "sync" => Ok(plan::sync(sync_part.unwrap_or("all"))),
         _ => Ok(Plan::default()),
     };
     let plan = match planned {

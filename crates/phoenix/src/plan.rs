@@ -370,3 +370,10 @@ pub fn host(verb: &'static str, opts: &PlanOptions) -> Plan {
     }
     Plan { steps: vec![step] }
 }
+
+/// `sync <part>`: one `hypervisor-manager sync <part>` call.
+pub fn sync(part: &'static str) -> Plan {
+    let mut p = host("sync", &PlanOptions::default());
+    p.steps[0].extra.push(part.to_string());
+    p
+}

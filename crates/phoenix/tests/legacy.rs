@@ -109,23 +109,27 @@ fn health_check_needs_a_vm() {
 }
 
 #[test]
-fn sync_names_the_service_layer_instead_of_an_unknown_verb() {
+fn sync_stack_to_vm_names_the_service_layer_instead_of_an_unknown_verb() {
     let e = Env::new();
-    for args in [
-        vec!["sync", "all"],
-        vec!["sync", "stack", "web", "to", "1001"],
-        vec!["sync"],
+    let args = ["sync", "stack", "web", "to", "1001"];
+    let o = e.run(&args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("Error: '{}' is not available yet", args.join(" ")))
+            && err.contains("Portainer")
+            && err.contains("service layer"),
+        "{err}"
+    );
+    assert!(!err.contains("Invalid verb"), "{err}");
+    // `sync` alone and an unknown part are refused before anything runs.
+    for (args, want) in [
+        (vec!["sync"], "needs what to synchronise"),
+        (vec!["sync", "everything"], "unknown sync part 'everything'"),
     ] {
         let o = e.run(&args);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "{err}");
-        assert!(
-            err.contains(&format!("Error: '{}' is not available yet", args.join(" ")))
-                && err.contains("Portainer")
-                && err.contains("service layer"),
-            "{err}"
-        );
-        assert!(!err.contains("Invalid verb"), "{err}");
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
     }
     assert!(e.calls().is_empty());
 }
