@@ -39,7 +39,11 @@ pub fn enter(mut env: HostEnv, dir: &Path) -> Result<HostEnv, SimError> {
         log::info!("initialised a simulated Proxmox node in {}", dir.display());
     }
     let links = dir.join("bin");
-    if !links.join("pct").exists() || !links.join("pvesh").exists() {
+    // `dnsmasq` is the newest host tool: a folder linked before it is linked again.
+    if !links.join("pct").exists()
+        || !links.join("pvesh").exists()
+        || !links.join("dnsmasq").exists()
+    {
         let mut cmd = Command::new(&bin);
         cmd.arg("link").arg(&links).env("PVE_SIM_ROOT", &dir);
         run(cmd).map_err(setup)?;

@@ -13,6 +13,8 @@ const USAGE: &str = "usage: pve-sim <verb> [args]   (state folder: $PVE_SIM_ROOT
   dump [--no-timestamps]                           whole node state as JSON
   log [--json]                                     the invocation log
   link <dir>                                       create pct/qm/pvesm/pveam symlinks to this binary in <dir>
+  portainer <addr> --steppath DIR --name NAME [--guest VMID]
+                                                   run a VM's Portainer server (stand-in) at <addr> until SIGTERM
   pct|qm|pvesm|pveam <args>                        run a tool (same as through its symlink)";
 
 /// Run an admin verb; returns the exit code.
@@ -91,6 +93,7 @@ fn dispatch(args: &[String]) -> R<()> {
             Ok(())
         }
         "log" => log(&root, flags.contains(&"--json")),
+        "portainer" => crate::standins::portainer(&root, &flags),
         other => Err(usage_err(&format!("unknown verb '{other}'"))),
     }
 }

@@ -14,6 +14,7 @@ mod guest;
 mod guestos;
 mod host;
 mod sandbox;
+mod standins;
 mod state;
 mod storage;
 mod storecfg;

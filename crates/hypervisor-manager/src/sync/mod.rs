@@ -32,6 +32,9 @@ use phoenix_report::{Event, EventKind, GuestTag, Kind, Reporter};
 use files::{CtFiles, NodeFiles};
 use layer::Layer;
 
+/// How long a certificate's `post_renewal_command` may run (`timeout(1)`'s argument).
+pub const POST_RENEWAL_TIMEOUT: &str = "120";
+
 /// The parts, in the order `all` runs them.
 pub const PARTS: &[&str] = &["certs", "dns", "gateway", "portainer", "stacks"];
 
@@ -197,6 +200,7 @@ impl Sync<'_> {
         if input.domain.is_empty() {
             return Err(Stop("domain_name is not set".into()));
         }
+        self.dnsmasq_installed()?;
         let records = dns::records(input);
         for s in &records.shadowed {
             log::info!(
@@ -211,7 +215,11 @@ impl Sync<'_> {
             path: dns::DNSMASQ_FILE,
             text: &text,
             mode: 0o644,
-            check: Self::argv(&["dnsmasq", "--test"]),
+            check: Some(vec![
+                "dnsmasq".into(),
+                "--test".into(),
+                format!("--conf-file={}", dns::DNSMASQ_FILE),
+            ]),
             reload: Self::argv(&["systemctl", "restart", "dnsmasq"]),
         };
         let dry = self.dry();
@@ -246,6 +254,36 @@ impl Sync<'_> {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// dnsmasq is a package of the host: installed once (`apt-get install -y dnsmasq`).
+    fn dnsmasq_installed(&mut self) -> Result<(), Stop> {
+        let argv: Vec<String> = ["dpkg-query", "-W", "-f", "${Status}", "dnsmasq"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = self.host().exec(&argv).map_err(Stop)?;
+        if out.code == 0 && out.stdout.contains("install ok installed") {
+            return Ok(());
+        }
+        self.changed += 1;
+        let action = "apt-get install -y dnsmasq";
+        if self.dry() {
+            self.r.emit(
+                Event::new(EventKind::Planned, None)
+                    .step("dns package")
+                    .action(action),
+            );
+            return Ok(());
+        }
+        let argv: Vec<String> = action.split(' ').map(String::from).collect();
+        self.must(&argv, "dnsmasq")?;
+        self.r.emit(
+            Event::new(EventKind::Changed, None)
+                .step("dns package")
+                .action(action),
+        );
         Ok(())
     }
 
@@ -489,8 +527,21 @@ impl Sync<'_> {
                     }
                     self.must(&argv, &e.common_name)?;
                     self.set_mode_owner(e, &files, true)?;
+                    // The certificate is in place either way; a consumer that is not up yet
+                    // (its guest not created) reads it when it starts.
                     if let Some(post) = e.post_renewal_argv() {
-                        self.must(&post, &format!("{} (post_renewal_command)", e.common_name))?;
+                        // Bounded: the fixture's own commands wait in a loop for a file.
+                        let mut argv = vec!["timeout".to_string(), POST_RENEWAL_TIMEOUT.into()];
+                        argv.extend(post);
+                        if let Err(Stop(m)) =
+                            self.must(&argv, &format!("{} post_renewal_command", e.common_name))
+                        {
+                            self.r.emit(
+                                Event::new(EventKind::Note, None)
+                                    .step(step.clone())
+                                    .message(format!("{m}; the new certificate is in place")),
+                            );
+                        }
                     }
                     self.r.emit(
                         Event::new(EventKind::Changed, None)
@@ -549,9 +600,13 @@ impl Sync<'_> {
             .exec(argv)
             .map_err(|e| Stop(format!("{what}: {e}")))?;
         if out.code != 0 {
+            let shown = match argv {
+                [t, _, rest @ ..] if t == "timeout" => rest,
+                all => all,
+            };
             return Err(Stop(format!(
                 "{what}: `{}` failed (exit {}): {}",
-                argv.first().map(String::as_str).unwrap_or_default(),
+                shown.join(" "),
                 out.code,
                 format!("{}{}", out.stdout, out.stderr).trim()
             )));

@@ -259,22 +259,16 @@ fn nginx(fs: &GuestFs, a: &[String]) -> Out {
         return Out::err(0, "nginx version: nginx/1.24.0 (Ubuntu)");
     }
     if args.has(&["t", "T"]) {
-        let conf = "/etc/nginx/nginx.conf";
-        if !fs.exists(conf) {
-            return Out::err(1, format!("nginx: [emerg] open() \"{conf}\" failed (2: No such file or directory)\nnginx: configuration file {conf} test failed"));
-        }
-        for f in fs.list("/etc/nginx/sites-enabled") {
-            let p = format!("/etc/nginx/sites-enabled/{f}");
-            let Some(text) = fs.read(&p) else {
-                return Out::err(1, format!("nginx: [emerg] open() \"{p}\" failed (2: No such file or directory) in {conf}:9\nnginx: configuration file {conf} test failed"));
-            };
-            let open = text.matches('{').count();
-            let close = text.matches('}').count();
-            if open != close {
-                return Out::err(1, format!("nginx: [emerg] unexpected end of file, expecting \"}}\" in {p}\nnginx: configuration file {conf} test failed"));
-            }
-        }
-        return Out::err(0, format!("nginx: the configuration file {conf} syntax is ok\nnginx: configuration file {conf} test is successful"));
+        // The whole configuration as nginx reads it (pve-sim-services' checker: directives,
+        // contexts, includes, certificate files), worded as nginx words it.
+        let conf = args
+            .val(&["c"])
+            .unwrap_or("/etc/nginx/nginx.conf")
+            .to_string();
+        return match pve_sim_services::checks::nginx::test(&fs.path("/"), &conf) {
+            Ok(text) => Out::err(0, text.trim_end()),
+            Err(text) => Out::err(1, text.trim_end()),
+        };
     }
     Out::ok("")
 }

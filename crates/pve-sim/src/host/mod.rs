@@ -16,6 +16,7 @@ mod accounts;
 mod disks;
 pub mod download;
 mod security;
+mod services;
 pub mod state;
 mod system;
 
@@ -53,6 +54,9 @@ pub const HOST_TOOLS: &[&str] = &[
     "nvidia-installer",
     "curl",
     "wget",
+    "dnsmasq",
+    "step",
+    "step-ca",
 ];
 
 /// What a stand-in call did.
@@ -167,6 +171,8 @@ fn dispatch(h: &mut Host, tool: &str, a: &[String]) -> Out {
         "pve-firewall" => security::pve_firewall(h, a),
         "nvidia-smi" => security::nvidia_smi(h, a),
         "nvidia-installer" => security::nvidia_installer(h, a),
+        "dnsmasq" => services::dnsmasq(h, a),
+        "step" | "step-ca" => services::step(h, tool, a),
         other => Out::err(2, format!("pve-sim: host tool '{other}' is not simulated")),
     }
 }

@@ -48,6 +48,7 @@ const BASE_SERVICES: &[&str] = &[
 pub const PACKAGE_UNITS: &[(&str, &[&str])] = &[
     ("nfs-kernel-server", &["nfs-server"]),
     ("samba", &["smbd", "nmbd"]),
+    ("dnsmasq", &["dnsmasq"]),
 ];
 
 /// A simulated block device (absent from `disks`: blank, present).

@@ -1,0 +1,78 @@
+//! `pve-sim portainer <guest-addr> --steppath DIR --name NAME [--guest VMID]`: the Portainer
+//! server of a simulated VM, in the foreground until SIGTERM/SIGINT. Its certificate is issued
+//! for `NAME` (and the guest address) by the simulated CA initialised in `DIR` (`step ca init`),
+//! it listens on a loopback port and is entered in the simulated network at `<guest-addr>`
+//! (`10.0.0.111:9443`), so clients under `--sim` reach it where the real Portainer would be.
+//! State, recorded requests and faults are in `$PVE_SIM_ROOT/services/portainer/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use pve_sim_services::ca::Ca;
+use pve_sim_services::{net, portainer, tls};
+
+use crate::{fail, R};
+
+/// Where the Portainer stand-in keeps its state.
+pub fn portainer_dir(root: &Path) -> PathBuf {
+    root.join("services/portainer")
+}
+
+pub fn portainer(root: &Path, args: &[&str]) -> R<()> {
+    let mut addr = None;
+    let mut steppath = None;
+    let mut name = None;
+    let mut guest = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || {
+            it.next()
+                .map(|v| v.to_string())
+                .ok_or_else(|| fail(format!("{a} needs a value")))
+        };
+        match *a {
+            "--steppath" => steppath = Some(PathBuf::from(val()?)),
+            "--name" => name = Some(val()?),
+            "--guest" => {
+                guest = Some(
+                    val()?
+                        .parse::<u32>()
+                        .map_err(|_| fail("--guest needs a VM ID"))?,
+                )
+            }
+            other if addr.is_none() && !other.starts_with('-') => addr = Some(other.to_string()),
+            other => return Err(fail(format!("portainer: unexpected argument '{other}'"))),
+        }
+    }
+    let addr = addr.ok_or_else(|| fail("portainer needs the guest address (10.0.0.111:9443)"))?;
+    let steppath = steppath.ok_or_else(|| fail("portainer needs --steppath (the CA's folder)"))?;
+    let name = name.ok_or_else(|| fail("portainer needs --name (the certificate's name)"))?;
+    let ca = Ca::load(&steppath).map_err(fail)?;
+    let ip = addr
+        .rsplit_once(':')
+        .map(|(h, _)| h.to_string())
+        .unwrap_or_default();
+    let issued = ca
+        .issue(&name, &[ip], time::Duration::hours(24))
+        .map_err(fail)?;
+    let tls = tls::server_config(&issued.chain_pem, &issued.key_pem).map_err(fail)?;
+    let server = portainer::Server::start(
+        portainer::Config {
+            dir: portainer_dir(root),
+            sim_root: Some(root.to_path_buf()),
+        },
+        "127.0.0.1:0".parse().map_err(|_| fail("loopback"))?,
+        tls,
+    )
+    .map_err(fail)?;
+    net::register(root, &addr, server.addr, "portainer", guest).map_err(fail)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| fail(e.to_string()))?;
+    }
+    println!("portainer stand-in for {addr} listening on {}", server.addr);
+    server.wait(&stop);
+    net::unregister(root, &addr).map_err(fail)?;
+    Ok(())
+}

@@ -1,0 +1,539 @@
+//! `phoenix sync` on a simulated node with the 2025-11-04 deployment, unmodified: the CA runs
+//! (initialised with the `step` stand-in as container 103's application script does), the
+//! gateway containers exist with Nginx installed, and the Portainer server of VM 1001 answers
+//! (`pve-sim portainer`). A first `sync all` issues the manifest's certificates, writes the DNS,
+//! Nginx and Traefik configs (each checked by the tools' stand-ins) and deploys the stacks; a
+//! second one changes nothing; the failure paths name the guest or stack and leave the previous
+//! state in place.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use phoenix_tests::{bin, repo, stderr, Sim};
+use serde_json::Value;
+
+const CA_DIR: &str = "host/mnt/pve/quickOS/lxc-persistent-data/103/ssl";
+const TEMPLATE: &str = "fastData-shared-iso:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
+
+fn config() -> String {
+    repo()
+        .join("tests/fixtures/upstream-2025-11-04/etc/phoenix_hypervisor_config.json")
+        .display()
+        .to_string()
+}
+
+/// A simulator tool (`pct`, `step`, ...) run as the node's own tools are.
+fn tool(sim: &Sim, name: &str, args: &[&str], envs: &[(&str, &Path)]) -> String {
+    let mut c = Command::new(sim.dir().join("bin").join(name));
+    c.args(args).env("PVE_SIM_ROOT", sim.dir());
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let o = c.output().expect("tool");
+    assert!(
+        o.status.success(),
+        "{name} {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The Portainer server of VM 1001, stopped when dropped.
+struct Portainer(Child);
+
+impl Drop for Portainer {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+struct Node {
+    sim: Sim,
+    _portainer: Portainer,
+}
+
+impl Node {
+    fn sync(&self, args: &[&str]) -> std::process::Output {
+        let cfg = config();
+        let mut a = vec!["sync"];
+        a.extend_from_slice(args);
+        a.extend(["--config", cfg.as_str()]);
+        let mut c = self.sim.phoenix(&a);
+        c.env("PHOENIX_PORTAINER_RETRY_MS", "5");
+        c.output().expect("phoenix sync")
+    }
+
+    fn portainer_state(&self) -> Value {
+        let p = self.sim.dir().join("services/portainer/state.json");
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|_| "{}".into())).unwrap()
+    }
+
+    fn portainer_writes(&self) -> usize {
+        let p = self.sim.dir().join("services/portainer/requests.jsonl");
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|r| r["method"] != "GET" && r["path"] != "/api/auth")
+            .count()
+    }
+
+    /// Mutating tool calls. The simulator counts every `pct exec` as one (it cannot know what
+    /// the command does); the sync's reads inside a container (`true`, `test -f`, `cat`) are
+    /// left out by name, everything else counts.
+    fn mutating_calls(&self) -> Vec<String> {
+        self.sim
+            .invocations()
+            .iter()
+            .filter(|c| c["mutating"] == true)
+            .filter(|c| {
+                !(c["tool"] == "pct"
+                    && c["argv"][0] == "exec"
+                    && ["true", "test", "cat"].contains(&c["argv"][3].as_str().unwrap_or("")))
+            })
+            .map(|c| format!("{} {}", c["tool"], c["argv"]))
+            .collect()
+    }
+}
+
+/// A container of the gateway, created and started with the simulator's `pct`.
+fn container(sim: &Sim, id: &str, name: &str, ip: &str, mounts: &[(&str, &str)]) {
+    let net = format!("name=eth0,bridge=vmbr0,ip={ip}/24,gw=10.0.0.1");
+    let mut args = vec![
+        "create".to_string(),
+        id.into(),
+        TEMPLATE.into(),
+        "--hostname".into(),
+        name.into(),
+        "--rootfs".into(),
+        "quickOS-lxc-disks:8".into(),
+        "--net0".into(),
+        net,
+    ];
+    for (i, (host, inside)) in mounts.iter().enumerate() {
+        std::fs::create_dir_all(sim.dir().join("host").join(host.trim_start_matches('/'))).unwrap();
+        args.push(format!("--mp{i}"));
+        args.push(format!("{host},mp={inside}"));
+    }
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    tool(sim, "pct", &a, &[]);
+    tool(sim, "pct", &["start", id], &[]);
+}
+
+fn start() -> Node {
+    let sim = Sim::new();
+    let cfg = config();
+    // The node itself (initialised on first use).
+    let o = sim.run(&["validate", "--config", &cfg, "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    tool(
+        &sim,
+        "pveam",
+        &[
+            "download",
+            "fastData-shared-iso",
+            "ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
+        ],
+        &[],
+    );
+    container(
+        &sim,
+        "101",
+        "Nginx-Phoenix",
+        "10.0.0.153",
+        &[
+            (
+                "/mnt/pve/quickOS/lxc-persistent-data/101/ssl",
+                "/etc/nginx/ssl",
+            ),
+            (
+                "/mnt/pve/quickOS/lxc-persistent-data/103/ssl",
+                "/etc/step-ca/ssl",
+            ),
+        ],
+    );
+    tool(
+        &sim,
+        "pct",
+        &["exec", "101", "--", "apt-get", "update"],
+        &[],
+    );
+    tool(
+        &sim,
+        "pct",
+        &["exec", "101", "--", "apt-get", "install", "-y", "nginx"],
+        &[],
+    );
+    container(
+        &sim,
+        "102",
+        "Traefik-Internal",
+        "10.0.0.12",
+        &[
+            (
+                "/mnt/pve/quickOS/lxc-persistent-data/102/certs",
+                "/etc/traefik/certs",
+            ),
+            (
+                "/mnt/pve/quickOS/lxc-persistent-data/103/ssl",
+                "/etc/step-ca/ssl",
+            ),
+        ],
+    );
+    // The binary and unit the `traefik` feature installs (that feature is not written yet).
+    let binary = sim.tmp.path().join("traefik");
+    std::fs::write(&binary, "#!/bin/sh\nexit 0\n").unwrap();
+    tool(
+        &sim,
+        "pct",
+        &[
+            "push",
+            "102",
+            binary.to_str().unwrap(),
+            "/usr/local/bin/traefik",
+            "--perms",
+            "755",
+        ],
+        &[],
+    );
+    let unit = sim.tmp.path().join("traefik.service");
+    std::fs::write(
+        &unit,
+        "[Unit]\nDescription=Traefik\n[Service]\nExecStart=/usr/local/bin/traefik --configFile=/etc/traefik/traefik.yml\n[Install]\nWantedBy=multi-user.target\n",
+    )
+    .unwrap();
+    tool(
+        &sim,
+        "pct",
+        &[
+            "push",
+            "102",
+            unit.to_str().unwrap(),
+            "/etc/systemd/system/traefik.service",
+        ],
+        &[],
+    );
+    // The CA as container 103's application script leaves it: initialised, root exported,
+    // started (answering at its DNS name and address in the simulated network).
+    let ca = sim.dir().join(CA_DIR);
+    std::fs::create_dir_all(&ca).unwrap();
+    std::fs::write(ca.join("ca_password.txt"), "ca-secret\n").unwrap();
+    std::fs::write(ca.join("provisioner_password.txt"), "prov-secret\n").unwrap();
+    let env: &[(&str, &Path)] = &[("STEPPATH", &ca)];
+    let pw = ca.join("ca_password.txt");
+    let ppw = ca.join("provisioner_password.txt");
+    tool(
+        &sim,
+        "step",
+        &[
+            "ca",
+            "init",
+            "--name",
+            "ThinkHeads Internal CA",
+            "--dns",
+            "ca.internal.thinkheads.ai",
+            "--dns",
+            "10.0.0.10",
+            "--address",
+            ":9000",
+            "--provisioner",
+            "admin@thinkheads.ai",
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--provisioner-password-file",
+            ppw.to_str().unwrap(),
+            "--deployment-type",
+            "standalone",
+        ],
+        env,
+    );
+    std::fs::copy(ca.join("certs/root_ca.crt"), ca.join("phoenix_root_ca.crt")).unwrap();
+    tool(
+        &sim,
+        "step-ca",
+        &[
+            ca.join("config/ca.json").to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+        env,
+    );
+    // VM 1001's Portainer server, and the agent of VM 1002 (reachable in the network map).
+    let mut child = Command::new(bin("pve-sim"))
+        .args([
+            "portainer",
+            "10.0.0.111:9443",
+            "--steppath",
+            ca.to_str().unwrap(),
+            "--name",
+            "portainer.internal.thinkheads.ai",
+            "--guest",
+            "1001",
+        ])
+        .env("PVE_SIM_ROOT", sim.dir())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("pve-sim portainer");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening"), "{line}");
+    pve_sim_services::net::register(
+        &sim.dir(),
+        "portainer-agent.internal.thinkheads.ai:9001",
+        "127.0.0.1:9".parse().unwrap(),
+        "portainer-agent",
+        Some(1002),
+    )
+    .unwrap();
+    Node {
+        sim,
+        _portainer: Portainer(child),
+    }
+}
+
+#[test]
+fn sync_all_deploys_the_layer_and_a_second_run_changes_nothing() {
+    let n = start();
+    // --dry-run: the plan, nothing changed.
+    let before = n.mutating_calls();
+    let o = n.sync(&["all", "--dry-run"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("change(s) planned; nothing was changed"),
+        "{err}"
+    );
+    let after = n.mutating_calls();
+    assert_eq!(after, before, "a dry run changes nothing");
+    assert_eq!(n.portainer_writes(), 0);
+
+    let o = n.sync(&["all"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    // Certificates from the manifest, issued by the CA.
+    let crt = n
+        .sim
+        .dir()
+        .join("host/mnt/pve/quickOS/lxc-persistent-data/101/ssl/nginx.internal.thinkheads.ai.crt");
+    assert!(std::fs::read_to_string(&crt)
+        .unwrap()
+        .contains("BEGIN CERTIFICATE"));
+    // DNS records for every guest and stack service.
+    let dns = std::fs::read_to_string(n.sim.dir().join("host/etc/dnsmasq.d/phoenix.conf")).unwrap();
+    for want in [
+        "address=/ca.internal.thinkheads.ai/10.0.0.10",
+        "address=/qdrant.internal.thinkheads.ai/10.0.0.153",
+        "address=/thinkheads-ai-app.internal.thinkheads.ai/10.0.0.102",
+        "address=/drphoenix.internal.thinkheads.ai/10.0.0.102",
+    ] {
+        assert!(dns.contains(want), "{want}:\n{dns}");
+    }
+    // The gateway's configs, in their containers.
+    let site = tool(
+        &n.sim,
+        "pct",
+        &[
+            "exec",
+            "101",
+            "--",
+            "cat",
+            "/etc/nginx/sites-enabled/gateway",
+        ],
+        &[],
+    );
+    assert!(
+        site.contains("ssl_certificate /etc/nginx/ssl/nginx.internal.thinkheads.ai.crt;"),
+        "{site}"
+    );
+    let dynamic = tool(
+        &n.sim,
+        "pct",
+        &[
+            "exec",
+            "102",
+            "--",
+            "cat",
+            "/etc/traefik/dynamic/dynamic_conf.yml",
+        ],
+        &[],
+    );
+    assert!(dynamic.contains("qdrant-router:"), "{dynamic}");
+    // Portainer: the administrator, the agent environment, both stacks with Traefik labels.
+    let st = n.portainer_state();
+    assert_eq!(st["endpoints"][0]["Name"], "drphoenix", "{st}");
+    let names: Vec<&str> = st["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["qdrant_service-production", "thinkheads_ai_app-production"]
+    );
+    assert!(st["stacks"][0]["StackFileContent"]
+        .as_str()
+        .unwrap()
+        .contains("traefik.http.routers.qdrant.rule=Host(`qdrant.internal.thinkheads.ai`)"));
+
+    // A second sync: nothing changes anywhere.
+    let calls = n.mutating_calls();
+    let writes = n.portainer_writes();
+    let o = n.sync(&["all"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("sync: already in the desired state"), "{err}");
+    assert_eq!(n.mutating_calls(), calls, "no mutating tool call:\n{err}");
+    assert_eq!(n.portainer_writes(), writes, "no Portainer write");
+
+    // --output json: the events through phoenix-report, one JSON object a line.
+    let o = n.sync(&["stacks", "--output", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let events: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["event"] == "unchanged"
+            && e["step"] == "stack 'qdrant_service-production' on 'drphoenix'"),
+        "{out}"
+    );
+}
+
+#[test]
+fn failures_name_the_guest_or_stack_and_leave_the_previous_state() {
+    let n = start();
+    assert!(n.sync(&["all"]).status.success());
+    let portainer = n.sim.dir().join("services/portainer");
+
+    // Portainer answering 500: the stack is named, nothing else written.
+    let writes = n.portainer_writes();
+    std::fs::write(
+        portainer.join("faults.json"),
+        r#"[{"method": "GET", "path": "/api/stacks", "status": 500, "message": "database is locked"}]"#,
+    )
+    .unwrap();
+    let o = n.sync(&["stacks"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sync stacks:")
+            && err.contains("HTTP 500")
+            && err.contains("database is locked"),
+        "{err}"
+    );
+    assert_eq!(n.portainer_writes(), writes);
+
+    // 401 on every call: bad credentials are said as such.
+    std::fs::write(
+        portainer.join("faults.json"),
+        r#"[{"method": "POST", "path": "/api/auth", "status": 401, "message": "Invalid credentials"}]"#,
+    )
+    .unwrap();
+    let o = n.sync(&["portainer"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sync portainer:") && err.contains("admin"),
+        "{err}"
+    );
+    std::fs::write(portainer.join("faults.json"), "[]").unwrap();
+
+    // The CA unreachable: a certificate to issue fails naming it; the old files stay.
+    let crt = n.sim.dir().join(
+        "host/mnt/pve/quickOS/lxc-persistent-data/102/certs/traefik.internal.thinkheads.ai.crt",
+    );
+    std::fs::remove_file(&crt).unwrap();
+    pve_sim_services::net::unregister(&n.sim.dir(), "ca.internal.thinkheads.ai:9000").unwrap();
+    let o = n.sync(&["certs"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("traefik.internal.thinkheads.ai") && err.contains("connection refused"),
+        "{err}"
+    );
+    assert!(!crt.exists());
+
+    // An invalid Nginx configuration: nginx -t refuses, the working site stays, no reload.
+    let site = "/etc/nginx/sites-enabled/gateway";
+    let good = tool(&n.sim, "pct", &["exec", "101", "--", "cat", site], &[]);
+    tool(
+        &n.sim,
+        "pct",
+        &[
+            "exec",
+            "101",
+            "--",
+            "rm",
+            "-f",
+            "/etc/nginx/ssl/nginx.internal.thinkheads.ai.key",
+        ],
+        &[],
+    );
+    tool(&n.sim, "pct", &["exec", "101", "--", "rm", "-f", site], &[]);
+    let o = n.sync(&["gateway"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("CT 101")
+            && err.contains("nginx -t")
+            && err.contains("cannot load certificate key"),
+        "{err}"
+    );
+    let now = Command::new(n.sim.dir().join("bin/pct"))
+        .args(["exec", "101", "--", "test", "-f", site])
+        .env("PVE_SIM_ROOT", n.sim.dir())
+        .status()
+        .unwrap();
+    assert!(!now.success(), "the refused site was taken away again");
+    assert!(!good.is_empty());
+}
+
+#[test]
+fn a_compose_syntax_error_stops_the_sync_before_anything_changes() {
+    // A copy of the deployment with one broken Compose file.
+    let copy = tempfile::tempdir().unwrap();
+    let src = repo().join("tests/fixtures/upstream-2025-11-04");
+    copy_dir(&src, copy.path());
+    let compose = copy.path().join("stacks/qdrant_service/docker-compose.yml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    std::fs::write(
+        &compose,
+        text.replacen("services:", "services:\n  bad: [unclosed", 1),
+    )
+    .unwrap();
+    let sim = Sim::new();
+    let cfg = copy.path().join("etc/phoenix_hypervisor_config.json");
+    let o = sim.run(&["sync", "all", "--config", cfg.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("qdrant_service") && err.contains("docker-compose.yml"),
+        "{err}"
+    );
+    assert!(
+        !sim.dir().join("host/etc/dnsmasq.d/phoenix.conf").exists(),
+        "nothing was applied"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
