@@ -51,20 +51,12 @@ macro_rules! table {
 table! {
     HOST_INTERFACES: Hypervisor, "network.interfaces",
         "the host's own interface, address, gateway and name servers (/etc/network/interfaces): host set-up";
-    FALLBACK_DNS: Hypervisor, "network.fallback_dns",
-        "the name server guests fall back to: service layer (DNS)";
     GLOBAL_FIREWALL_RULES: Hypervisor, "shared_volumes.firewall.global_firewall_rules",
         "cluster-wide firewall rules for cluster.fw [RULES]: firewall phase";
     HOST_FIREWALL_RULES: Hypervisor, "firewall.global_firewall_rules",
         "cluster-wide firewall rules for cluster.fw [RULES]: firewall phase";
     STORAGE_CLASS: Hypervisor, "zfs.datasets[*].storage_class",
         "how guests reach a dataset: service layer";
-    PORTAINER_API: Hypervisor, "portainer_api",
-        "the Portainer server's administrator account: service layer (Portainer)";
-    DNS_SERVER: Hypervisor, "dns_server",
-        "the internal DNS server on the host: service layer (DNS)";
-    STEP_CA: Hypervisor, "step_ca",
-        "the internal certificate authority: service layer (certificates)";
     LXC_APPARMOR_NESTING: Lxc, "lxc_configs.*.apparmor_manages_nesting",
         "with a custom AppArmor profile, lxc.apparmor.allow_nesting and the nesting include: next phase";
     LXC_ID_MAPS: Lxc, "lxc_configs.*.id_maps",
@@ -73,10 +65,6 @@ table! {
         "owner of the host folder (chown to the mapped user): next phase";
     LXC_MOUNT_OWNER_GID: Lxc, "lxc_configs.*.mount_points[*].owner_gid",
         "group of the host folder (chown to the mapped group): next phase";
-    LXC_TRAEFIK_SERVICE: Lxc, "lxc_configs.*.traefik_service",
-        "how the gateway publishes the container's service: service layer (gateway)";
-    LXC_TRIGGER_SYNC: Lxc, "lxc_configs.*.trigger_sync_on_completion",
-        "re-generating gateway and DNS configuration after the container is created: service layer";
     LXC_BOOTSTRAP_CA_URL: Lxc, "lxc_configs.*.bootstrap_ca_url",
         "the certificate authority the container trusts at first boot: service layer (certificates)";
     VM_FIREWALL: Vm, "vms[*].firewall",
@@ -84,19 +72,7 @@ table! {
     VM_VOLUMES: Vm, "vms[*].volumes",
         "NFS folders mounted inside the VM: next phase";
     VM_PORTAINER_ROLE: Vm, "vms[*].portainer_role",
-        "Portainer server or agent in the VM: service layer (Portainer)";
-    VM_PORTAINER_ENVIRONMENT: Vm, "vms[*].portainer_environment_name",
-        "the agent's Portainer environment: service layer (Portainer)";
-    VM_PORTAINER_AGENT_HOSTNAME: Vm, "vms[*].portainer_agent_hostname",
-        "the host name Portainer reaches the agent at: service layer (Portainer)";
-    VM_TRAEFIK_SERVICE: Vm, "vms[*].traefik_service",
-        "how the gateway publishes the VM's service: service layer (gateway)";
-    VM_TRIGGER_SYNC: Vm, "vms[*].trigger_sync_on_completion",
-        "re-generating gateway and DNS configuration after the VM is created: service layer";
-    VM_DOCKER_STACKS: Vm, "vms[*].docker_stacks",
-        "Docker stacks deployed to the VM: service layer (Portainer)";
-    VM_DNS_RECORDS: Vm, "vms[*].dns_records",
-        "records the internal DNS server serves for the VM: service layer (DNS)";
+        "the Portainer server or agent container in the VM (sync registers agents, it does not install them): service layer (Portainer)";
 }
 
 impl NotApplied {

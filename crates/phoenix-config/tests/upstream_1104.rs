@@ -40,14 +40,29 @@ fn every_warning_names_a_key_of_the_not_applied_table() {
         &not_applied::LXC_MOUNT_OWNER_UID,
         &not_applied::VM_VOLUMES,
         &not_applied::VM_FIREWALL,
-        &not_applied::STEP_CA,
-        &not_applied::DNS_SERVER,
-        &not_applied::PORTAINER_API,
+        &not_applied::VM_PORTAINER_ROLE,
+        &not_applied::LXC_BOOTSTRAP_CA_URL,
     ] {
         assert!(
             cfg.warnings.iter().any(|w| key.matches(&w.location)),
             "{} not reported",
             key.key
+        );
+    }
+    // the keys `phoenix sync` and `LetsGo` apply are loaded without a warning
+    for applied in [
+        "dns_server",
+        "step_ca",
+        "portainer_api",
+        "network.fallback_dns",
+        "vms[2].docker_stacks",
+        "vms[2].trigger_sync_on_completion",
+        "vms[2].portainer_environment_name",
+        "lxc_configs.101.traefik_service",
+    ] {
+        assert!(
+            !cfg.warnings.iter().any(|w| w.location == applied),
+            "{applied} is applied now"
         );
     }
 }

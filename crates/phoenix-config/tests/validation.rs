@@ -534,7 +534,8 @@ fn not_applied_keys_warn_naming_the_key() {
     let mut v = vm(1001, "portainer");
     v["docker_stacks"] = json!(["qdrant_service"]);
     v["dns_records"] = json!([]);
-    v["trigger_sync_on_completion"] = json!(false);
+    v["trigger_sync_on_completion"] = json!(true);
+    v["portainer_role"] = json!("agent");
     let set = Set::new(lxc_file(json!({})), vm_file(vec![v]));
     let cfg = set.load().expect("warnings only");
     let w: Vec<String> = cfg.warnings.iter().map(|d| d.to_string()).collect();
@@ -542,7 +543,7 @@ fn not_applied_keys_warn_naming_the_key() {
     assert_names(
         &w[0],
         "vm.json",
-        "vms[0].docker_stacks",
-        "`docker_stacks` is loaded but not applied yet",
+        "vms[0].portainer_role",
+        "`portainer_role` is loaded but not applied yet",
     );
 }

@@ -223,7 +223,43 @@ pub fn lets_go(cfg: &Config, host: &HostState, opts: &PlanOptions) -> Result<Pla
         opts,
         Some(barrier),
     )?;
+    append_sync(&mut plan, cfg);
     Ok(plan)
+}
+
+/// Guests with `trigger_sync_on_completion`, in dependency order.
+pub fn sync_triggers(cfg: &Config) -> Vec<GuestId> {
+    cfg.dependency_order()
+        .iter()
+        .copied()
+        .filter(|id| match cfg.guest(*id).map(|g| g.kind) {
+            Some(GuestKind::Lxc) => cfg.lxc(*id).is_some_and(|c| c.trigger_sync_on_completion),
+            Some(GuestKind::Vm) => cfg.vm(*id).is_some_and(|v| v.trigger_sync_on_completion),
+            None => false,
+        })
+        .collect()
+}
+
+/// `LetsGo`: one `hypervisor-manager sync all` once every guest with
+/// `trigger_sync_on_completion` is up (its start step, or its create step for a template).
+/// One call, not one per guest: the sync is idempotent, so running it after the last of them
+/// leaves the same state as after each, without repeating the unchanged work.
+fn append_sync(plan: &mut Plan, cfg: &Config) {
+    let triggers = sync_triggers(cfg);
+    if triggers.is_empty() {
+        return;
+    }
+    let mut needs = Vec::new();
+    for id in &triggers {
+        let last = plan
+            .steps
+            .iter()
+            .rposition(|s| s.id == Some(*id) && s.action != Action::Barrier);
+        needs.extend(last);
+    }
+    let mut step = sync("all").steps.remove(0);
+    step.needs = needs;
+    plan.push(step);
 }
 
 /// `delete`: dependents first; refuses when a guest outside the targets, existing on the host,

@@ -294,6 +294,35 @@ fn dis_10_lets_go_creates_all_then_starts_non_templates() {
 }
 
 #[test]
+fn lets_go_runs_the_sync_once_the_triggering_guests_are_up() {
+    let e = Env::new();
+    let path = e.path("vm.json");
+    let mut vms: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    vms["vms"][1]["trigger_sync_on_completion"] = json!(true);
+    std::fs::write(&path, vms.to_string()).unwrap();
+    let o = e.run(&["LetsGo", "--jobs", "1", "--no-boot-delay"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let calls = strip_config(e.calls(), &e);
+    let at = |c: &str| {
+        calls
+            .iter()
+            .position(|x| x == c)
+            .unwrap_or_else(|| panic!("{c}: {calls:?}"))
+    };
+    assert!(
+        at("hypervisor-manager sync all") > at("vm-manager start 1001"),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| c.contains("sync")).count(),
+        1,
+        "one sync: {calls:?}"
+    );
+    // Without a trigger, LetsGo runs no sync (dis_10).
+}
+
+#[test]
 fn global_options_before_or_after_the_verb() {
     let e = Env::new();
     let cfg = cfgarg(&e);

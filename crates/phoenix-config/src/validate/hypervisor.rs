@@ -106,12 +106,11 @@ fn check_network(r: &mut Report, hv: &HypervisorFile) {
     }
     if let Some(f) = &n.fallback_dns {
         r.check(|| "network.fallback_dns".into(), names::ip_address(f));
-        r.not_applied(&not_applied::FALLBACK_DNS, || "network.fallback_dns".into());
     }
 }
 
-/// Service-layer blocks: checked where a value reaches a file or a command, loaded, not
-/// applied yet.
+/// Service-layer blocks: checked where a value reaches a file or a command (`phoenix sync`
+/// applies `portainer_api`, `dns_server`, `step_ca`; `storage_class` is not applied yet).
 fn check_services(r: &mut Report, hv: &HypervisorFile) {
     if let Some(z) = &hv.zfs {
         for (i, d) in z.datasets.iter().enumerate() {
@@ -126,9 +125,6 @@ fn check_services(r: &mut Report, hv: &HypervisorFile) {
             }
         }
     }
-    if hv.portainer_api.is_some() {
-        r.not_applied(&not_applied::PORTAINER_API, || "portainer_api".into());
-    }
     if let Some(d) = &hv.dns_server {
         for (i, s) in d.upstream_servers.iter().enumerate() {
             r.check(
@@ -136,10 +132,6 @@ fn check_services(r: &mut Report, hv: &HypervisorFile) {
                 names::ip_address(s),
             );
         }
-        r.not_applied(&not_applied::DNS_SERVER, || "dns_server".into());
-    }
-    if hv.step_ca.is_some() {
-        r.not_applied(&not_applied::STEP_CA, || "step_ca".into());
     }
 }
 

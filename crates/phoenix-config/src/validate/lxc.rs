@@ -334,14 +334,6 @@ fn build(
             || format!("{at}.traefik_service.name"),
             names::hostname(&t.name),
         );
-        r.not_applied(&not_applied::LXC_TRAEFIK_SERVICE, || {
-            format!("{at}.traefik_service")
-        });
-    }
-    if c.trigger_sync_on_completion == Some(true) {
-        r.not_applied(&not_applied::LXC_TRIGGER_SYNC, || {
-            format!("{at}.trigger_sync_on_completion")
-        });
     }
     if let Some(u) = &c.bootstrap_ca_url {
         r.check(|| format!("{at}.bootstrap_ca_url"), names::url(u));

@@ -468,15 +468,7 @@ fn check_allowed(r: &mut Report, p: &str, v: &raw::Vm, export: &crate::model::Nf
 
 /// `portainer_role`, `portainer_environment_name`, `portainer_agent_hostname` (service layer).
 fn portainer(r: &mut Report, at: &str, v: &raw::Vm) -> Option<VmPortainer> {
-    if v.portainer_environment_name.is_some() {
-        r.not_applied(&not_applied::VM_PORTAINER_ENVIRONMENT, || {
-            format!("{at}.portainer_environment_name")
-        });
-    }
     let agent_hostname = v.portainer_agent_hostname.as_ref().and_then(|h| {
-        r.not_applied(&not_applied::VM_PORTAINER_AGENT_HOSTNAME, || {
-            format!("{at}.portainer_agent_hostname")
-        });
         r.value(
             || format!("{at}.portainer_agent_hostname"),
             Hostname::new(h.as_str()),
@@ -497,22 +489,14 @@ fn portainer(r: &mut Report, at: &str, v: &raw::Vm) -> Option<VmPortainer> {
     })
 }
 
-/// `traefik_service`, `trigger_sync_on_completion`, `docker_stacks`, `dns_records` (service
-/// layer): checked, loaded, not applied yet.
+/// `traefik_service`, `docker_stacks`, `dns_records` (service layer, applied by `phoenix
+/// sync`): checked where a value reaches a file.
 fn service_keys(r: &mut Report, at: &str, v: &raw::Vm) {
     if let Some(t) = &v.traefik_service {
         r.check(
             || format!("{at}.traefik_service.name"),
             names::hostname(&t.name),
         );
-        r.not_applied(&not_applied::VM_TRAEFIK_SERVICE, || {
-            format!("{at}.traefik_service")
-        });
-    }
-    if v.trigger_sync_on_completion == Some(true) {
-        r.not_applied(&not_applied::VM_TRIGGER_SYNC, || {
-            format!("{at}.trigger_sync_on_completion")
-        });
     }
     if !v.docker_stacks.is_empty() {
         for (j, s) in v.docker_stacks.iter().enumerate() {
@@ -521,9 +505,6 @@ fn service_keys(r: &mut Report, at: &str, v: &raw::Vm) {
                 names::word(s, "stack name"),
             );
         }
-        r.not_applied(&not_applied::VM_DOCKER_STACKS, || {
-            format!("{at}.docker_stacks")
-        });
     }
     if let Some(records) = v.dns_records.as_ref().filter(|d| !d.is_empty()) {
         for (j, d) in records.iter().enumerate() {
@@ -536,6 +517,5 @@ fn service_keys(r: &mut Report, at: &str, v: &raw::Vm) {
                 names::ip_address(&d.ip),
             );
         }
-        r.not_applied(&not_applied::VM_DNS_RECORDS, || format!("{at}.dns_records"));
     }
 }
