@@ -120,7 +120,11 @@ fn upstream_fixture_config_sets_up_and_converges() {
     assert_eq!(pools.len(), 2, "{pools:?}");
     // Each step that changed the fresh host says so with its first change (its helpers list
     // every change); the others are ok.
-    let changed = |err: &str| err.lines().filter(|l| l.starts_with("host: setup ")).count();
+    let changed = |err: &str| {
+        err.lines()
+            .filter(|l| l.starts_with("host: setup "))
+            .count()
+    };
     assert_eq!(changed(&err), 10, "{err}");
     assert!(err.contains("host: setup zfs: zpool create"), "{err}");
     std::fs::write(sim.join("invocations.jsonl"), "").expect("truncate log");

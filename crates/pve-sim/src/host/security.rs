@@ -194,10 +194,7 @@ pub fn nvidia_smi(h: &mut Host, a: &[String]) -> Out {
             _ => w.clone(),
         })
         .collect();
-    let args = Args::parse(
-        &a,
-        &["query-gpu", "format", "persistence-mode", "i", "id"],
-    );
+    let args = Args::parse(&a, &["query-gpu", "format", "persistence-mode", "i", "id"]);
     let Some(driver) = h.state.nvidia.driver.clone() else {
         return Out::err(9, NO_DRIVER);
     };
