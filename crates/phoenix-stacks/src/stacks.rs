@@ -9,6 +9,7 @@ use phoenix_config::{Diagnostic, Severity};
 
 use crate::compose::Compose;
 use crate::model::{CentralStack, Environment, FirewallRule, Manifest, StackFile, StacksFile};
+use phoenix_config::model::FirewallRule as ConfigRule;
 
 /// The environment a sync deploys (the old orchestrator deployed this one only).
 pub const DEFAULT_ENVIRONMENT: &str = "production";
@@ -678,5 +679,69 @@ mod tests {
         assert!(valid_variable("API_PORT"));
         assert!(!valid_variable("1X"));
         assert_eq!(strsim_distance("qdrant_servce", "qdrant_service"), 1);
+    }
+}
+
+/// A stack's rule in the model's terms (`phoenix_config`'s [`ConfigRule`], the `.fw` writers'
+/// input), commented with the stack it comes from. The values were checked when the stack was
+/// loaded ([`check_rule`]); an error here names the stack.
+pub fn config_rule(stack: &str, r: &FirewallRule) -> Result<ConfigRule, String> {
+    use phoenix_config::model::firewall::{Direction, FwAction, FwAddress, PortList};
+    let at = |e: String| format!("stack '{stack}': firewall rule: {e}");
+    let addr = |v: &Option<String>| v.as_deref().map(FwAddress::parse).transpose().map_err(at);
+    let ports = |v: &Option<String>| v.as_deref().map(PortList::parse).transpose().map_err(at);
+    Ok(ConfigRule {
+        direction: Direction::parse(&r.direction).map_err(at)?,
+        action: FwAction::parse(&r.action).map_err(at)?,
+        iface: r
+            .iface
+            .as_deref()
+            .map(phoenix_config::types::InterfaceName::new)
+            .transpose()
+            .map_err(|e| at(e.to_string()))?,
+        source: addr(&r.source)?,
+        dest: addr(&r.dest)?,
+        proto: r.proto.clone(),
+        dport: ports(&r.port)?,
+        sport: ports(&r.sport)?,
+        comment: Some(match &r.comment {
+            Some(c) => format!("stack {stack}: {c}"),
+            None => format!("stack {stack}"),
+        }),
+        ..ConfigRule::default()
+    })
+}
+
+impl Stacks {
+    /// The `[RULES]` of a VM's `.fw`: its own `firewall.rules`, then the `production` rules of
+    /// each stack of its `docker_stacks` not already there (for the VM firewall writer: a VM
+    /// running stacks opens exactly what they declare).
+    pub fn vm_rules(
+        &self,
+        own: &[ConfigRule],
+        docker_stacks: &[String],
+    ) -> Result<Vec<ConfigRule>, String> {
+        let mut out = own.to_vec();
+        for name in docker_stacks {
+            let Some(stack) = self.stacks.get(name) else {
+                return Err(format!("unknown stack '{name}'"));
+            };
+            for rule in stack.firewall_rules(DEFAULT_ENVIRONMENT) {
+                let r = config_rule(name, rule)?;
+                let same = |x: &ConfigRule| {
+                    ConfigRule {
+                        comment: None,
+                        ..x.clone()
+                    } == ConfigRule {
+                        comment: None,
+                        ..r.clone()
+                    }
+                };
+                if !out.iter().any(same) {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -249,3 +249,48 @@ fn stack_firewall_rules_reach_the_vm_without_repeats() {
     let all = s.firewall_rules_for(&own, &["portainer_service".to_string()]);
     assert_eq!(all.len(), own.len() + 3);
 }
+
+#[test]
+fn a_vms_firewall_rules_gain_its_stacks_rules() {
+    use phoenix_config::model::firewall::{Direction, FwAction, PortList};
+    let stacks = load(&fixture()).unwrap();
+    let own = vec![phoenix_config::model::FirewallRule {
+        direction: Direction::In,
+        action: FwAction::Accept,
+        proto: Some("tcp".into()),
+        dport: Some(PortList::parse("22").unwrap()),
+        ..Default::default()
+    }];
+    let names = [
+        "qdrant_service".to_string(),
+        "thinkheads_ai_app".to_string(),
+    ];
+    let rules = stacks.vm_rules(&own, &names).unwrap();
+    let ports: Vec<String> = rules
+        .iter()
+        .map(|r| {
+            r.dport
+                .as_ref()
+                .map(|p| format!("{p:?}"))
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(rules[0], own[0], "the VM's own rules first");
+    assert!(rules.len() >= 4, "{ports:?}");
+    assert!(rules
+        .iter()
+        .any(|r| r.comment.as_deref()
+            == Some("stack qdrant_service: Allow access to Qdrant HTTP API")));
+    assert!(rules.iter().any(|r| r.comment.as_deref()
+        == Some("stack thinkheads_ai_app: Allow access to Thinkheads.AI App")
+        && r.dport == Some(PortList::parse("8000").unwrap())));
+    // Twice the same stack: its rules once.
+    let twice = stacks
+        .vm_rules(&own, &[names[0].clone(), names[0].clone()])
+        .unwrap();
+    assert_eq!(
+        twice.len(),
+        stacks.vm_rules(&own, &names[..1]).unwrap().len()
+    );
+    assert!(stacks.vm_rules(&own, &["nope".into()]).is_err());
+}
