@@ -638,50 +638,6 @@ pub fn check_rule(rule: &FirewallRule) -> Result<(), String> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rules() {
-        let mut r = FirewallRule {
-            direction: "in".into(),
-            action: "ACCEPT".into(),
-            proto: Some("tcp".into()),
-            port: Some("80,443".into()),
-            ..Default::default()
-        };
-        assert!(check_rule(&r).is_ok());
-        r.port = Some("8000:8010".into());
-        assert!(check_rule(&r).is_ok());
-        r.port = Some("0".into());
-        assert!(check_rule(&r).is_err());
-        r.port = Some("80".into());
-        r.proto = None;
-        assert!(check_rule(&r).unwrap_err().contains("proto"));
-        r.direction = "sideways".into();
-        assert!(check_rule(&r).is_err());
-    }
-
-    #[test]
-    fn labels() {
-        assert!(check_label("traefik.enable=true").is_ok());
-        assert!(check_label("traefik.http.routers.q.rule=Host(`q.x`)").is_ok());
-        assert!(check_label("enable=true").is_err());
-        assert!(check_label("traefik.enable").is_err());
-        assert!(check_label("traefik.a b=1").is_err());
-    }
-
-    #[test]
-    fn names() {
-        assert!(valid_stack_name("qdrant_service"));
-        assert!(!valid_stack_name("../x"));
-        assert!(valid_variable("API_PORT"));
-        assert!(!valid_variable("1X"));
-        assert_eq!(strsim_distance("qdrant_servce", "qdrant_service"), 1);
-    }
-}
-
 /// A stack's rule in the model's terms (`phoenix_config`'s [`ConfigRule`], the `.fw` writers'
 /// input), commented with the stack it comes from. The values were checked when the stack was
 /// loaded ([`check_rule`]); an error here names the stack.
@@ -743,5 +699,49 @@ impl Stacks {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        let mut r = FirewallRule {
+            direction: "in".into(),
+            action: "ACCEPT".into(),
+            proto: Some("tcp".into()),
+            port: Some("80,443".into()),
+            ..Default::default()
+        };
+        assert!(check_rule(&r).is_ok());
+        r.port = Some("8000:8010".into());
+        assert!(check_rule(&r).is_ok());
+        r.port = Some("0".into());
+        assert!(check_rule(&r).is_err());
+        r.port = Some("80".into());
+        r.proto = None;
+        assert!(check_rule(&r).unwrap_err().contains("proto"));
+        r.direction = "sideways".into();
+        assert!(check_rule(&r).is_err());
+    }
+
+    #[test]
+    fn labels() {
+        assert!(check_label("traefik.enable=true").is_ok());
+        assert!(check_label("traefik.http.routers.q.rule=Host(`q.x`)").is_ok());
+        assert!(check_label("enable=true").is_err());
+        assert!(check_label("traefik.enable").is_err());
+        assert!(check_label("traefik.a b=1").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_stack_name("qdrant_service"));
+        assert!(!valid_stack_name("../x"));
+        assert!(valid_variable("API_PORT"));
+        assert!(!valid_variable("1X"));
+        assert_eq!(strsim_distance("qdrant_servce", "qdrant_service"), 1);
     }
 }
