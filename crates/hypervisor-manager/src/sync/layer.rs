@@ -298,3 +298,75 @@ impl Layer {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Config {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/upstream-2025-11-04/etc/phoenix_hypervisor_config.json");
+        Config::load(&p).expect("the fixture loads")
+    }
+
+    #[test]
+    fn the_fixture_as_the_layer_sees_it() {
+        let cfg = fixture();
+        let l = Layer::load(&cfg).expect("layer");
+        assert_eq!(l.nginx, Some(101));
+        assert_eq!(l.traefik, Some(102));
+        assert_eq!(
+            l.root_file(),
+            Some(PathBuf::from(
+                "/mnt/pve/quickOS/lxc-persistent-data/103/ssl/phoenix_root_ca.crt"
+            ))
+        );
+        assert_eq!(
+            l.ca_url.as_deref(),
+            Some("https://ca.internal.thinkheads.ai:9000")
+        );
+        assert_eq!(l.agent_port, 9001);
+        assert_eq!(l.agents.len(), 1);
+        let a = &l.agents[0];
+        assert_eq!((a.vmid, a.environment_name.as_str()), (1002, "drphoenix"));
+        assert_eq!(a.agent_host, "portainer-agent.internal.thinkheads.ai");
+        assert_eq!(l.input.gateway_ip, Some(Ipv4Addr::new(10, 0, 0, 153)));
+        assert_eq!(l.input.traefik_ip, Some(Ipv4Addr::new(10, 0, 0, 12)));
+        assert_eq!(l.input.host_ip, Ipv4Addr::new(10, 0, 0, 13));
+        // Every service of every assigned stack, with the VM it runs on.
+        let services: Vec<(String, u32)> = l
+            .input
+            .stack_services
+            .iter()
+            .map(|s| (s.service.clone(), s.vmid))
+            .collect();
+        assert!(
+            services.contains(&("qdrant".to_string(), 1002)),
+            "{services:?}"
+        );
+        let (url, addr) = Layer::portainer_endpoint(&cfg).unwrap();
+        assert_eq!(url, "https://portainer.internal.thinkheads.ai:9443");
+        assert_eq!(addr.to_string(), "10.0.0.111:9443");
+    }
+
+    #[test]
+    fn paths_through_bind_mounts_both_ways() {
+        let cfg = fixture();
+        let c = cfg.lxc(phoenix_config::GuestId(101)).unwrap();
+        assert_eq!(
+            inside_path_of(c, "/mnt/pve/quickOS/lxc-persistent-data/101/ssl/n.crt").as_deref(),
+            Some("/etc/nginx/ssl/n.crt")
+        );
+        assert_eq!(
+            inside_path_of(c, "/mnt/pve/quickOS/lxc-persistent-data/101/sslx"),
+            None
+        );
+        assert_eq!(
+            host_path_of(c, "/etc/nginx/ssl"),
+            Some(PathBuf::from(
+                "/mnt/pve/quickOS/lxc-persistent-data/101/ssl"
+            ))
+        );
+        assert_eq!(host_path_of(c, "/etc/nginx"), None);
+    }
+}
