@@ -407,6 +407,19 @@ fn sync_all_deploys_the_layer_and_a_second_run_changes_nothing() {
             && e["step"] == "stack 'qdrant_service-production' on 'drphoenix'"),
         "{out}"
     );
+
+    // The old CLI's `sync stack <name> to <vmid>`: that stack alone; a VM it is not assigned to
+    // is refused naming both.
+    let o = n.sync(&["stack", "qdrant_service", "to", "1002"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(n.portainer_writes(), writes);
+    let o = n.sync(&["stack", "qdrant_service", "to", "1001"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("stack 'qdrant_service' is not assigned to VM 1001"),
+        "{err}"
+    );
 }
 
 #[test]

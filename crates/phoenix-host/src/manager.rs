@@ -30,6 +30,12 @@ struct ManagerCli {
     /// setup: allow ZFS to use disks that hold data
     #[arg(long)]
     wipe_disks: bool,
+    /// sync stacks: only this stack (with --to)
+    #[arg(long, value_name = "NAME", requires = "to")]
+    stack: Option<String>,
+    /// sync stacks: only on this VM (with --stack)
+    #[arg(long, value_name = "VMID", requires = "stack")]
+    to: Option<u32>,
 }
 
 /// The verbs of the guest managers (`lxc-manager`, `vm-manager`).
@@ -59,6 +65,8 @@ pub struct Invocation {
     /// The argument of a verb in [`VERBS_WITH_ARGUMENT`] of a manager that takes no target
     /// (`hypervisor-manager sync dns`).
     pub argument: Option<String>,
+    /// `sync stacks --stack NAME --to VMID` (the old `sync stack <name> to <vmid>`).
+    pub only_stack: Option<(String, u32)>,
 }
 
 /// Verbs of a manager without targets that take one argument instead (`sync <part>`).
@@ -163,6 +171,7 @@ pub fn parse_from(
         unmanaged: cli.unmanaged,
         wipe_disks: cli.wipe_disks,
         argument,
+        only_stack: cli.stack.zip(cli.to),
     })
 }
 

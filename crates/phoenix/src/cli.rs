@@ -48,8 +48,8 @@ pub const VERB_DETAILS: &[(&str, &str, &str)] = &[
      "For each VM: it exists and is not a template, runs, its guest agent answers, and every one of\nits health_checks passes now (recorded or not). Changes nothing (vm-manager health-check)."),
     ("LetsGo", "phoenix LetsGo [--dry-run] [-q] [--jobs N] [--no-boot-delay]",
      "Creates every guest in dependency order, then starts every non-template guest in boot\norder. Ends with a recap per guest (ok, changed, failed, skipped).\n  -q  print nothing but errors (a converged host prints nothing)"),
-    ("sync", "phoenix sync all|certs|dns|gateway|portainer|stacks [--dry-run] [--output json]",
-     "Plans each part against what is there and changes only what differs (hypervisor-manager sync):\n  certs      certificates of etc/certificate-manifest.json issued from the internal CA\n  dns        dnsmasq records on the host (dnsmasq --test first), resolv.conf\n  gateway    the Nginx site (nginx -t first) and Traefik's files in their containers\n  portainer  the administrator and one agent environment per agent VM\n  stacks     portainer, then every stack of the agent VMs' docker_stacks\n  all        certs, dns, gateway, stacks\n  --dry-run  show the plan; change nothing"),
+    ("sync", "phoenix sync all|certs|dns|gateway|portainer|stacks | stack <name> to <vmid> [--dry-run] [--output json]",
+     "Plans each part against what is there and changes only what differs (hypervisor-manager sync):\n  certs      certificates of etc/certificate-manifest.json issued from the internal CA\n  dns        dnsmasq records on the host (dnsmasq --test first), resolv.conf\n  gateway    the Nginx site (nginx -t first) and Traefik's files in their containers\n  portainer  the administrator and one agent environment per agent VM\n  stacks     portainer, then every stack of the agent VMs' docker_stacks\n  all        certs, dns, gateway, stacks\n  stack <name> to <vmid>  that stack on that VM alone\n  --dry-run  show the plan; change nothing"),
 ];
 
 /// The help of one verb.

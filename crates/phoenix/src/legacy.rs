@@ -5,9 +5,10 @@
 //! - `health-check <vmid>` is a Phoenix verb too (`vm-manager health-check`); only VMs have it;
 //! - `status <id>...` shows the named guests (Phoenix's `status` alone shows all);
 //! - `sync all` is Phoenix's `sync all` (`hypervisor-manager sync`), with the parts `certs`,
-//!   `dns`, `gateway`, `portainer`, `stacks` on their own; the old `sync stack <name> to <vmid>`
-//!   and `--reset-portainer` are not available yet: they fail with a message saying so, rather
-//!   than as an unknown verb or option.
+//!   `dns`, `gateway`, `portainer`, `stacks` on their own, and `sync stack <name> to <vmid>` is
+//!   `hypervisor-manager sync stacks --stack <name> --to <vmid>`;
+//! - `--reset-portainer` is not available yet: it fails with a message saying so, rather than
+//!   as an unknown option.
 //!
 //! Where each old verb went is listed in docs/install.md.
 
@@ -22,6 +23,26 @@ pub const NOT_AVAILABLE: i32 = phoenix_host::exit::FAILURE;
 
 /// The parts `sync` takes (`all` first).
 pub const SYNC_PARTS: &[&str] = &["all", "certs", "dns", "gateway", "portainer", "stacks"];
+
+/// `phoenix sync ...` as `hypervisor-manager sync` arguments: `<part>`, or the old
+/// `stack <name> to <vmid>` as `stacks --stack <name> --to <vmid>`.
+pub fn sync_args(args: &[String]) -> Result<Vec<String>, String> {
+    match args {
+        [s, name, to, vmid] if s == "stack" && to == "to" => {
+            let id: u32 = vmid.parse().map_err(|_| {
+                format!("Error: 'sync stack {name} to {vmid}': '{vmid}' is not a VM ID")
+            })?;
+            Ok(vec![
+                "stacks".into(),
+                "--stack".into(),
+                name.clone(),
+                "--to".into(),
+                id.to_string(),
+            ])
+        }
+        _ => sync_part(args).map(|p| vec![p.to_string()]),
+    }
+}
 
 /// The part of `phoenix sync <part>`, or the message for a form Phoenix does not have.
 pub fn sync_part(args: &[String]) -> Result<&'static str, String> {
@@ -40,20 +61,12 @@ pub fn sync_part(args: &[String]) -> Result<&'static str, String> {
             "Error: 'sync' needs what to synchronise: {}",
             SYNC_PARTS.join(", ")
         )),
-        _ => Err(sync_message(args)),
+        _ => Err(format!(
+            "Error: 'sync {}' is not a sync Phoenix knows: `sync <part>` ({}) or `sync stack <name> to <vmid>`",
+            args.join(" "),
+            SYNC_PARTS.join(", ")
+        )),
     }
-}
-
-/// The message for the old `sync stack <name> to <vmid>` form.
-pub fn sync_message(args: &[String]) -> String {
-    let shown = if args.is_empty() {
-        String::new()
-    } else {
-        format!(" {}", args.join(" "))
-    };
-    format!(
-        "Error: 'sync{shown}' is not available yet: one stack to one VM is not a part of Phoenix's sync of {SERVICE_LAYER}; `phoenix sync stacks` creates or updates every stack of the agent VMs' docker_stacks (Portainer) and changes only what differs"
-    )
 }
 
 /// The message for the old `--reset-portainer` option (it only affected `sync`).
@@ -112,10 +125,11 @@ mod tests {
     }
 
     #[test]
-    fn sync_message_names_the_service_layer() {
-        let m = sync_message(&args(&["stack", "web", "to", "8001"]));
-        assert!(m.starts_with("Error: 'sync stack web to 8001' is not available yet"));
-        assert!(m.contains("Portainer") && m.contains("service layer"));
+    fn sync_forms() {
+        assert_eq!(
+            sync_args(&args(&["stack", "web", "to", "8001"])).unwrap(),
+            ["stacks", "--stack", "web", "--to", "8001"]
+        );
         assert_eq!(sync_part(&args(&["all"])), Ok("all"));
         assert_eq!(sync_part(&args(&["dns"])), Ok("dns"));
         assert!(sync_part(&args(&["everything"]))

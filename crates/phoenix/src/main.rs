@@ -61,7 +61,7 @@ fn real_main() -> i32 {
         return exit::FAILURE;
     };
     let sync_part = if verb == "sync" {
-        match legacy::sync_part(&cli.targets) {
+        match legacy::sync_args(&cli.targets) {
             Ok(p) => Some(p),
             Err(msg) => {
                 eprintln!("{msg}");
@@ -137,7 +137,7 @@ fn real_main() -> i32 {
                 exit::FAILURE
             }
         },
-        _ => dispatch(verb, &cli, &env, &cfg, &targets, sync_part),
+        _ => dispatch(verb, &cli, &env, &cfg, &targets, sync_part.as_deref()),
     }
 }
 
@@ -166,7 +166,7 @@ fn dispatch(
     env: &HostEnv,
     cfg: &Config,
     targets: &[GuestId],
-    sync_part: Option<&'static str>,
+    sync_part: Option<&[String]>,
 ) -> i32 {
     let orch = &cfg.hypervisor.orchestration;
     let opts = PlanOptions {
@@ -217,7 +217,7 @@ fn dispatch(
         "test" if targets.is_empty() => Ok(plan::host("test", &opts)),
         "test" => plan::each(cfg, targets, verb, &opts),
         "setup" => Ok(plan::host("setup", &opts)),
-        "sync" => Ok(plan::sync(sync_part.unwrap_or("all"))),
+        "sync" => Ok(plan::sync_with(sync_part.unwrap_or(&["all".to_string()]))),
         _ => Ok(Plan::default()),
     };
     let plan = match planned {

@@ -409,7 +409,12 @@ pub fn host(verb: &'static str, opts: &PlanOptions) -> Plan {
 
 /// `sync <part>`: one `hypervisor-manager sync <part>` call.
 pub fn sync(part: &'static str) -> Plan {
+    sync_with(&[part.to_string()])
+}
+
+/// `sync` with these manager arguments (`stacks --stack web --to 1002`).
+pub fn sync_with(args: &[String]) -> Plan {
     let mut p = host("sync", &PlanOptions::default());
-    p.steps[0].extra.push(part.to_string());
+    p.steps[0].extra.extend(args.iter().cloned());
     p
 }

@@ -109,29 +109,39 @@ fn health_check_needs_a_vm() {
 }
 
 #[test]
-fn sync_stack_to_vm_names_the_service_layer_instead_of_an_unknown_verb() {
+fn sync_all_and_sync_stack_to_vm_reach_hypervisor_manager() {
     let e = Env::new();
-    let args = ["sync", "stack", "web", "to", "1001"];
-    let o = e.run(&args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains(&format!("Error: '{}' is not available yet", args.join(" ")))
-            && err.contains("Portainer")
-            && err.contains("service layer"),
-        "{err}"
+    // The stub records `$1 $2`: the verb and the first argument.
+    for args in [
+        vec!["sync", "all"],
+        vec!["sync", "stack", "web", "to", "1001"],
+    ] {
+        let o = e.run(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    assert_eq!(
+        e.calls(),
+        [
+            "hypervisor-manager sync all",
+            "hypervisor-manager sync stacks"
+        ]
     );
-    assert!(!err.contains("Invalid verb"), "{err}");
-    // `sync` alone and an unknown part are refused before anything runs.
+    // `sync` alone, an unknown part, a malformed old form are refused before anything runs.
     for (args, want) in [
         (vec!["sync"], "needs what to synchronise"),
         (vec!["sync", "everything"], "unknown sync part 'everything'"),
+        (
+            vec!["sync", "stack", "web", "to", "x"],
+            "'x' is not a VM ID",
+        ),
+        (vec!["sync", "stack", "web"], "is not a sync Phoenix knows"),
     ] {
         let o = e.run(&args);
         assert_eq!(o.status.code(), Some(1));
         assert!(stderr(&o).contains(want), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("Invalid verb"));
     }
-    assert!(e.calls().is_empty());
+    assert_eq!(e.calls().len(), 2);
 }
 
 #[test]

@@ -73,6 +73,10 @@ pub fn run(ctx: &Context, r: &Reporter) -> i32 {
             return exit::FAILURE;
         }
     };
+    if ctx.inv.only_stack.is_some() && part != "stacks" {
+        crate::fail(r, "sync: --stack and --to apply to 'sync stacks' only");
+        return exit::FAILURE;
+    }
     let layer = match Layer::load(&ctx.config) {
         Ok(l) => l,
         Err(e) => {

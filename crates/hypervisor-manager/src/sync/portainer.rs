@@ -72,11 +72,17 @@ impl Sync<'_> {
             return Ok(());
         }
         let mut c = self.client()?;
+        let only = self
+            .ctx
+            .inv
+            .only_stack
+            .as_ref()
+            .map(|(s, v)| (s.as_str(), *v));
         let desired = phoenix_sync::desired(
             &self.layer.agents,
             self.layer.agent_port,
             &self.layer.stacks.stacks,
-            None,
+            only,
         )
         .map_err(Stop)?;
         let desired = if with_stacks {
