@@ -408,6 +408,15 @@ fn sync_all_deploys_the_layer_and_a_second_run_changes_nothing() {
         "{out}"
     );
 
+    // The administrator's password is in no output and no recorded request, even at -vv.
+    let o = n.sync(&["portainer", "-vv"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let requests =
+        std::fs::read_to_string(n.sim.dir().join("services/portainer/requests.jsonl")).unwrap();
+    for text in [stderr(&o), String::from_utf8_lossy(&o.stdout).into_owned(), requests] {
+        assert!(!text.contains("NewKick@$$2025"), "the password leaked:\n{text}");
+    }
+
     // The old CLI's `sync stack <name> to <vmid>`: that stack alone; a VM it is not assigned to
     // is refused naming both.
     let o = n.sync(&["stack", "qdrant_service", "to", "1002"]);
