@@ -413,8 +413,15 @@ fn sync_all_deploys_the_layer_and_a_second_run_changes_nothing() {
     assert!(o.status.success(), "{}", stderr(&o));
     let requests =
         std::fs::read_to_string(n.sim.dir().join("services/portainer/requests.jsonl")).unwrap();
-    for text in [stderr(&o), String::from_utf8_lossy(&o.stdout).into_owned(), requests] {
-        assert!(!text.contains("NewKick@$$2025"), "the password leaked:\n{text}");
+    for text in [
+        stderr(&o),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        requests,
+    ] {
+        assert!(
+            !text.contains("NewKick@$$2025"),
+            "the password leaked:\n{text}"
+        );
     }
 
     // The old CLI's `sync stack <name> to <vmid>`: that stack alone; a VM it is not assigned to
@@ -558,4 +565,18 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, to.join(e.file_name())).unwrap();
         }
     }
+}
+
+#[test]
+fn a_deployment_without_the_layer_syncs_nothing() {
+    let sim = Sim::new();
+    let cfg = repo().join("etc/phoenix_hypervisor_config.json");
+    let o = sim.run(&["sync", "all", "--config", cfg.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("skipped=4"), "{err}");
+    assert!(
+        !sim.invocations().iter().any(|c| c["mutating"] == true),
+        "nothing changed"
+    );
 }

@@ -47,6 +47,14 @@ impl Sync<'_> {
 
     /// `portainer` (`with_stacks` false) or `stacks`.
     pub(super) fn portainer(&mut self, with_stacks: bool) -> Result<(), Stop> {
+        if self.layer.agents.is_empty() {
+            self.r.emit(
+                Event::new(EventKind::Skipped, None)
+                    .step("portainer")
+                    .message("no VM has portainer_role agent"),
+            );
+            return Ok(());
+        }
         let api = self
             .ctx
             .config
@@ -63,14 +71,6 @@ impl Sync<'_> {
                 .clone()
                 .ok_or("portainer_api.admin_password is not set")?,
         );
-        if self.layer.agents.is_empty() {
-            self.r.emit(
-                Event::new(EventKind::Skipped, None)
-                    .step("portainer")
-                    .message("no VM has portainer_role agent"),
-            );
-            return Ok(());
-        }
         let mut c = self.client()?;
         let only = self
             .ctx
