@@ -10,6 +10,7 @@
 //! Everything it says goes through the one reporter (`phoenix_report`), so under the
 //! dispatcher its steps appear in the run's recap as the `host` row.
 
+mod firewall;
 mod host_tests;
 mod script;
 mod setup;

@@ -53,10 +53,6 @@ table! {
         "the host's own interface, address, gateway and name servers (/etc/network/interfaces): host set-up";
     FALLBACK_DNS: Hypervisor, "network.fallback_dns",
         "the name server guests fall back to: service layer (DNS)";
-    GLOBAL_FIREWALL_RULES: Hypervisor, "shared_volumes.firewall.global_firewall_rules",
-        "cluster-wide firewall rules for cluster.fw [RULES]: firewall phase";
-    HOST_FIREWALL_RULES: Hypervisor, "firewall.global_firewall_rules",
-        "cluster-wide firewall rules for cluster.fw [RULES]: firewall phase";
     STORAGE_CLASS: Hypervisor, "zfs.datasets[*].storage_class",
         "how guests reach a dataset: service layer";
     PORTAINER_API: Hypervisor, "portainer_api",
@@ -79,8 +75,6 @@ table! {
         "re-generating gateway and DNS configuration after the container is created: service layer";
     LXC_BOOTSTRAP_CA_URL: Lxc, "lxc_configs.*.bootstrap_ca_url",
         "the certificate authority the container trusts at first boot: service layer (certificates)";
-    VM_FIREWALL: Vm, "vms[*].firewall",
-        "the VM's firewall (<vmid>.fw, firewall=1 on its NIC): firewall phase";
     VM_VOLUMES: Vm, "vms[*].volumes",
         "NFS folders mounted inside the VM: next phase";
     VM_PORTAINER_ROLE: Vm, "vms[*].portainer_role",
@@ -157,7 +151,7 @@ mod tests {
         assert!(!LXC_ID_MAPS.matches("lxc_configs.101.x.id_maps"));
         assert!(STORAGE_CLASS.matches("zfs.datasets[0].storage_class"));
         assert_eq!(LXC_MOUNT_OWNER_UID.name(), "owner_uid");
-        assert_eq!(lookup("vms[0].firewall"), Some(&VM_FIREWALL));
+        assert_eq!(lookup("vms[0].volumes"), Some(&VM_VOLUMES));
     }
 
     #[test]

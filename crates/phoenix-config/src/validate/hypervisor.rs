@@ -193,14 +193,6 @@ fn host_firewall(
     let policy_in = policy("default_input_policy", f.default_input_policy);
     let policy_out = policy("default_output_policy", f.default_output_policy);
     let rules_at = format!("{at}.global_firewall_rules");
-    if !f.global_firewall_rules.is_empty() {
-        let key = if at == "firewall" {
-            &not_applied::HOST_FIREWALL_RULES
-        } else {
-            &not_applied::GLOBAL_FIREWALL_RULES
-        };
-        r.not_applied(key, || rules_at.clone());
-    }
     HostFirewall {
         enabled: f.enabled,
         policy_in,

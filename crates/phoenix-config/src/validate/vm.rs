@@ -154,12 +154,10 @@ fn build_one(
         .enumerate()
         .map(|(j, h)| super::health(r, &format!("{at}.health_checks[{j}]"), h.clone()))
         .collect();
-    let firewall = v.firewall.clone().map(|f| {
-        if f.enabled || !f.rules.is_empty() {
-            r.not_applied(&not_applied::VM_FIREWALL, || format!("{at}.firewall"));
-        }
-        super::firewall(r, &format!("{at}.firewall"), f)
-    });
+    let firewall = v
+        .firewall
+        .clone()
+        .map(|f| super::firewall(r, &format!("{at}.firewall"), f));
     let ubuntu_release = match s.ubuntu_release.clone() {
         Some(u) => r
             .value(

@@ -15,6 +15,7 @@
 mod accounts;
 mod disks;
 pub mod download;
+mod fwfile;
 mod security;
 pub mod state;
 mod system;
