@@ -43,8 +43,8 @@ pub fn run(ctx: &Context, r: &Reporter) -> Result<(), i32> {
         crate::fail(r, format!("{STEP}: {msg}"));
         exit::FAILURE
     };
-    let node = phoenix_guest::connect::node_work(&ctx.runner, &ctx.env, &ctx.config)
-        .map_err(&fail)?;
+    let node =
+        phoenix_guest::connect::node_work(&ctx.runner, &ctx.env, &ctx.config).map_err(&fail)?;
     let path = cluster_path(&ctx.env.pve_dir);
     let current = node
         .read(&path)

@@ -102,13 +102,21 @@ pub fn net0(lxc: &Lxc) -> Option<String> {
 }
 
 /// Raw lines: `lxc_options`, plus `lxc.apparmor.profile` from `apparmor_profile` unless an
-/// `lxc_options` entry already sets it.
+/// `lxc_options` entry already sets it, plus the whole ID map from `id_maps`
+/// (`Lxc::full_id_map`) unless `lxc_options` gives `lxc.idmap` lines itself.
 pub fn raw_lines(lxc: &Lxc) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = lxc
         .lxc_options
         .iter()
         .map(|o| (o.key.clone(), o.value.clone()))
         .collect();
+    if !out.iter().any(|(k, _)| k == "lxc.idmap") {
+        out.extend(
+            lxc.full_id_map()
+                .iter()
+                .map(|m| ("lxc.idmap".to_string(), m.to_string())),
+        );
+    }
     if let Some(p) = &lxc.apparmor_profile {
         if !out.iter().any(|(k, _)| k == "lxc.apparmor.profile") {
             out.push(("lxc.apparmor.profile".to_string(), p.to_string()));

@@ -63,12 +63,6 @@ table! {
         "the internal certificate authority: service layer (certificates)";
     LXC_APPARMOR_NESTING: Lxc, "lxc_configs.*.apparmor_manages_nesting",
         "with a custom AppArmor profile, lxc.apparmor.allow_nesting and the nesting include: next phase";
-    LXC_ID_MAPS: Lxc, "lxc_configs.*.id_maps",
-        "ID ranges mapped into the container (lxc.idmap lines): next phase";
-    LXC_MOUNT_OWNER_UID: Lxc, "lxc_configs.*.mount_points[*].owner_uid",
-        "owner of the host folder (chown to the mapped user): next phase";
-    LXC_MOUNT_OWNER_GID: Lxc, "lxc_configs.*.mount_points[*].owner_gid",
-        "group of the host folder (chown to the mapped group): next phase";
     LXC_TRAEFIK_SERVICE: Lxc, "lxc_configs.*.traefik_service",
         "how the gateway publishes the container's service: service layer (gateway)";
     LXC_TRIGGER_SYNC: Lxc, "lxc_configs.*.trigger_sync_on_completion",
@@ -144,13 +138,12 @@ mod tests {
 
     #[test]
     fn keys_match_their_paths() {
-        assert!(LXC_ID_MAPS.matches("lxc_configs.101.id_maps"));
-        assert!(LXC_MOUNT_OWNER_UID.matches("lxc_configs.101.mount_points[2].owner_uid"));
+        assert!(LXC_TRAEFIK_SERVICE.matches("lxc_configs.101.traefik_service"));
         assert!(VM_VOLUMES.matches("vms[1].volumes"));
         assert!(!VM_VOLUMES.matches("vms[1].volumes[0]"));
-        assert!(!LXC_ID_MAPS.matches("lxc_configs.101.x.id_maps"));
+        assert!(!LXC_TRAEFIK_SERVICE.matches("lxc_configs.101.x.traefik_service"));
         assert!(STORAGE_CLASS.matches("zfs.datasets[0].storage_class"));
-        assert_eq!(LXC_MOUNT_OWNER_UID.name(), "owner_uid");
+        assert_eq!(LXC_TRAEFIK_SERVICE.name(), "traefik_service");
         assert_eq!(lookup("vms[0].volumes"), Some(&VM_VOLUMES));
     }
 

@@ -303,14 +303,6 @@ fn build(
                 None
             }
         };
-        for (key, v) in [
-            (&not_applied::LXC_MOUNT_OWNER_UID, m.owner_uid),
-            (&not_applied::LXC_MOUNT_OWNER_GID, m.owner_gid),
-        ] {
-            if v.is_some() {
-                r.not_applied(key, || format!("{at}.mount_points[{i}].{}", key.name()));
-            }
-        }
         let (Some(host_path), Some(mount_point)) = (host_path, mount_point) else {
             continue;
         };
@@ -456,7 +448,6 @@ fn id_maps(r: &mut Report, at: &At, maps: Vec<raw::lxc::IdMap>) -> Vec<IdMap> {
     if maps.is_empty() {
         return Vec::new();
     }
-    r.not_applied(&not_applied::LXC_ID_MAPS, || format!("{at}.id_maps"));
     let mut out: Vec<IdMap> = Vec::with_capacity(maps.len());
     for (i, m) in maps.into_iter().enumerate() {
         let Some(kind) = r.value(|| format!("{at}.id_maps[{i}].type"), IdKind::parse(&m.kind))
