@@ -9,10 +9,10 @@
 //! under `--dry-run` the write is reported as planned and nothing runs.
 
 use phoenix_guest::firewall::{cluster_path, merge_rules, MARK};
-use phoenix_guest::NodeCommand;
-use phoenix_host::exit;
 use phoenix_host::manager::Context;
-use phoenix_report::{Change, Event, EventKind, Reporter};
+use phoenix_report::{Change, Reporter};
+
+use crate::hostfile::{self, HostFile};
 
 /// The step's name in events and messages.
 pub const STEP: &str = "setup firewall rules";
@@ -39,64 +39,22 @@ pub fn run(ctx: &Context, r: &Reporter) -> Result<(), i32> {
         .as_ref()
         .map(|f| f.rules.as_slice())
         .unwrap_or_default();
-    let fail = |msg: String| {
-        crate::fail(r, format!("{STEP}: {msg}"));
-        exit::FAILURE
-    };
-    let node =
-        phoenix_guest::connect::node_work(&ctx.runner, &ctx.env, &ctx.config).map_err(&fail)?;
+    let node = hostfile::node(ctx, r, STEP)?;
     let path = cluster_path(&ctx.env.pve_dir);
-    let current = node
-        .read(&path)
-        .map_err(|e| fail(e.0))?
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let Some(new) = plan(&current, rules) else {
-        r.emit(
-            Event::new(EventKind::Unchanged, None)
-                .step(STEP)
-                .message(format!("{} rule(s) of the config in place", rules.len())),
-        );
-        return Ok(());
-    };
-    let have = marked(&current);
+    let current = hostfile::read(&*node, r, STEP, &path)?;
     let change = Change::new(
         "cluster.fw [RULES]",
-        Some(&format!("{have} {MARK} rule(s)")),
+        Some(&format!("{} {MARK} rule(s)", marked(&current))),
         Some(&format!("{} rule(s) of the config", rules.len())),
     );
-    let event = |kind| {
-        Event::new(kind, None)
-            .step(STEP)
-            .message("Phoenix's rules in cluster.fw differ from the config")
-            .action(format!("write {}", path.display()))
-            .changes(vec![change.clone()])
+    let f = HostFile {
+        step: STEP,
+        path,
+        reason: "Phoenix's rules in cluster.fw differ from the config".into(),
+        in_place: format!("{} rule(s) of the config in place", rules.len()),
+        then: Some(hostfile::command("pve-firewall", &["compile"])),
     };
-    if ctx.env.dry_run {
-        r.emit(event(EventKind::Planned));
-        return Ok(());
-    }
-    node.write(&path, new.as_bytes(), false)
-        .map_err(|e| fail(e.0))?;
-    let out = node
-        .run(&NodeCommand {
-            program: "pve-firewall".into(),
-            args: vec!["compile".into()],
-            env: Vec::new(),
-            stream: false,
-            what: "pve-firewall compile".into(),
-        })
-        .map_err(|e| fail(e.0))?;
-    if !out.success() {
-        return Err(fail(format!(
-            "pve-firewall rejects {} (exit {}): {}",
-            path.display(),
-            out.code,
-            format!("{}{}", out.stdout, out.stderr).trim()
-        )));
-    }
-    r.emit(event(EventKind::Changed));
-    Ok(())
+    hostfile::apply(ctx, r, &*node, &f, plan(&current, rules), change)
 }
 
 #[cfg(test)]

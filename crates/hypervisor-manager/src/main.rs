@@ -12,6 +12,8 @@
 
 mod firewall;
 mod host_tests;
+mod hostfile;
+mod network;
 mod script;
 mod setup;
 

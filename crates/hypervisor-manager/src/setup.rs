@@ -8,8 +8,9 @@
 //! held by [`Context::start`] (or by the dispatcher that started us). The first failing step
 //! ends the run: `Error: setup step '<step>' failed (exit N)`.
 //!
-//! Step `firewall` is followed by the planned step of the cluster's rules (`firewall.rs`: the
-//! config's global rules in `cluster.fw` `[RULES]`, the operator's kept).
+//! Step `initial_setup` is followed by the planned step of the host's own address
+//! (`network.rs`: `network.interfaces`), step `firewall` by that of the cluster's rules
+//! (`firewall.rs`: the config's global rules in `cluster.fw` `[RULES]`, the operator's kept).
 //!
 //! The scripts are idempotent: a re-run re-checks every step and changes nothing on a configured
 //! host. After a complete run (not a dry run) the marker file `core_paths.hypervisor_marker`
@@ -158,8 +159,10 @@ fn run_steps(
         match script::run(ctx, path, &[], &extra) {
             Ok(Ended::Ok) => {
                 r.emit(Event::new(EventKind::Unchanged, None).step(format!("setup {step}")));
-                if step.as_str() == "firewall" {
-                    crate::firewall::run(ctx, r)?;
+                match step.as_str() {
+                    "firewall" => crate::firewall::run(ctx, r)?,
+                    "initial_setup" => crate::network::run(ctx, r)?,
+                    _ => {}
                 }
             }
             Ok(e) => {

@@ -49,12 +49,8 @@ macro_rules! table {
 }
 
 table! {
-    HOST_INTERFACES: Hypervisor, "network.interfaces",
-        "the host's own interface, address, gateway and name servers (/etc/network/interfaces): host set-up";
     FALLBACK_DNS: Hypervisor, "network.fallback_dns",
         "the name server guests fall back to: service layer (DNS)";
-    STORAGE_CLASS: Hypervisor, "zfs.datasets[*].storage_class",
-        "how guests reach a dataset: service layer";
     PORTAINER_API: Hypervisor, "portainer_api",
         "the Portainer server's administrator account: service layer (Portainer)";
     DNS_SERVER: Hypervisor, "dns_server",
@@ -69,8 +65,6 @@ table! {
         "re-generating gateway and DNS configuration after the container is created: service layer";
     LXC_BOOTSTRAP_CA_URL: Lxc, "lxc_configs.*.bootstrap_ca_url",
         "the certificate authority the container trusts at first boot: service layer (certificates)";
-    VM_VOLUMES: Vm, "vms[*].volumes",
-        "NFS folders mounted inside the VM: next phase";
     VM_PORTAINER_ROLE: Vm, "vms[*].portainer_role",
         "Portainer server or agent in the VM: service layer (Portainer)";
     VM_PORTAINER_ENVIRONMENT: Vm, "vms[*].portainer_environment_name",
@@ -139,12 +133,11 @@ mod tests {
     #[test]
     fn keys_match_their_paths() {
         assert!(LXC_TRAEFIK_SERVICE.matches("lxc_configs.101.traefik_service"));
-        assert!(VM_VOLUMES.matches("vms[1].volumes"));
-        assert!(!VM_VOLUMES.matches("vms[1].volumes[0]"));
+        assert!(VM_DOCKER_STACKS.matches("vms[1].docker_stacks"));
+        assert!(!VM_DOCKER_STACKS.matches("vms[1].docker_stacks[0]"));
         assert!(!LXC_TRAEFIK_SERVICE.matches("lxc_configs.101.x.traefik_service"));
-        assert!(STORAGE_CLASS.matches("zfs.datasets[0].storage_class"));
         assert_eq!(LXC_TRAEFIK_SERVICE.name(), "traefik_service");
-        assert_eq!(lookup("vms[0].volumes"), Some(&VM_VOLUMES));
+        assert_eq!(lookup("vms[0].docker_stacks"), Some(&VM_DOCKER_STACKS));
     }
 
     #[test]

@@ -35,7 +35,6 @@ fn every_warning_names_a_key_of_the_not_applied_table() {
     }
     // the table's keys that this deployment uses are all reported
     for key in [
-        &not_applied::VM_VOLUMES,
         &not_applied::STEP_CA,
         &not_applied::DNS_SERVER,
         &not_applied::PORTAINER_API,

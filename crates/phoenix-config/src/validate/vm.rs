@@ -346,7 +346,6 @@ fn nfs_volumes(r: &mut Report, at: &str, v: &raw::Vm, hv: &Hypervisor) -> Vec<Nf
     if v.volumes.is_empty() {
         return Vec::new();
     }
-    r.not_applied(&not_applied::VM_VOLUMES, || format!("{at}.volumes"));
     let mut out = Vec::with_capacity(v.volumes.len());
     for (j, vol) in v.volumes.iter().enumerate() {
         let p = format!("{at}.volumes[{j}]");

@@ -16,6 +16,7 @@ mod accounts;
 mod disks;
 pub mod download;
 mod fwfile;
+mod ifupdown;
 mod security;
 pub mod state;
 mod system;
@@ -50,6 +51,7 @@ pub const HOST_TOOLS: &[&str] = &[
     "pdbedit",
     "apparmor_parser",
     "pve-firewall",
+    "ifreload",
     "nvidia-smi",
     "nvidia-installer",
     "curl",
@@ -166,6 +168,7 @@ fn dispatch(h: &mut Host, tool: &str, a: &[String]) -> Out {
         "pdbedit" => accounts::pdbedit(h, a),
         "apparmor_parser" => security::apparmor_parser(h, a),
         "pve-firewall" => security::pve_firewall(h, a),
+        "ifreload" => ifupdown::ifreload(h, a),
         "nvidia-smi" => security::nvidia_smi(h, a),
         "nvidia-installer" => security::nvidia_installer(h, a),
         other => Out::err(2, format!("pve-sim: host tool '{other}' is not simulated")),
