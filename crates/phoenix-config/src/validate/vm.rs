@@ -189,7 +189,14 @@ fn build_one(
         image_url: s.image_url,
         cores: s.cores.unwrap_or(DEFAULT_CORES),
         memory_mb: s.memory_mb.unwrap_or(DEFAULT_MEMORY_MB),
-        disk_size_gb: s.disk_size_gb,
+        // A template keeps the cloud image's size unless it sets its own: `vm_defaults`
+        // sizes the VMs cloned from it, which Proxmox can grow but never shrink (the old tool
+        // made every template 32G whatever the defaults said).
+        disk_size_gb: if v.is_template == Some(true) {
+            v.own_settings().disk_size_gb
+        } else {
+            s.disk_size_gb
+        },
         storage_pool: storage_pool.unwrap_or_default(),
         network_bridge: network_bridge.unwrap_or_default(),
         scsihw: s.scsihw.unwrap_or_else(|| DEFAULT_SCSIHW.to_string()),
