@@ -57,8 +57,6 @@ table! {
         "the internal DNS server on the host: service layer (DNS)";
     STEP_CA: Hypervisor, "step_ca",
         "the internal certificate authority: service layer (certificates)";
-    LXC_APPARMOR_NESTING: Lxc, "lxc_configs.*.apparmor_manages_nesting",
-        "with a custom AppArmor profile, lxc.apparmor.allow_nesting and the nesting include: next phase";
     LXC_TRAEFIK_SERVICE: Lxc, "lxc_configs.*.traefik_service",
         "how the gateway publishes the container's service: service layer (gateway)";
     LXC_TRIGGER_SYNC: Lxc, "lxc_configs.*.trigger_sync_on_completion",

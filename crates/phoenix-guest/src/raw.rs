@@ -15,6 +15,7 @@ pub const MULTI_VALUED: &[&str] = &[
     "lxc.mount.entry",
     "lxc.environment",
     "lxc.idmap",
+    "lxc.include",
     "lxc.hook.pre-start",
     "lxc.hook.mount",
     "lxc.hook.start",

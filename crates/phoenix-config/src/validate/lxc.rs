@@ -237,16 +237,6 @@ fn build(
             FileName::new(p, "AppArmor profile"),
         )
     });
-    // The old tool added nesting support only to a custom profile.
-    if c.apparmor_manages_nesting == Some(true)
-        && apparmor_profile
-            .as_ref()
-            .is_some_and(|p| p.as_str() != "unconfined")
-    {
-        r.not_applied(&not_applied::LXC_APPARMOR_NESTING, || {
-            format!("{at}.apparmor_manages_nesting")
-        });
-    }
     let application_script = c.application_script.and_then(|s| {
         r.value(
             || format!("{at}.application_script"),
