@@ -136,6 +136,23 @@ pub(crate) fn firewall(
     };
     let policy_in = policy("policy_in", f.policy_in);
     let policy_out = policy("policy_out", f.policy_out);
+    // A guest's rules name its NICs by their config key (pve-firewall: 'net\d+').
+    for (i, rule) in f.rules.iter().enumerate() {
+        if let Some(iface) = &rule.iface {
+            let nic = iface
+                .strip_prefix("net")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if !nic {
+                r.error(
+                    format!("{at}.rules[{i}].iface"),
+                    format!(
+                        "'{}' is not a guest NIC; a guest's rules name it by its config key (net0, net1, ...)",
+                        iface.escape_debug()
+                    ),
+                );
+            }
+        }
+    }
     Firewall {
         enabled: f.enabled,
         policy_in,
