@@ -295,8 +295,20 @@ run_or_dry() {
     "$@" || rc=$?
     if ((rc != 0)); then
         log_error "command failed (exit ${rc}): $(format_argv "$@")"
+    else
+        phoenix_note_change "$(format_argv "$@")"
     fi
     return "$rc"
+}
+
+# phoenix_note_change <what>: tell the caller something changed. Appends one line to
+# $PHOENIX_CHANGES_FILE when the manager set it (so its recap counts the step as changed rather
+# than ok); nothing in dry-run or when unset.
+phoenix_note_change() {
+    if [[ -n "${PHOENIX_CHANGES_FILE:-}" ]] && ! is_dry_run; then
+        printf '%s\n' "$*" >>"$PHOENIX_CHANGES_FILE" || true
+    fi
+    return 0
 }
 
 # pct_exec / run_pct_exec <ctid> <argv...>: mutating command inside a container (dry-run aware).
@@ -522,6 +534,7 @@ ensure_local_file() {
     chmod "$mode" "$tmp"
     mv -f "$tmp" "$path"
     log_info "wrote ${path}"
+    phoenix_note_change "wrote ${path}"
     PHOENIX_CHANGED=1
 }
 

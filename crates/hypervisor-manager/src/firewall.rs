@@ -42,6 +42,10 @@ pub fn run(ctx: &Context, r: &Reporter) -> Result<(), i32> {
     let node = hostfile::node(ctx, r, STEP)?;
     let path = cluster_path(&ctx.env.pve_dir);
     let current = hostfile::read(&*node, r, STEP, &path)?;
+    if rules.is_empty() && marked(&current) == 0 {
+        // No global rules, none written before: nothing to check, nothing to report.
+        return Ok(());
+    }
     let change = Change::new(
         "cluster.fw [RULES]",
         Some(&format!("{} {MARK} rule(s)", marked(&current))),

@@ -17,7 +17,7 @@ pub struct HostFile {
     pub path: PathBuf,
     /// Why it is written, when it differs.
     pub reason: String,
-    /// Said when it does not differ.
+    /// Logged when it does not differ.
     pub in_place: String,
     /// Run after the write; must exit 0 (`pve-firewall compile`, `ifreload -a`).
     pub then: Option<NodeCommand>,
@@ -69,11 +69,9 @@ pub fn apply(
         exit::FAILURE
     };
     let Some(new) = new else {
-        r.emit(
-            Event::new(EventKind::Unchanged, None)
-                .step(f.step)
-                .message(f.in_place.clone()),
-        );
+        // As the scripts' steps: a step found in place is `ok`, said only with `-v`.
+        log::info!("{}: {}", f.step, f.in_place);
+        r.emit(Event::new(EventKind::Unchanged, None).step(f.step));
         return Ok(());
     };
     let event = |kind| {

@@ -156,9 +156,13 @@ fn run_steps(
         if ctx.inv.wipe_disks {
             extra.push(("PHOENIX_WIPE_DISKS", "1".to_string()));
         }
+        let changes = ChangesFile::new(ctx);
+        if let Some(c) = &changes {
+            extra.push((CHANGES_FILE_VAR, c.path()));
+        }
         match script::run(ctx, path, &[], &extra) {
             Ok(Ended::Ok) => {
-                r.emit(Event::new(EventKind::Unchanged, None).step(format!("setup {step}")));
+                r.emit(step_event(step, changes.as_ref()));
                 match step.as_str() {
                     "firewall" => crate::firewall::run(ctx, r)?,
                     "initial_setup" => crate::network::run(ctx, r)?,
@@ -179,6 +183,55 @@ fn run_steps(
         }
     }
     Ok(())
+}
+
+/// Where a step script's helpers list what they changed (`phoenix_note_change` in
+/// `scripts/phoenix_hypervisor_common_utils.sh`): one line per mutating command or written file.
+pub const CHANGES_FILE_VAR: &str = "PHOENIX_CHANGES_FILE";
+
+/// The list of a step's changes, read after it ran. Only where the script runs on this machine:
+/// over SSH (the `api` transport) the file would be on the node, so the step reports ok.
+struct ChangesFile(tempfile::NamedTempFile);
+
+impl ChangesFile {
+    fn new(ctx: &Context) -> Option<ChangesFile> {
+        if ctx.env.transport == phoenix_host::TransportKind::Api || ctx.env.dry_run {
+            return None;
+        }
+        tempfile::Builder::new()
+            .prefix("phoenix-setup-changes.")
+            .tempfile()
+            .ok()
+            .map(ChangesFile)
+    }
+
+    fn path(&self) -> String {
+        self.0.path().display().to_string()
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.0.path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// `changed` when the step's helpers noted a change, else `ok`.
+fn step_event(step: &FeatureName, changes: Option<&ChangesFile>) -> Event {
+    let name = format!("setup {step}");
+    let lines = changes.map(ChangesFile::lines).unwrap_or_default();
+    match lines.as_slice() {
+        [] => Event::new(EventKind::Unchanged, None).step(name),
+        [one] => Event::new(EventKind::Changed, None)
+            .step(name)
+            .message(one.clone()),
+        [first, rest @ ..] => Event::new(EventKind::Changed, None)
+            .step(name)
+            .message(format!("{first} (and {} more changes)", rest.len())),
+    }
 }
 
 /// The marker's content for `steps` (no timestamp, so a re-run leaves it alone).

@@ -118,12 +118,26 @@ fn upstream_fixture_config_sets_up_and_converges() {
         .filter(|(t, a, _)| t == "zpool" && a[0] == "create")
         .collect();
     assert_eq!(pools.len(), 2, "{pools:?}");
+    // Each step that changed the fresh host says so with its first change (its helpers list
+    // every change); the others are ok.
+    let changed = |err: &str| {
+        err.lines()
+            .filter(|l| l.starts_with("host: setup "))
+            .count()
+    };
+    // 10 scripts, and the host's address (`network.interfaces`, planned step `setup network`).
+    assert_eq!(changed(&err), 11, "{err}");
+    assert!(err.contains("host: setup network: "), "{err}");
+    assert!(err.contains("host: setup zfs: zpool create"), "{err}");
     std::fs::write(sim.join("invocations.jsonl"), "").expect("truncate log");
-    assert!(setup(&sim, &cfg, &[]).status.success());
+    let o = setup(&sim, &cfg, &[]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
     assert!(
         calls(&sim).iter().all(|c| !c.2),
         "second run of the fixture changed something"
     );
+    assert_eq!(changed(&err), 0, "{err}");
 }
 
 #[test]

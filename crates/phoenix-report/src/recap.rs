@@ -26,7 +26,8 @@ impl Tally {
     }
 }
 
-/// Tallies by guest (`None`: the host), in order of first appearance.
+/// Tallies by guest (`None`: the host), the host first, then by guest id: parallel runs finish
+/// in any order, and the recap reads the same every time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recap {
     pub rows: Vec<(Option<GuestTag>, Tally)>,
@@ -34,11 +35,11 @@ pub struct Recap {
 
 impl Recap {
     fn row(&mut self, g: Option<GuestTag>) -> &mut Tally {
-        let i = match self.rows.iter().position(|(k, _)| *k == g) {
-            Some(i) => i,
-            None => {
-                self.rows.push((g, Tally::default()));
-                self.rows.len() - 1
+        let i = match self.rows.binary_search_by(|(k, _)| k.cmp(&g)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.rows.insert(i, (g, Tally::default()));
+                i
             }
         };
         &mut self.rows[i].1

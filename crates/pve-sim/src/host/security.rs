@@ -155,10 +155,15 @@ const NO_DRIVER: &str = "NVIDIA-SMI has failed because it couldn't communicate w
 
 /// `nvidia-smi [--query-gpu=FIELDS --format=csv[,noheader]] [-L] [-pm 0|1]`.
 pub fn nvidia_smi(h: &mut Host, a: &[String]) -> Out {
-    let args = Args::parse(
-        a,
-        &["query-gpu", "format", "pm", "persistence-mode", "i", "id"],
-    );
+    // nvidia-smi's `-pm` is one short option of two letters, not `-p -m`.
+    let a: Vec<String> = a
+        .iter()
+        .map(|w| match w.as_str() {
+            "-pm" => "--persistence-mode".to_string(),
+            _ => w.clone(),
+        })
+        .collect();
+    let args = Args::parse(&a, &["query-gpu", "format", "persistence-mode", "i", "id"]);
     let Some(driver) = h.state.nvidia.driver.clone() else {
         return Out::err(9, NO_DRIVER);
     };
