@@ -15,6 +15,7 @@
 //!   [`slots`]: the clone-source and storage slots held around one Proxmox call;
 //! - [`cli::CommonArgs`]: the global options; [`exit`]: exit codes.
 
+pub mod arena;
 pub mod cli;
 pub mod download;
 pub mod env;
@@ -52,7 +53,10 @@ pub fn start(common: &CommonArgs) -> Result<(HostEnv, phoenix_config::Config), i
     }
     let mut env = HostEnv::resolve(common.config.as_deref(), common.dry_run);
     // Validate before anything else touches the host, the simulated one included.
-    let config = phoenix_config::Config::load(&env.config).map_err(|e| report_config_error(&e))?;
+    arena::open();
+    let loaded = phoenix_config::Config::load(&env.config);
+    arena::seal();
+    let config = loaded.map_err(|e| report_config_error(&e))?;
     // A manager started by the dispatcher stays quiet about warnings the dispatcher printed.
     let child_of_dispatcher = std::env::var_os(lock::HELD_ENV).is_some();
     if !common.quiet && !child_of_dispatcher {

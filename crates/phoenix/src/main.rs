@@ -15,6 +15,10 @@ use phoenix::cli::{Cli, NEED_TARGETS};
 use phoenix::host::HostState;
 use phoenix::plan::{Plan, PlanOptions};
 
+/// The config is loaded into a huge-page arena (see `phoenix_host::arena`).
+#[global_allocator]
+static ALLOC: phoenix_host::arena::Global = phoenix_host::arena::Global;
+
 fn main() {
     std::process::exit(real_main());
 }
