@@ -38,6 +38,11 @@ pub fn upstream_fixture() -> PathBuf {
     repo().join("tests/fixtures/upstream-2025-10-01")
 }
 
+/// The same deployment one month later (2025-11-04): its `etc/` folder as installed.
+pub fn upstream_1104_fixture() -> PathBuf {
+    repo().join("tests/fixtures/upstream-2025-11-04/etc")
+}
+
 /// A simulated node in a temp folder.
 pub struct Sim {
     pub tmp: tempfile::TempDir,

@@ -12,7 +12,10 @@
 //! Everything it says goes through the one reporter (`phoenix_report`), so under the
 //! dispatcher its steps appear in the run's recap as the `host` row.
 
+mod firewall;
 mod host_tests;
+mod hostfile;
+mod network;
 mod script;
 mod setup;
 mod sync;

@@ -8,6 +8,10 @@
 //! held by [`Context::start`] (or by the dispatcher that started us). The first failing step
 //! ends the run: `Error: setup step '<step>' failed (exit N)`.
 //!
+//! Step `initial_setup` is followed by the planned step of the host's own address
+//! (`network.rs`: `network.interfaces`), step `firewall` by that of the cluster's rules
+//! (`firewall.rs`: the config's global rules in `cluster.fw` `[RULES]`, the operator's kept).
+//!
 //! The scripts are idempotent: a re-run re-checks every step and changes nothing on a configured
 //! host. After a complete run (not a dry run) the marker file `core_paths.hypervisor_marker`
 //! (under `PHOENIX_HOST_ROOT`) records the steps; it is rewritten only when they differ.
@@ -157,7 +161,14 @@ fn run_steps(
             extra.push((CHANGES_FILE_VAR, c.path()));
         }
         match script::run(ctx, path, &[], &extra) {
-            Ok(Ended::Ok) => r.emit(step_event(step, changes.as_ref())),
+            Ok(Ended::Ok) => {
+                r.emit(step_event(step, changes.as_ref()));
+                match step.as_str() {
+                    "firewall" => crate::firewall::run(ctx, r)?,
+                    "initial_setup" => crate::network::run(ctx, r)?,
+                    _ => {}
+                }
+            }
             Ok(e) => {
                 crate::fail(
                     r,

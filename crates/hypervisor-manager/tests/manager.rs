@@ -125,7 +125,9 @@ fn upstream_fixture_config_sets_up_and_converges() {
             .filter(|l| l.starts_with("host: setup "))
             .count()
     };
-    assert_eq!(changed(&err), 10, "{err}");
+    // 10 scripts, and the host's address (`network.interfaces`, planned step `setup network`).
+    assert_eq!(changed(&err), 11, "{err}");
+    assert!(err.contains("host: setup network: "), "{err}");
     assert!(err.contains("host: setup zfs: zpool create"), "{err}");
     std::fs::write(sim.join("invocations.jsonl"), "").expect("truncate log");
     let o = setup(&sim, &cfg, &[]);

@@ -154,7 +154,19 @@ fn configure(job: &Job, lxc: &Lxc, conf: Conf) -> GuestResult<Conf> {
     for n in notes {
         job.note(n);
     }
-    if job.apply(step)? == Applied::Changed {
+    let changed = job.apply(step)? == Applied::Changed;
+    // Steps of keys most containers do not have are reported only where they apply.
+    if lxc.unprivileged == Some(true) && !lxc.id_maps.is_empty() {
+        job.apply(crate::subids::step(job, lxc)?)?;
+    }
+    if lxc
+        .mount_points
+        .iter()
+        .any(|m| m.owner_uid.is_some() || m.owner_gid.is_some())
+    {
+        job.apply(crate::owners::step(job, lxc)?)?;
+    }
+    if changed {
         return Ok(job.conf("disk")?.unwrap_or(conf));
     }
     Ok(conf)

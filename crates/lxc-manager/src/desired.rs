@@ -101,17 +101,41 @@ pub fn net0(lxc: &Lxc) -> Option<String> {
     Some(s)
 }
 
+/// LXC's nesting support under a custom AppArmor profile (`apparmor_manages_nesting`).
+pub const NESTING: [(&str, &str); 2] = [
+    ("lxc.apparmor.allow_nesting", "1"),
+    ("lxc.include", "/usr/share/lxc/config/nesting.conf"),
+];
+
 /// Raw lines: `lxc_options`, plus `lxc.apparmor.profile` from `apparmor_profile` unless an
-/// `lxc_options` entry already sets it.
+/// `lxc_options` entry already sets it (with LXC's nesting support when a custom profile has
+/// `apparmor_manages_nesting`), plus the whole ID map from `id_maps`
+/// (`Lxc::full_id_map`) unless `lxc_options` gives `lxc.idmap` lines itself.
 pub fn raw_lines(lxc: &Lxc) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = lxc
         .lxc_options
         .iter()
         .map(|o| (o.key.clone(), o.value.clone()))
         .collect();
+    if !out.iter().any(|(k, _)| k == "lxc.idmap") {
+        out.extend(
+            lxc.full_id_map()
+                .iter()
+                .map(|m| ("lxc.idmap".to_string(), m.to_string())),
+        );
+    }
     if let Some(p) = &lxc.apparmor_profile {
         if !out.iter().any(|(k, _)| k == "lxc.apparmor.profile") {
             out.push(("lxc.apparmor.profile".to_string(), p.to_string()));
+        }
+        // A custom profile that manages nesting itself: the old tool added LXC's nesting
+        // support (unconfined containers need nothing).
+        if lxc.apparmor_manages_nesting == Some(true) && p.as_str() != "unconfined" {
+            for (k, v) in NESTING {
+                if !out.iter().any(|(ok, _)| ok == k) {
+                    out.push((k.to_string(), v.to_string()));
+                }
+            }
         }
     }
     let mut seen: Vec<(String, String)> = Vec::new();
@@ -128,6 +152,7 @@ mod tests {
     use super::*;
     use phoenix_config::model::lxc::{LxcNetwork, LxcOption};
     use phoenix_config::model::Firewall;
+    use phoenix_config::types::FileName;
 
     fn opt(key: &str, value: &str) -> LxcOption {
         LxcOption {
@@ -188,6 +213,27 @@ mod tests {
         assert_eq!(r[1], ("lxc.apparmor.profile".into(), "unconfined".into()));
         l.lxc_options
             .push(opt("lxc.apparmor.profile", "unconfined"));
+        assert_eq!(raw_lines(&l).len(), 2);
+    }
+
+    #[test]
+    fn a_custom_profile_managing_nesting_gets_lxc_nesting_support() {
+        let mut l = sample();
+        l.apparmor_manages_nesting = Some(true);
+        assert_eq!(raw_lines(&l).len(), 2, "unconfined needs nothing");
+        l.apparmor_profile = Some(FileName::new("lxc-phoenix-v2", "profile").expect("name"));
+        let r = raw_lines(&l);
+        assert_eq!(
+            &r[2..],
+            &[
+                ("lxc.apparmor.allow_nesting".into(), "1".into()),
+                (
+                    "lxc.include".into(),
+                    "/usr/share/lxc/config/nesting.conf".into()
+                )
+            ]
+        );
+        l.apparmor_manages_nesting = None;
         assert_eq!(raw_lines(&l).len(), 2);
     }
 }

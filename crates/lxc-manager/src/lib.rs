@@ -7,7 +7,7 @@
 //! - [`plan`]: the steps define, configure, disk as pure functions;
 //! - [`create`]: the `create`/`reconfigure` phases; [`features`]: the in-guest step;
 //! - [`lifecycle`]: start/stop/restart/delete/status specifics; [`tests`]: the `test` verb;
-//! - [`volumes`], [`gpu`], [`firewall`], [`template`]: one concern each.
+//! - [`volumes`], [`gpu`], [`firewall`], [`owners`], [`subids`], [`template`]: one concern each.
 
 pub mod create;
 pub mod desired;
@@ -16,7 +16,9 @@ pub mod features;
 pub mod firewall;
 pub mod gpu;
 pub mod lifecycle;
+pub mod owners;
 pub mod plan;
+pub mod subids;
 pub mod template;
 pub mod tests;
 pub mod verbs;

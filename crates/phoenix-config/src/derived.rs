@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::model::hypervisor::Orchestration;
+use crate::model::lxc::{IdKind, IdMap, Lxc, UNPRIVILEGED_OFFSET};
 use crate::model::vm::{SharedVolume, VmUser};
 use crate::model::NfsExport;
 use crate::types::TemplateRef;
@@ -50,6 +51,53 @@ pub enum TemplateSource<'a> {
     Path(&'a str),
     /// A file name, in the first storage with `vztmpl` content.
     File(&'a str),
+}
+
+/// IDs an unprivileged container maps by default (`lxc.idmap: u 0 100000 65536`).
+pub const UNPRIVILEGED_RANGE: u32 = 65_536;
+
+impl Lxc {
+    /// The container's whole ID map, for its `lxc.idmap` lines (empty without `id_maps`:
+    /// Proxmox then maps by itself). Once one `lxc.idmap` line is given LXC maps nothing else,
+    /// so for an unprivileged container every ID of 0..65536 is covered: each kind's own
+    /// ranges, and around them Proxmox's default (`id + 100000`); a kind without ranges of its
+    /// own gets the default whole. A privileged container gets its ranges as written.
+    pub fn full_id_map(&self) -> Vec<IdMap> {
+        if self.id_maps.is_empty() {
+            return Vec::new();
+        }
+        if self.unprivileged != Some(true) {
+            return self.id_maps.clone();
+        }
+        let mut out = Vec::new();
+        for kind in [IdKind::Uid, IdKind::Gid] {
+            let mut own: Vec<IdMap> = self
+                .id_maps
+                .iter()
+                .filter(|m| m.kind == kind)
+                .copied()
+                .collect();
+            own.sort_by_key(|m| m.container_id);
+            let mut next = 0u32;
+            let default = |from: u32, to: u32| IdMap {
+                kind,
+                container_id: from,
+                host_id: from.saturating_add(UNPRIVILEGED_OFFSET),
+                size: to - from,
+            };
+            for m in own {
+                if m.container_id > next && next < UNPRIVILEGED_RANGE {
+                    out.push(default(next, m.container_id.min(UNPRIVILEGED_RANGE)));
+                }
+                out.push(m);
+                next = next.max(m.container_id.saturating_add(m.size));
+            }
+            if next < UNPRIVILEGED_RANGE {
+                out.push(default(next, UNPRIVILEGED_RANGE));
+            }
+        }
+        out
+    }
 }
 
 impl TemplateRef {
@@ -219,5 +267,33 @@ mod tests {
         assert_eq!(o.lock_file(), "/run/lock/phoenix.lock");
         assert_eq!(o.lock_wait(), Duration::ZERO);
         assert_eq!(o.guest_lock_wait(), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn id_maps_are_filled_around_with_the_unprivileged_default() {
+        let mut l = Lxc {
+            unprivileged: Some(true),
+            id_maps: vec![IdMap {
+                kind: IdKind::Gid,
+                container_id: 33,
+                host_id: 33,
+                size: 1,
+            }],
+            ..Default::default()
+        };
+        let lines: Vec<String> = l.full_id_map().iter().map(|m| m.to_string()).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "u 0 100000 65536",
+                "g 0 100000 33",
+                "g 33 33 1",
+                "g 34 100034 65502"
+            ]
+        );
+        l.unprivileged = None;
+        assert_eq!(l.full_id_map(), l.id_maps);
+        l.id_maps.clear();
+        assert!(l.full_id_map().is_empty());
     }
 }

@@ -49,28 +49,8 @@ macro_rules! table {
 }
 
 table! {
-    HOST_INTERFACES: Hypervisor, "network.interfaces",
-        "the host's own interface, address, gateway and name servers (/etc/network/interfaces): host set-up";
-    GLOBAL_FIREWALL_RULES: Hypervisor, "shared_volumes.firewall.global_firewall_rules",
-        "cluster-wide firewall rules for cluster.fw [RULES]: firewall phase";
-    HOST_FIREWALL_RULES: Hypervisor, "firewall.global_firewall_rules",
-        "cluster-wide firewall rules for cluster.fw [RULES]: firewall phase";
-    STORAGE_CLASS: Hypervisor, "zfs.datasets[*].storage_class",
-        "how guests reach a dataset: service layer";
-    LXC_APPARMOR_NESTING: Lxc, "lxc_configs.*.apparmor_manages_nesting",
-        "with a custom AppArmor profile, lxc.apparmor.allow_nesting and the nesting include: next phase";
-    LXC_ID_MAPS: Lxc, "lxc_configs.*.id_maps",
-        "ID ranges mapped into the container (lxc.idmap lines): next phase";
-    LXC_MOUNT_OWNER_UID: Lxc, "lxc_configs.*.mount_points[*].owner_uid",
-        "owner of the host folder (chown to the mapped user): next phase";
-    LXC_MOUNT_OWNER_GID: Lxc, "lxc_configs.*.mount_points[*].owner_gid",
-        "group of the host folder (chown to the mapped group): next phase";
     LXC_BOOTSTRAP_CA_URL: Lxc, "lxc_configs.*.bootstrap_ca_url",
         "the certificate authority the container trusts at first boot: service layer (certificates)";
-    VM_FIREWALL: Vm, "vms[*].firewall",
-        "the VM's firewall (<vmid>.fw, firewall=1 on its NIC): firewall phase";
-    VM_VOLUMES: Vm, "vms[*].volumes",
-        "NFS folders mounted inside the VM: next phase";
     VM_PORTAINER_ROLE: Vm, "vms[*].portainer_role",
         "the Portainer server or agent container in the VM (sync registers agents, it does not install them): service layer (Portainer)";
 }
@@ -126,14 +106,12 @@ mod tests {
 
     #[test]
     fn keys_match_their_paths() {
-        assert!(LXC_ID_MAPS.matches("lxc_configs.101.id_maps"));
-        assert!(LXC_MOUNT_OWNER_UID.matches("lxc_configs.101.mount_points[2].owner_uid"));
-        assert!(VM_VOLUMES.matches("vms[1].volumes"));
-        assert!(!VM_VOLUMES.matches("vms[1].volumes[0]"));
-        assert!(!LXC_ID_MAPS.matches("lxc_configs.101.x.id_maps"));
-        assert!(STORAGE_CLASS.matches("zfs.datasets[0].storage_class"));
-        assert_eq!(LXC_MOUNT_OWNER_UID.name(), "owner_uid");
-        assert_eq!(lookup("vms[0].firewall"), Some(&VM_FIREWALL));
+        assert!(LXC_BOOTSTRAP_CA_URL.matches("lxc_configs.101.bootstrap_ca_url"));
+        assert!(VM_PORTAINER_ROLE.matches("vms[1].portainer_role"));
+        assert!(!VM_PORTAINER_ROLE.matches("vms[1].portainer_role[0]"));
+        assert!(!LXC_BOOTSTRAP_CA_URL.matches("lxc_configs.101.x.bootstrap_ca_url"));
+        assert_eq!(LXC_BOOTSTRAP_CA_URL.name(), "bootstrap_ca_url");
+        assert_eq!(lookup("vms[0].portainer_role"), Some(&VM_PORTAINER_ROLE));
     }
 
     #[test]

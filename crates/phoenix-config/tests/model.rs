@@ -19,7 +19,7 @@ fn container_values_are_parsed_and_defaulted() {
     c["lxc_options"] = json!(["lxc.mount.auto: sys:rw"]);
     c["network_config"] = json!({ "bridge": "vmbr0", "ip": "10.0.0.5/24", "gw": "10.0.0.1" });
     c["firewall"] = json!({ "enabled": true, "policy_in": "DROP",
-        "rules": [ { "type": "in", "action": "ACCEPT", "port": "80,443", "source": "10.0.0.0/24" } ] });
+        "rules": [ { "type": "in", "action": "ACCEPT", "proto": "tcp", "port": "80,443", "source": "10.0.0.0/24" } ] });
     let set = Set::new(lxc_file(json!({ "950": c })), vm_file(vec![]));
     let hv: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(set.hv()).unwrap()).unwrap();

@@ -35,11 +35,6 @@ fn every_warning_names_a_key_of_the_not_applied_table() {
     }
     // the table's keys that this deployment uses are all reported
     for key in [
-        &not_applied::GLOBAL_FIREWALL_RULES,
-        &not_applied::LXC_ID_MAPS,
-        &not_applied::LXC_MOUNT_OWNER_UID,
-        &not_applied::VM_VOLUMES,
-        &not_applied::VM_FIREWALL,
         &not_applied::VM_PORTAINER_ROLE,
         &not_applied::LXC_BOOTSTRAP_CA_URL,
     ] {
@@ -172,4 +167,42 @@ fn the_2025_10_01_fixture_warns_only_about_table_keys() {
     for w in &cfg.warnings {
         assert!(not_applied::lookup(&w.location).is_some(), "{w}");
     }
+}
+
+#[test]
+fn rules_proxmox_would_leave_out_are_refused() {
+    let set = |r: serde_json::Value| {
+        let mut c = base_ct("web");
+        c["firewall"] = serde_json::json!({ "enabled": true, "rules": [r] });
+        Set::new(lxc_file(serde_json::json!({ "950": c })), vm_file(vec![]))
+    };
+    let rule = |r: serde_json::Value| set(r).errors();
+    let e = rule(serde_json::json!({ "type": "in", "action": "ACCEPT", "port": "53" }));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("rules[0].proto") && m.contains("needs `proto`")),
+        "{e:?}"
+    );
+    let e = rule(
+        serde_json::json!({ "type": "in", "action": "ACCEPT", "proto": "icmp", "port": "53" }),
+    );
+    assert!(
+        e.iter().any(|m| m.contains("does not support ports")),
+        "{e:?}"
+    );
+    let e = rule(serde_json::json!({ "type": "in", "action": "ACCEPT", "iface": "eth0" }));
+    assert!(e.iter().any(|m| m.contains("not a guest NIC")), "{e:?}");
+    let e = rule(
+        serde_json::json!({ "type": "in", "action": "ACCEPT", "source": "10.0.0.1-10.0.0.5,10.0.0.9" }),
+    );
+    assert!(e.iter().any(|m| m.contains("must stand alone")), "{e:?}");
+    let ports: Vec<String> = (1..=16).map(|p| p.to_string()).collect();
+    let e = rule(
+        serde_json::json!({ "type": "in", "action": "ACCEPT", "proto": "tcp", "port": ports.join(",") }),
+    );
+    assert!(e.iter().any(|m| m.contains("too many entries")), "{e:?}");
+    let ok = set(
+        serde_json::json!({ "type": "in", "action": "ACCEPT", "iface": "net0", "proto": "tcp", "port": "80,443,8000:8010" }),
+    );
+    assert!(ok.load().is_ok());
 }

@@ -18,6 +18,7 @@
 //!   [`carrier`] (`pvesh`, HTTPS): the `pvesh` and `api` transports; [`node`], [`ssh`]:
 //!   node-local work here or over SSH; [`connect`]: choosing one, the API settings;
 //! - [`observe`]: the dispatcher's bulk observation handed to managers;
+//! - [`firewall`]: `.fw` files (a guest's whole; Phoenix's marked rules in `cluster.fw`);
 //! - [`record`]: what was done inside a guest, one format (reads both old ones);
 //! - [`lifecycle`]: start (polled, retried), stop, restart, delete, snapshots, status;
 //! - [`error`]: [`GuestError`], carrying guest and step.
@@ -27,6 +28,7 @@ pub mod apply;
 pub mod carrier;
 pub mod connect;
 pub mod error;
+pub mod firewall;
 pub mod job;
 pub mod lifecycle;
 pub mod local;

@@ -34,6 +34,21 @@ pub fn hardware_options(vm: &Vm, conf: &Conf) -> Vec<(String, String)> {
     out
 }
 
+/// `net0` with the firewall flag of the config's `firewall.enabled` (Proxmox filters a VM's
+/// traffic only on NICs with `firewall=1`), the rest of the NIC (model, MAC, bridge) as the
+/// node has it; `None` when it is as wanted, or without a firewall block or a `net0`.
+pub fn net0_firewall(vm: &Vm, conf: &Conf) -> Option<(String, String)> {
+    let fw = vm.firewall.as_ref()?;
+    let net0 = conf.get("net0")?;
+    let mut p = PropString::parse(net0).ok()?;
+    let on = p.get("firewall").is_some_and(|v| v == "1");
+    if on == fw.enabled {
+        return None;
+    }
+    p.set("firewall", if fw.enabled { "1" } else { "0" });
+    Some((s("net0"), p.to_string()))
+}
+
 /// Whether two property strings hold the same keys and values (order ignored).
 pub fn same_props(a: &str, b: &str) -> bool {
     let norm = |x: &str| {
@@ -141,6 +156,22 @@ pub fn set_options(d: &Desired, conf: &Conf) -> (Vec<(String, String)>, Vec<Chan
         .iter()
         .map(|(k, v)| Change::new(k.clone(), conf.get(k), Some(v)))
         .collect();
+    if let Some((k, v)) = net0_firewall(d.vm, conf) {
+        let have = conf
+            .get("net0")
+            .and_then(|n| PropString::parse(n).ok())
+            .and_then(|p| p.get("firewall").map(str::to_string));
+        changes.push(Change::new(
+            "net0.firewall",
+            have.as_deref(),
+            Some(if d.vm.firewall.as_ref().is_some_and(|f| f.enabled) {
+                "1"
+            } else {
+                "0"
+            }),
+        ));
+        opts.push((k, v));
+    }
     if let Some((c, v)) = sshkeys(d, conf) {
         opts.push((s("sshkeys"), v));
         changes.push(c);
@@ -201,6 +232,36 @@ pub fn step(t: &Target, d: &Desired, conf: &Conf, snippets: Option<SnippetsSeen>
             .changes(changes),
         );
     }
+    step
+}
+
+/// The VM's firewall file: written whole from the config's `firewall` block when `have`
+/// (what the node has at its path) differs.
+pub fn firewall(vm: &Vm, pve_dir: &std::path::Path, have: Option<&[u8]>) -> Step {
+    let mut step = Step::new("firewall");
+    let Some(fw) = &vm.firewall else {
+        return step;
+    };
+    let text = phoenix_guest::firewall::render(fw);
+    if have == Some(text.as_bytes()) {
+        return step;
+    }
+    step.push(
+        Action::node(
+            "firewall",
+            "the firewall file differs from the config",
+            NodeOp::Write {
+                path: phoenix_guest::firewall::path(pve_dir, vm.id.0),
+                data: text.into_bytes(),
+                private: false,
+            },
+        )
+        .changes(vec![Change::new(
+            "firewall",
+            have.map(|_| "other rules"),
+            Some(&format!("{} rule(s) of the config", fw.rules.len())),
+        )]),
+    );
     step
 }
 

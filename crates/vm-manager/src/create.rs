@@ -2,7 +2,7 @@
 //! the executor; a converged VM costs one `qm status` and no change:
 //!
 //! 1. defined (config file exists; else cloned or created from the cloud image);
-//! 2. configured (snippets, one `qm set`), boot disk grown;
+//! 2. configured (snippets, one `qm set`, `net0` firewall flag), firewall file, boot disk grown;
 //! 3. running, guest agent answering (waited for only when a later step needs it);
 //! 4. features, 5. shared volumes, 6. health checks (recorded per step, see
 //!    `phoenix_guest::record`); 7. snapshot `template_snapshot_name`; 8. template conversion.
@@ -261,6 +261,14 @@ fn configure(vj: &VmJob, conf: Conf) -> GuestResult<Conf> {
     } else {
         conf
     };
+    if vj.vm().firewall.is_some() {
+        let path = phoenix_guest::firewall::path(job.pve_dir(), vj.vm().id.0);
+        let have = job
+            .transport
+            .node_read(&path)
+            .map_err(|e| job.err("firewall", e.0))?;
+        job.apply(configure::firewall(vj.vm(), job.pve_dir(), have.as_deref()))?;
+    }
     job.apply(configure::disk(&job.target(), vj.vm(), &conf))?;
     Ok(conf)
 }

@@ -1,4 +1,8 @@
-//! Shared volumes: a host dataset exported over NFS and mounted inside the VM.
+//! NFS inside the VM: `shared_volumes` (a host export mounted whole) and `volumes` of type
+//! `nfs` (a folder of an export, from the volume's `server`, e.g. one folder per VM under a
+//! shared export, as the old tool's `volumes[]`). Both are mounted the same way; a volume's
+//! folder is created on the host first (`mkdir -p`, as the old tool did) when it is not the
+//! export itself, since a server only serves folders that exist.
 //!
 //! Host side: the config resolved the `nfs.exports` entry each volume belongs to; its line in
 //! `/etc/exports` (under `PHOENIX_HOST_ROOT`) must allow the VM's address (the address itself,
@@ -11,7 +15,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use phoenix_config::model::vm::SharedVolume;
+use phoenix_config::model::vm::{NfsVolume, SharedVolume};
 use phoenix_config::model::{NfsClient, NfsExport};
 use phoenix_config::types::AbsPath;
 
@@ -44,27 +48,71 @@ mountpoint -q "$2" || mount "$2"
 /// `false` when a dry run stopped.
 pub fn apply(vj: &VmJob) -> GuestResult<bool> {
     let job = vj.job;
-    if vj.vm().shared_volumes.is_empty() {
+    if vj.vm().shared_volumes.is_empty() && vj.vm().nfs_volumes.is_empty() {
         return Ok(true);
     }
     let Some(ip) = vm_address(vj)? else {
         return Ok(false);
     };
-    let server = job.config().hypervisor.nfs_server().ok_or_else(|| {
-        job.err(
-            STEP,
-            "network.nfs_server is not set in the hypervisor config",
-        )
-    })?;
-    for sv in &vj.vm().shared_volumes {
-        if job.apply(export_step(vj, &sv.export, ip)?)? == Applied::Planned {
+    let mounts: Vec<Mount> = if vj.vm().shared_volumes.is_empty() {
+        Vec::new()
+    } else {
+        let server = job.config().hypervisor.nfs_server().ok_or_else(|| {
+            job.err(
+                STEP,
+                "network.nfs_server is not set in the hypervisor config",
+            )
+        })?;
+        vj.vm()
+            .shared_volumes
+            .iter()
+            .map(|sv| Mount::shared(server, sv))
+            .collect()
+    };
+    let volumes = vj.vm().nfs_volumes.iter().map(Mount::volume);
+    for m in mounts.into_iter().chain(volumes) {
+        if job.apply(export_step(vj, m.export, ip)?)? == Applied::Planned {
             return Ok(false);
         }
-        if !mount_in_guest(vj, server, sv)? {
+        if !mount_in_guest(vj, &m)? {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// One NFS mount inside the VM, whichever key it came from.
+struct Mount<'a> {
+    /// `server:/path`.
+    src: String,
+    /// The folder on the host when it must be created (a volume's folder inside its export).
+    host_folder: Option<&'a AbsPath>,
+    export: &'a NfsExport,
+    mount_point: &'a AbsPath,
+    options: &'a str,
+}
+
+impl<'a> Mount<'a> {
+    fn shared(server: &str, sv: &'a SharedVolume) -> Mount<'a> {
+        Mount {
+            src: format!("{server}:{}", sv.host_path),
+            host_folder: None,
+            export: &sv.export,
+            mount_point: &sv.mount_point,
+            options: sv.mount_options(),
+        }
+    }
+
+    fn volume(v: &'a NfsVolume) -> Mount<'a> {
+        let inside = v.path.trimmed() != v.export.path.trimmed();
+        Mount {
+            src: format!("{}:{}", v.server, v.path),
+            host_folder: inside.then_some(&v.path),
+            export: &v.export,
+            mount_point: &v.mount_point,
+            options: &v.options,
+        }
+    }
 }
 
 /// The VM's IPv4 address: the static one from `network_config`, else what the agent reports
@@ -188,30 +236,48 @@ fn export_step(vj: &VmJob, e: &NfsExport, ip: Ipv4Addr) -> GuestResult<Step> {
         )))
 }
 
-/// The mount inside the guest; `false` when a dry run stopped.
-fn mount_in_guest(vj: &VmJob, server: &str, sv: &SharedVolume) -> GuestResult<bool> {
-    let src = format!("{server}:{}", sv.host_path);
-    let opts = sv.mount_options();
-    let key = format!("shared_volume:{}", sv.mount_point);
-    let fp = fingerprint(&[src.as_bytes(), opts.as_bytes(), MOUNT_SCRIPT.as_bytes()]);
+/// The mount inside the guest (and a volume's folder on the host first); `false` when a dry
+/// run stopped.
+fn mount_in_guest(vj: &VmJob, m: &Mount) -> GuestResult<bool> {
+    let key = format!("shared_volume:{}", m.mount_point);
+    let fp = fingerprint(&[
+        m.src.as_bytes(),
+        m.options.as_bytes(),
+        MOUNT_SCRIPT.as_bytes(),
+    ]);
     if vj.recorded(&key, &fp) {
         vj.job.unchanged(STEP, None);
         return Ok(true);
+    }
+    let mut step = Step::new(STEP);
+    if let Some(folder) = m.host_folder {
+        let host = vj.job.ctx.env.host_path(Path::new(&**folder));
+        step.push(Action::node(
+            STEP,
+            format!("the folder {folder} must exist on the NFS server"),
+            NodeOp::Run(NodeCommand {
+                program: "mkdir".into(),
+                args: vec!["-p".into(), host.display().to_string()],
+                env: Vec::new(),
+                stream: false,
+                what: format!("mkdir -p {}", host.display()),
+            }),
+        ));
     }
     let argv = [
         "sh",
         "-c",
         MOUNT_SCRIPT,
         "phoenix-nfs",
-        &src,
-        &sv.mount_point,
-        opts,
+        &m.src,
+        m.mount_point,
+        m.options,
     ]
     .map(String::from)
     .to_vec();
-    let step = Step::new(STEP).with(Action::guest(
+    step.push(Action::guest(
         STEP,
-        format!("mount {src} on {}", sv.mount_point),
+        format!("mount {} on {}", m.src, m.mount_point),
         GuestOp::Exec { argv, stdin: None },
     ));
     if vj.apply_agent(step)? == Applied::Planned {

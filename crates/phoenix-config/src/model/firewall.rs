@@ -202,6 +202,21 @@ impl PortList {
     }
 }
 
+impl PortList {
+    /// How `pve-firewall` counts the list against its limit of 15: a port 1, a range 2, a
+    /// service name 0.
+    pub fn numbers(&self) -> usize {
+        self.0
+            .iter()
+            .map(|p| match p {
+                PortSpec::Port(_) => 1,
+                PortSpec::Range(..) => 2,
+                PortSpec::Service(_) => 0,
+            })
+            .sum()
+    }
+}
+
 impl fmt::Display for PortList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, p) in self.0.iter().enumerate() {
@@ -218,8 +233,8 @@ impl fmt::Display for PortList {
     }
 }
 
-/// A rule's source or destination: a comma-separated list of addresses, networks, ranges,
-/// IP sets (`+name`) or aliases; IPv4 and IPv6 are not mixed.
+/// A rule's source or destination: one IP set (`+name`), alias or range, or a comma-separated
+/// list of addresses and networks; IPv4 and IPv6 are not mixed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FwAddress(pub Vec<AddrEntry>);
 
@@ -299,6 +314,20 @@ impl FwAddress {
             };
             out.push(entry);
         }
+        // `pve-firewall` (parse_address_list): an IP set or an alias stands alone, and so
+        // does a range ("you can't use a range in a list").
+        let alone = |e: &AddrEntry| {
+            matches!(
+                e,
+                AddrEntry::IpSet(_) | AddrEntry::Alias(_) | AddrEntry::Range(..)
+            )
+        };
+        if out.len() > 1 && out.iter().any(alone) {
+            return Err(format!(
+                "'{}': an IP set, an alias or a range must stand alone; Proxmox takes lists of addresses and networks only",
+                v.escape_debug()
+            ));
+        }
         let families: Vec<bool> = out.iter().filter_map(AddrEntry::v6).collect();
         if families.windows(2).any(|w| w[0] != w[1]) {
             return Err(format!(
@@ -376,6 +405,8 @@ mod tests {
         for bad in [
             "10.0.0.0/33",
             "10.0.0.1,fd00::1",
+            "10.0.0.1-10.0.0.10,10.0.0.20",
+            "+set,10.0.0.1",
             "a b",
             "",
             "+",

@@ -229,7 +229,8 @@ pub struct ZfsDataset {
     /// Proxmox content types, comma separated (`images,rootdir`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxmox_content_type: Option<String>,
-    /// `direct` or `shared`: how guests reach the dataset (service layer).
+    /// `direct` or `shared`: a label of the old tool's files that none of its scripts read;
+    /// checked (one word) and, like there, not acted on (no warning: nothing is dropped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
 }

@@ -57,7 +57,8 @@ pub struct Vm {
     pub ubuntu_release: String,
     pub cores: u64,
     pub memory_mb: u64,
-    /// Boot disk size in GiB; grown, never shrunk.
+    /// Boot disk size in GiB; grown, never shrunk. A template takes only its own value (not
+    /// `vm_defaults`), so that the VMs cloned from it can be sized from there.
     pub disk_size_gb: Option<u64>,
     /// Storage of the VM's disks.
     pub storage_pool: StorageId,

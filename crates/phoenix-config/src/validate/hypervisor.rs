@@ -8,7 +8,6 @@ use crate::model::hypervisor::{HostFirewall, Hypervisor, ProxmoxDefaults, Shared
 use crate::model::nfs::{NfsClient, NfsExport};
 use crate::model::FwAction;
 use crate::names;
-use crate::not_applied;
 use crate::raw::hypervisor::{HypervisorFile, SharedEntry};
 use crate::types::{AbsPath, FeatureName, Hostname};
 
@@ -90,7 +89,8 @@ pub(crate) fn release(v: String) -> Result<String, String> {
     }
 }
 
-/// `network`: the host's own interface and the fallback name server (loaded, not applied).
+/// `network`: the host's own interface (written by set-up) and the fallback name server
+/// (service layer).
 fn check_network(r: &mut Report, hv: &HypervisorFile) {
     let Some(n) = &hv.network else { return };
     if let Some(i) = &n.interfaces {
@@ -100,9 +100,26 @@ fn check_network(r: &mut Report, hv: &HypervisorFile) {
                 names::ip_address(a),
             );
         }
-        r.not_applied(&not_applied::HOST_INTERFACES, || {
-            "network.interfaces".into()
-        });
+        r.check(
+            || "network.interfaces.name".into(),
+            crate::types::InterfaceName::new(i.name.as_str()).map(|_| ()),
+        );
+        let static_addr = crate::types::IpConfig::new(&i.address)
+            .ok()
+            .and_then(|c| c.static_addr());
+        if static_addr.is_none() {
+            r.error(
+                "network.interfaces.address",
+                format!(
+                    "'{}' is not an address with prefix; expected e.g. 10.0.0.13/24",
+                    i.address.escape_debug()
+                ),
+            );
+        }
+        r.check(
+            || "network.interfaces.gateway".into(),
+            names::ip_address(&i.gateway),
+        );
     }
     if let Some(f) = &n.fallback_dns {
         r.check(|| "network.fallback_dns".into(), names::ip_address(f));
@@ -119,9 +136,6 @@ fn check_services(r: &mut Report, hv: &HypervisorFile) {
                     || format!("zfs.datasets[{i}].storage_class"),
                     names::word(c, "storage class"),
                 );
-                r.not_applied(&not_applied::STORAGE_CLASS, || {
-                    format!("zfs.datasets[{i}].storage_class")
-                });
             }
         }
     }
@@ -185,14 +199,6 @@ fn host_firewall(
     let policy_in = policy("default_input_policy", f.default_input_policy);
     let policy_out = policy("default_output_policy", f.default_output_policy);
     let rules_at = format!("{at}.global_firewall_rules");
-    if !f.global_firewall_rules.is_empty() {
-        let key = if at == "firewall" {
-            &not_applied::HOST_FIREWALL_RULES
-        } else {
-            &not_applied::GLOBAL_FIREWALL_RULES
-        };
-        r.not_applied(key, || rules_at.clone());
-    }
     HostFirewall {
         enabled: f.enabled,
         policy_in,

@@ -237,16 +237,6 @@ fn build(
             FileName::new(p, "AppArmor profile"),
         )
     });
-    // The old tool added nesting support only to a custom profile.
-    if c.apparmor_manages_nesting == Some(true)
-        && apparmor_profile
-            .as_ref()
-            .is_some_and(|p| p.as_str() != "unconfined")
-    {
-        r.not_applied(&not_applied::LXC_APPARMOR_NESTING, || {
-            format!("{at}.apparmor_manages_nesting")
-        });
-    }
     let application_script = c.application_script.and_then(|s| {
         r.value(
             || format!("{at}.application_script"),
@@ -303,14 +293,6 @@ fn build(
                 None
             }
         };
-        for (key, v) in [
-            (&not_applied::LXC_MOUNT_OWNER_UID, m.owner_uid),
-            (&not_applied::LXC_MOUNT_OWNER_GID, m.owner_gid),
-        ] {
-            if v.is_some() {
-                r.not_applied(key, || format!("{at}.mount_points[{i}].{}", key.name()));
-            }
-        }
         let (Some(host_path), Some(mount_point)) = (host_path, mount_point) else {
             continue;
         };
@@ -448,7 +430,6 @@ fn id_maps(r: &mut Report, at: &At, maps: Vec<raw::lxc::IdMap>) -> Vec<IdMap> {
     if maps.is_empty() {
         return Vec::new();
     }
-    r.not_applied(&not_applied::LXC_ID_MAPS, || format!("{at}.id_maps"));
     let mut out: Vec<IdMap> = Vec::with_capacity(maps.len());
     for (i, m) in maps.into_iter().enumerate() {
         let Some(kind) = r.value(|| format!("{at}.id_maps[{i}].type"), IdKind::parse(&m.kind))

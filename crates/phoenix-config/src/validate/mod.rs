@@ -136,6 +136,23 @@ pub(crate) fn firewall(
     };
     let policy_in = policy("policy_in", f.policy_in);
     let policy_out = policy("policy_out", f.policy_out);
+    // A guest's rules name its NICs by their config key (pve-firewall: 'net\d+').
+    for (i, rule) in f.rules.iter().enumerate() {
+        if let Some(iface) = &rule.iface {
+            let nic = iface
+                .strip_prefix("net")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if !nic {
+                r.error(
+                    format!("{at}.rules[{i}].iface"),
+                    format!(
+                        "'{}' is not a guest NIC; a guest's rules name it by its config key (net0, net1, ...)",
+                        iface.escape_debug()
+                    ),
+                );
+            }
+        }
+    }
     Firewall {
         enabled: f.enabled,
         policy_in,
@@ -143,6 +160,11 @@ pub(crate) fn firewall(
         rules: rules(r, &format!("{at}.rules"), f.rules),
     }
 }
+
+/// Protocols whose rules may name ports (`$PROTOCOLS_WITH_PORTS` of `pve-firewall`).
+const PROTOCOLS_WITH_PORTS: &[&str] = &[
+    "tcp", "6", "udp", "17", "udplite", "136", "dccp", "33", "sctp", "132",
+];
 
 /// Checked firewall rules; an invalid rule is reported and left out.
 pub(crate) fn rules(
@@ -187,6 +209,26 @@ fn rule(r: &mut Report, p: &str, rule: raw::common::FirewallRule) -> Option<Fire
         .and_then(|v| r.value(|| format!("{p}.log"), LogLevel::parse(&v)));
     if let Some(v) = &rule.comment {
         r.check(|| format!("{p}.comment"), names::single_line(v, "comment"));
+    }
+    for (k, ports) in [("port", &dport), ("sport", &sport)] {
+        let Some(ports) = ports else { continue };
+        match rule.proto.as_deref() {
+            None => r.error(
+                format!("{p}.proto"),
+                format!("a rule with `{k}` needs `proto` (tcp, udp, udplite, dccp or sctp); Proxmox ignores the rule otherwise"),
+            ),
+            Some(proto) if !PROTOCOLS_WITH_PORTS.contains(&proto) => r.error(
+                format!("{p}.{k}"),
+                format!("protocol '{}' does not support ports; expected tcp, udp, udplite, dccp or sctp", proto.escape_debug()),
+            ),
+            Some(_) => {}
+        }
+        if ports.numbers() > 15 {
+            r.error(
+                format!("{p}.{k}"),
+                "too many entries in port list (more than 15 numbers, a range counting as 2); Proxmox ignores the rule otherwise",
+            );
+        }
     }
     if r.out.len() != before {
         return None;

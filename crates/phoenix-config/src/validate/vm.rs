@@ -154,12 +154,10 @@ fn build_one(
         .enumerate()
         .map(|(j, h)| super::health(r, &format!("{at}.health_checks[{j}]"), h.clone()))
         .collect();
-    let firewall = v.firewall.clone().map(|f| {
-        if f.enabled || !f.rules.is_empty() {
-            r.not_applied(&not_applied::VM_FIREWALL, || format!("{at}.firewall"));
-        }
-        super::firewall(r, &format!("{at}.firewall"), f)
-    });
+    let firewall = v
+        .firewall
+        .clone()
+        .map(|f| super::firewall(r, &format!("{at}.firewall"), f));
     let ubuntu_release = match s.ubuntu_release.clone() {
         Some(u) => r
             .value(
@@ -191,7 +189,14 @@ fn build_one(
         image_url: s.image_url,
         cores: s.cores.unwrap_or(DEFAULT_CORES),
         memory_mb: s.memory_mb.unwrap_or(DEFAULT_MEMORY_MB),
-        disk_size_gb: s.disk_size_gb,
+        // A template keeps the cloud image's size unless it sets its own: `vm_defaults`
+        // sizes the VMs cloned from it, which Proxmox can grow but never shrink (the old tool
+        // made every template 32G whatever the defaults said).
+        disk_size_gb: if v.is_template == Some(true) {
+            v.own_settings().disk_size_gb
+        } else {
+            s.disk_size_gb
+        },
         storage_pool: storage_pool.unwrap_or_default(),
         network_bridge: network_bridge.unwrap_or_default(),
         scsihw: s.scsihw.unwrap_or_else(|| DEFAULT_SCSIHW.to_string()),
@@ -348,7 +353,6 @@ fn nfs_volumes(r: &mut Report, at: &str, v: &raw::Vm, hv: &Hypervisor) -> Vec<Nf
     if v.volumes.is_empty() {
         return Vec::new();
     }
-    r.not_applied(&not_applied::VM_VOLUMES, || format!("{at}.volumes"));
     let mut out = Vec::with_capacity(v.volumes.len());
     for (j, vol) in v.volumes.iter().enumerate() {
         let p = format!("{at}.volumes[{j}]");

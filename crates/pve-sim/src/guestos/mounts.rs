@@ -28,13 +28,33 @@ fn fstab_entry(fs: &GuestFs, target: &str) -> Option<(String, String, String)> {
     })
 }
 
-/// Whether the simulated host exports `path` over NFS.
-fn exported(ctx: &Ctx, path: &str) -> bool {
-    std::fs::read_to_string(ctx.state.join("host/etc/exports"))
+/// Whether the simulated host serves `path` over NFS: an export itself, or a folder inside
+/// one (NFS serves sub-folders of an export; `Some(false)`: inside an export but missing on
+/// the host).
+fn exported(ctx: &Ctx, path: &str) -> Option<bool> {
+    let path = path.trim_end_matches('/');
+    let exports: Vec<String> = std::fs::read_to_string(ctx.state.join("host/etc/exports"))
         .unwrap_or_default()
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
-        .any(|l| l.split_whitespace().next() == Some(path))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .next()
+                .map(|e| e.trim_end_matches('/').to_string())
+        })
+        .collect();
+    if exports.iter().any(|e| e == path) {
+        return Some(true);
+    }
+    let inside = exports.iter().any(|e| {
+        path.strip_prefix(e.as_str())
+            .is_some_and(|r| r.starts_with('/'))
+    });
+    if !inside {
+        return None;
+    }
+    let rel = path.trim_start_matches('/');
+    Some(ctx.state.join("host").join(rel).is_dir())
 }
 
 fn mount_one(ctx: &Ctx, source: &str, target: &str, fstype: &str) -> Out {
@@ -53,11 +73,20 @@ fn mount_one(ctx: &Ctx, source: &str, target: &str, fstype: &str) -> Out {
             return Out::err(32, format!("mount: {target}: bad option; for several filesystems (e.g. nfs, cifs) you might need a /sbin/mount.<type> helper program."));
         }
         let path = source.split_once(':').map_or("", |x| x.1);
-        if !exported(ctx, path) {
-            return Out::err(
-                32,
-                format!("mount.nfs: access denied by server while mounting {source}"),
-            );
+        match exported(ctx, path) {
+            None => {
+                return Out::err(
+                    32,
+                    format!("mount.nfs: access denied by server while mounting {source}"),
+                )
+            }
+            Some(false) => {
+                return Out::err(
+                    32,
+                    format!("mount.nfs: mounting {source} failed, reason given by server: No such file or directory"),
+                )
+            }
+            Some(true) => {}
         }
     }
     let table = fs.read(TABLE).unwrap_or_default();

@@ -15,6 +15,8 @@
 mod accounts;
 mod disks;
 pub mod download;
+mod fwfile;
+mod ifupdown;
 mod security;
 mod services;
 pub mod state;
@@ -50,6 +52,7 @@ pub const HOST_TOOLS: &[&str] = &[
     "pdbedit",
     "apparmor_parser",
     "pve-firewall",
+    "ifreload",
     "nvidia-smi",
     "nvidia-installer",
     "curl",
@@ -169,6 +172,7 @@ fn dispatch(h: &mut Host, tool: &str, a: &[String]) -> Out {
         "pdbedit" => accounts::pdbedit(h, a),
         "apparmor_parser" => security::apparmor_parser(h, a),
         "pve-firewall" => security::pve_firewall(h, a),
+        "ifreload" => ifupdown::ifreload(h, a),
         "nvidia-smi" => security::nvidia_smi(h, a),
         "nvidia-installer" => security::nvidia_installer(h, a),
         "dnsmasq" => services::dnsmasq(h, a),

@@ -88,56 +88,25 @@ pub fn apparmor_parser(h: &mut Host, a: &[String]) -> Out {
     }
 }
 
-const FW_OPTIONS: &[&str] = &[
-    "enable",
-    "policy_in",
-    "policy_out",
-    "policy_forward",
-    "log_ratelimit",
-    "ebtables",
-    "nf_conntrack_max",
-    "nf_conntrack_tcp_timeout_established",
-    "protection_synflood",
-];
-
-/// Problems of `cluster.fw`'s `[OPTIONS]` section, as `pve-firewall compile` reports them.
-fn check_cluster_fw(text: &str) -> Result<(), String> {
-    let mut section = String::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if line.starts_with('[') {
-            section = line.to_uppercase();
-            continue;
-        }
-        if section != "[OPTIONS]" {
-            continue;
-        }
-        let Some((k, v)) = line.split_once(':') else {
-            return Err(format!(
-                "cluster.fw (line {}): unable to parse option: {line}",
-                i + 1
-            ));
-        };
-        let (k, v) = (k.trim(), v.trim());
-        if !FW_OPTIONS.contains(&k) {
-            return Err(format!("cluster.fw (line {}): unknown option '{k}'", i + 1));
-        }
-        let ok = match k {
-            "enable" => v == "0" || v == "1",
-            "policy_in" | "policy_out" | "policy_forward" => {
-                matches!(v, "ACCEPT" | "DROP" | "REJECT")
-            }
-            _ => true,
-        };
-        if !ok {
-            return Err(format!(
-                "cluster.fw (line {}): invalid value '{v}' for option '{k}'",
-                i + 1
-            ));
-        }
+/// Problems of the firewall files (`cluster.fw`, then each guest's `<id>.fw` in ID order),
+/// as `pve-firewall compile` reports them: the first one.
+fn check_fw_files(dir: &std::path::Path) -> Result<(), String> {
+    let cluster = std::fs::read_to_string(dir.join("cluster.fw")).unwrap_or_default();
+    super::fwfile::check_file("cluster.fw", &cluster, true)?;
+    let mut guests: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let id = name.strip_suffix(".fw")?.parse::<u64>().ok()?;
+            Some((id, e.path()))
+        })
+        .collect();
+    guests.sort();
+    for (id, p) in guests {
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        super::fwfile::check_file(&format!("{id}.fw"), &text, false)?;
     }
     Ok(())
 }
@@ -150,7 +119,7 @@ pub fn pve_firewall(h: &mut Host, a: &[String]) -> Out {
         .lines()
         .any(|l| l.trim().replace(' ', "") == "enable:1");
     match a.first().map(String::as_str) {
-        Some("compile") => match check_cluster_fw(&text) {
+        Some("compile") => match check_fw_files(&h.root.join("etc/pve/firewall")) {
             Ok(()) => Out::ok(if enabled {
                 "ruleset compiled (simulated)\n"
             } else {
@@ -294,9 +263,21 @@ mod tests {
     }
 
     #[test]
-    fn cluster_fw_options_are_checked() {
-        assert!(check_cluster_fw("[OPTIONS]\n\nenable: 1\npolicy_in: DROP\n").is_ok());
-        assert!(check_cluster_fw("[OPTIONS]\nenable: yes\n").is_err());
-        assert!(check_cluster_fw("[OPTIONS]\nbogus: 1\n[RULES]\nIN ACCEPT -p tcp\n").is_err());
+    fn compile_checks_every_firewall_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let w = |n: &str, t: &str| std::fs::write(dir.path().join(n), t).expect("write");
+        w("cluster.fw", "[OPTIONS]\n\nenable: 1\npolicy_in: DROP\n");
+        assert!(check_fw_files(dir.path()).is_ok());
+        w(
+            "1001.fw",
+            "[OPTIONS]\nenable: 1\n\n[RULES]\nIN ACCEPT -dport 80\n",
+        );
+        let e = check_fw_files(dir.path()).unwrap_err();
+        assert!(e.starts_with("1001.fw (line 5)"), "{e}");
+        w(
+            "cluster.fw",
+            "[OPTIONS]\nbogus: 1\n[RULES]\nIN ACCEPT -p tcp\n",
+        );
+        assert!(check_fw_files(dir.path()).is_err());
     }
 }
