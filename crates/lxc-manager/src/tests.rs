@@ -2,7 +2,7 @@
 //! (PHX-LXC-07), after checking that the runner and every test script it will run exist.
 
 use phoenix_config::Lxc;
-use phoenix_guest::{GuestResult, Job, NodeCommand};
+use phoenix_guest::{GuestResult, Job};
 
 pub fn run(job: &Job, lxc: &Lxc) -> GuestResult<()> {
     let tests_dir = job.ctx.env.scripts_dir.join("tests");
@@ -32,22 +32,7 @@ pub fn run(job: &Job, lxc: &Lxc) -> GuestResult<()> {
         }
     }
     crate::features::check_exist(job, &needed)?;
-    let mut args = vec![runner.display().to_string(), job.guest.id.to_string()];
-    if let Some(s) = suite {
-        args.extend(["--suite".to_string(), s.to_string()]);
-    }
-    // On the node, with the environment contract: here for the local transports, over SSH
-    // (scripts staged) for the API's.
-    let out = job
-        .transport
-        .node_run(&NodeCommand {
-            program: "bash".into(),
-            args,
-            env: Vec::new(),
-            stream: true,
-            what: "test_runner.sh".into(),
-        })
-        .map_err(|e| job.err("test", e.0))?;
+    let out = phoenix_guest::lifecycle::run_test_runner(job, &runner)?;
     if out.success() {
         Ok(())
     } else {

@@ -324,3 +324,22 @@ pub fn delete_unmanaged(
     }
     delete(job)
 }
+
+/// `test` verb of both managers: `bash <runner> <id> [--suite S]` on the node, with the
+/// environment contract (here for the local transports, over SSH with the scripts staged for
+/// the API's), its output streamed.
+pub fn run_test_runner(job: &Job, runner: &std::path::Path) -> GuestResult<crate::ExecOutput> {
+    let mut args = vec![runner.display().to_string(), job.guest.id.to_string()];
+    if let Some(s) = &job.ctx.inv.suite {
+        args.extend(["--suite".to_string(), s.clone()]);
+    }
+    job.transport
+        .node_run(&crate::NodeCommand {
+            program: "bash".into(),
+            args,
+            env: Vec::new(),
+            stream: true,
+            what: "test_runner.sh".into(),
+        })
+        .map_err(|e| job.err("test", e.0))
+}

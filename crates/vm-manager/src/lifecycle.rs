@@ -116,20 +116,6 @@ pub fn test(job: &Job) -> GuestResult<i32> {
     if !runner.is_file() {
         return Err(job.err("test", format!("{} not found", runner.display())));
     }
-    let mut args = vec![runner.display().to_string(), job.guest.id.to_string()];
-    if let Some(s) = &job.ctx.inv.suite {
-        args.extend(["--suite".to_string(), s.clone()]);
-    }
-    // On the node: here for the local transports, over SSH for the API's.
-    let out = job
-        .transport
-        .node_run(&phoenix_guest::NodeCommand {
-            program: "bash".into(),
-            args,
-            env: Vec::new(),
-            stream: true,
-            what: "test_runner.sh".into(),
-        })
-        .map_err(|e| job.err("test", e.0))?;
+    let out = lifecycle::run_test_runner(job, &runner)?;
     Ok(if out.code < 0 { 1 } else { out.code })
 }
