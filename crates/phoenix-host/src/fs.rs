@@ -6,29 +6,13 @@ use std::path::Path;
 
 /// Replaces `path` with `data` atomically, keeping the old file's permissions when it exists.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.phoenix-tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
+    write_via_temp(path, data, |tmp| {
+        let f = std::fs::File::create(tmp)?;
         if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
+            std::fs::set_permissions(tmp, meta.permissions())?;
         }
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+        Ok(f)
+    })
 }
 
 /// Writes `data` atomically (temp file beside it, then rename); `private` files get mode 0600
@@ -42,6 +26,24 @@ pub fn write_private_or_not(path: &Path, data: &[u8], private: bool) -> std::io:
 
 /// [`write_private_or_not`] with `private`.
 pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_via_temp(path, data, |tmp| {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(tmp)
+    })
+}
+
+/// The one way both writers go: `.<name>.phoenix-tmp.<pid>` beside `path`, made by `create`,
+/// filled, flushed to disk, renamed over `path`; removed again on any failure.
+fn write_via_temp(
+    path: &Path,
+    data: &[u8],
+    create: impl FnOnce(&Path) -> std::io::Result<std::fs::File>,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -53,13 +55,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.phoenix-tmp.{}", std::process::id()));
     let result = (|| {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = create(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
