@@ -201,7 +201,7 @@ impl Job<'_> {
             Op::Node(NodeOp::RawLines { guest, lines }) => {
                 // The file itself, whatever the transport: the API has no call for raw lines,
                 // and the file holds what its answers leave out (snapshot sections).
-                let path = crate::local::conf_path(self.pve_dir(), *guest);
+                let path = self.conf_file(*guest);
                 let text = t
                     .node_read(&path)
                     .map_err(fail)?

@@ -149,12 +149,23 @@ impl HostEnv {
             (None, Some(e)) => Some(e.to_string()),
             (None, None) => None,
         };
+        let nodes = cfg.hypervisor.cluster.as_ref().map_or(0, |c| c.nodes.len());
         self.transport = match chosen {
             Some(s) => TransportKind::parse(&s).ok_or_else(|| {
                 format!("PHOENIX_TRANSPORT is '{s}'; expected local, pvesh or api")
             })?,
+            // A cluster is driven through its API unless the config says otherwise.
+            None if nodes > 1 && cfg.hypervisor.orchestration.transport.is_none() => {
+                TransportKind::Api
+            }
             None => cfg.hypervisor.orchestration.transport.unwrap_or_default(),
         };
+        if nodes > 1 && self.transport == TransportKind::Local {
+            return Err(format!(
+                "the cluster in {} has {nodes} nodes, and `pct`/`qm` reach only the node they run on: use --transport api (or pvesh)",
+                cfg.paths.hypervisor.display(),
+            ));
+        }
         Ok(())
     }
 
