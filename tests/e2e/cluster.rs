@@ -1,5 +1,7 @@
 //! Issue 16 acceptance on a simulated three-node cluster: the 2025-10-01 fixture with `node`
-//! keys (templates on pve1, clones spread over pve2 and pve3, the clone VM on pve3), `setup`
+//! keys (templates on pve1, clones spread over pve2 and pve3, the clone VM on pve3, a node
+//! without its template's storage: the VM template's disks are on a storage of pve1 only),
+//! `setup`
 //! then `LetsGo` with pve2 taken down mid-run (the summary names the node and the guests not
 //! handled, exit 1), a clean re-run once it answers, a no-op re-run of reads only (at most
 //! 1 + 19 GETs), every logged request valid per apidata.js; then a guest moved by hand shows
@@ -36,13 +38,19 @@ fn cluster_config(dir: &Path) -> PathBuf {
         serde_json::from_str(&std::fs::read_to_string(upstream_fixture().join(f)).unwrap()).unwrap()
     };
     let mut hv = read("phoenix_hypervisor_config.json");
-    hv["cluster"] = json!({"nodes": [{"name": "pve1"}, {"name": "pve2"}, {"name": "pve3"}]});
+    hv["cluster"] = json!({
+        "nodes": [{"name": "pve1"}, {"name": "pve2"}, {"name": "pve3"}],
+        "storages": {"pve1-vm-templates": {"nodes": ["pve1"]}}
+    });
     let mut lxc = read("phoenix_lxc_configs.json");
     for (id, node) in PLACEMENT {
         lxc["lxc_configs"][*id]["node"] = json!(node);
     }
     let mut vm = read("phoenix_vm_configs.json");
     for v in vm["vms"].as_array_mut().unwrap() {
+        if v["vmid"] == 8000 {
+            v["storage_pool"] = json!("pve1-vm-templates");
+        }
         if v["vmid"] == 8001 {
             v["node"] = json!("pve3");
         }
@@ -177,6 +185,19 @@ fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_m
         log.contains("/migrate"),
         "clones on other nodes are migrated"
     );
+    // The VM cloned on pve1 from its template's pve1-only storage lives on pve3.
+    let storage_cfg = std::fs::read_to_string(c.sim.dir().join("etc/pve/storage.cfg")).unwrap();
+    assert!(storage_cfg.contains("dir: pve1-vm-templates") && storage_cfg.contains("nodes pve1"));
+    let vm = dump["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["vmid"] == 8001)
+        .unwrap();
+    assert!(vm["config"]["scsi0"]
+        .as_str()
+        .unwrap()
+        .starts_with("quickOS-vm-disks:"));
 
     // A guest moved by hand: drift, a dry run that changes nothing, then converge.
     let o = std::process::Command::new(bin("pve-sim"))

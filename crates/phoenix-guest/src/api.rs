@@ -486,6 +486,10 @@ impl Transport for ApiTransport<'_> {
         self.bulk.replace(None);
     }
 
+    fn work_on(&self, node: &str) {
+        self.node_work.select(node);
+    }
+
     fn assign(&self, g: GuestTag, node: &str) {
         self.assigned.borrow_mut().insert(g, node.to_string());
     }

@@ -116,6 +116,7 @@ impl<'a> Job<'a> {
         };
         crate::placement::enter_sim_node(&node);
         transport.assign(guest, &node);
+        transport.work_on(&node);
         Ok(Job {
             ctx,
             guest,
@@ -184,6 +185,7 @@ impl<'a> Job<'a> {
         self.node.replace(node.to_string());
         self.transport.forget();
         self.transport.assign(self.guest, node);
+        self.transport.work_on(node);
         self.mark_changed();
         crate::placement::enter_sim_node(node);
     }
