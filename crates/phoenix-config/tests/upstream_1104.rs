@@ -34,7 +34,7 @@ fn every_warning_names_a_key_of_the_not_applied_table() {
         assert!(w.message.contains("not applied yet"), "{w}");
     }
     // the table's keys that this deployment uses are all reported
-    for key in [&not_applied::VM_PORTAINER_ROLE] {
+    for key in not_applied::ALL {
         assert!(
             cfg.warnings.iter().any(|w| key.matches(&w.location)),
             "{} not reported",
