@@ -49,8 +49,6 @@ macro_rules! table {
 }
 
 table! {
-    LXC_BOOTSTRAP_CA_URL: Lxc, "lxc_configs.*.bootstrap_ca_url",
-        "the certificate authority the container trusts at first boot: service layer (certificates)";
     VM_PORTAINER_ROLE: Vm, "vms[*].portainer_role",
         "the Portainer server or agent container in the VM (sync registers agents, it does not install them): service layer (Portainer)";
 }
@@ -106,12 +104,13 @@ mod tests {
 
     #[test]
     fn keys_match_their_paths() {
-        assert!(LXC_BOOTSTRAP_CA_URL.matches("lxc_configs.101.bootstrap_ca_url"));
         assert!(VM_PORTAINER_ROLE.matches("vms[1].portainer_role"));
         assert!(!VM_PORTAINER_ROLE.matches("vms[1].portainer_role[0]"));
-        assert!(!LXC_BOOTSTRAP_CA_URL.matches("lxc_configs.101.x.bootstrap_ca_url"));
-        assert_eq!(LXC_BOOTSTRAP_CA_URL.name(), "bootstrap_ca_url");
+        assert!(!VM_PORTAINER_ROLE.matches("vms.x.portainer_role"));
+        assert_eq!(VM_PORTAINER_ROLE.name(), "portainer_role");
         assert_eq!(lookup("vms[0].portainer_role"), Some(&VM_PORTAINER_ROLE));
+        assert!(glob("lxc_configs.*.id_maps", "lxc_configs.101.id_maps"));
+        assert!(!glob("lxc_configs.*.id_maps", "lxc_configs.101.x.id_maps"));
     }
 
     #[test]

@@ -34,10 +34,7 @@ fn every_warning_names_a_key_of_the_not_applied_table() {
         assert!(w.message.contains("not applied yet"), "{w}");
     }
     // the table's keys that this deployment uses are all reported
-    for key in [
-        &not_applied::VM_PORTAINER_ROLE,
-        &not_applied::LXC_BOOTSTRAP_CA_URL,
-    ] {
+    for key in not_applied::ALL {
         assert!(
             cfg.warnings.iter().any(|w| key.matches(&w.location)),
             "{} not reported",
@@ -54,6 +51,7 @@ fn every_warning_names_a_key_of_the_not_applied_table() {
         "vms[2].trigger_sync_on_completion",
         "vms[2].portainer_environment_name",
         "lxc_configs.101.traefik_service",
+        "lxc_configs.102.bootstrap_ca_url",
     ] {
         assert!(
             !cfg.warnings.iter().any(|w| w.location == applied),

@@ -14,6 +14,7 @@ mod config;
 mod disks;
 mod exec;
 mod migrate;
+pub(crate) use exec::binds;
 mod power;
 mod query;
 mod snapshot;

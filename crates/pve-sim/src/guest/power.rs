@@ -27,6 +27,13 @@ pub(super) fn start_guest(node: &Node, kind: Kind, id: u32, conf: &Conf) -> R<()
     crate::guestos::boot::boot(node, kind, id, conf)
 }
 
+/// The guest is off: nothing in it listens on the simulated network any more.
+pub(super) fn power_off(node: &Node, id: u32) -> R<()> {
+    node.set_run_state(id, &RunState::default())?;
+    let _ = pve_sim_services::net::unregister_guest(&node.root, id);
+    Ok(())
+}
+
 pub(super) fn lifecycle(node: &Node, call: &Call) -> R<i32> {
     let kind = kind_of(call);
     let id = vmid(call)?;
@@ -48,14 +55,14 @@ pub(super) fn lifecycle(node: &Node, call: &Call) -> R<i32> {
             if call.command == "shutdown" {
                 check_lock(kind, id, &conf, call)?;
             }
-            node.set_run_state(id, &RunState::default())?;
+            power_off(node, id)?;
         }
         "reboot" => {
             if !running {
                 return Err(fail(format!("{label} {id} not running")));
             }
             check_lock(kind, id, &conf, call)?;
-            node.set_run_state(id, &RunState::default())?;
+            power_off(node, id)?;
             start_guest(node, kind, id, &conf)?;
         }
         _ => unreachable_cmd(call)?,
