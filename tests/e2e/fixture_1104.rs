@@ -104,6 +104,34 @@ fn the_unmodified_files_set_up_the_host_and_bring_up_the_service_layer() {
         "{err}"
     );
     check_service_layer(&sim);
+
+    // A second run: every guest and the layer's files as they are, no mutating call.
+    let calls = sim.invocations().len();
+    let o = sim.run(&[
+        "LetsGo",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--no-boot-delay",
+    ]);
+    let err = stderr(&o);
+    assert!(err.contains("nothing listens on 10.0.0.111:9443"), "{err}");
+    // `pct exec` counts as mutating (the simulator cannot know); the sync's reads of the
+    // gateway's files (`true`, `test -f`, `cat`) are not.
+    let mutating: Vec<String> = sim.invocations()[calls..]
+        .iter()
+        .filter(|c| c["mutating"] == true)
+        .filter(|c| {
+            !(c["tool"] == "pct"
+                && c["argv"][0] == "exec"
+                && ["true", "test", "cat"].contains(&c["argv"][3].as_str().unwrap_or("")))
+        })
+        .map(|c| c.to_string())
+        .collect();
+    assert!(
+        mutating.is_empty(),
+        "a second LetsGo must not change anything:\n{}",
+        mutating.join("\n")
+    );
 }
 
 /// What the service layer's guests hold after `LetsGo`: the CA initialised and answering in the
