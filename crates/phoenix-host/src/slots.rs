@@ -253,6 +253,25 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_node_has_its_max_jobs_slots_and_local_storages_are_per_node() {
+        let d = tempfile::tempdir().unwrap();
+        let slots = t(d.path(), 1, 50);
+        let n = Resource::Node("pve1".into(), 2);
+        let _a = slots.hold(std::slice::from_ref(&n)).unwrap();
+        let _b = slots.hold(std::slice::from_ref(&n)).unwrap();
+        let e = slots.hold(std::slice::from_ref(&n)).unwrap_err();
+        assert!(e.to_string().contains("a free slot on node 'pve1'"), "{e}");
+        slots.hold(&[Resource::Node("pve2".into(), 2)]).unwrap();
+        // One local storage name on two nodes: two storages.
+        let _s1 = slots
+            .hold(&[Resource::Storage("pve1/local-zfs".into())])
+            .unwrap();
+        slots
+            .hold(&[Resource::Storage("pve2/local-zfs".into())])
+            .unwrap();
+    }
+
+    #[test]
     fn a_waiting_holder_gets_the_slot_when_it_is_freed() {
         let d = tempfile::tempdir().unwrap();
         let slots = t(d.path(), 1, 10_000);
