@@ -104,6 +104,15 @@ fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_m
     let sim = Sim::new();
     let cfg = cluster_config(sim.tmp.path());
     let c = Cluster { sim, cfg };
+    // pct/qm (and pvesh's node-local work) reach one node only.
+    let local = c.run(&["status", "--transport", "local"]);
+    assert_eq!(local.status.code(), Some(1));
+    assert!(
+        stderr(&local)
+            .contains("has 3 nodes: the local transport works on the node it runs on only"),
+        "{}",
+        stderr(&local)
+    );
     ok("setup", &c.run(&["setup"]));
     let cache = c.sim.dir().join("host/var/lib/vz/template/phoenix-images");
     std::fs::create_dir_all(&cache).unwrap();

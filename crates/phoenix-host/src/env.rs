@@ -160,10 +160,13 @@ impl HostEnv {
             }
             None => cfg.hypervisor.orchestration.transport.unwrap_or_default(),
         };
-        if nodes > 1 && self.transport == TransportKind::Local {
+        // `pct`/`qm` reach only the node they run on; `pvesh` reaches every node's API, but its
+        // node-local work (feature scripts, raw config lines) would run on this node only.
+        if nodes > 1 && self.transport != TransportKind::Api {
             return Err(format!(
-                "the cluster in {} has {nodes} nodes, and `pct`/`qm` reach only the node they run on: use --transport api (or pvesh)",
+                "the cluster in {} has {nodes} nodes: the {} transport works on the node it runs on only; use --transport api (with orchestration.api.ssh for node-local work on each node)",
                 cfg.paths.hypervisor.display(),
+                self.transport,
             ));
         }
         Ok(())
