@@ -124,9 +124,11 @@ fn without_service_layer(dir: &Path) -> std::path::PathBuf {
         if let Some(f) = g.get_mut("features").and_then(Value::as_array_mut) {
             f.retain(|x| !SERVICE_FEATURES.contains(&x.as_str().unwrap_or("")));
         }
-        // `LetsGo` runs `phoenix sync` after these guests: the service layer itself.
+        // `LetsGo` runs `phoenix sync` after these guests: the service layer itself; the
+        // stacks (and their firewall rules) are not copied beside these files.
         if let Some(g) = g.as_object_mut() {
             g.remove("trigger_sync_on_completion");
+            g.remove("docker_stacks");
         }
     };
     let mut lxc = load("phoenix_lxc_configs.json");
