@@ -51,8 +51,6 @@ macro_rules! table {
 table! {
     LXC_BOOTSTRAP_CA_URL: Lxc, "lxc_configs.*.bootstrap_ca_url",
         "the certificate authority the container trusts at first boot: service layer (certificates)";
-    VM_PORTAINER_ROLE: Vm, "vms[*].portainer_role",
-        "the Portainer server or agent container in the VM (sync registers agents, it does not install them): service layer (Portainer)";
 }
 
 impl NotApplied {
@@ -107,11 +105,14 @@ mod tests {
     #[test]
     fn keys_match_their_paths() {
         assert!(LXC_BOOTSTRAP_CA_URL.matches("lxc_configs.101.bootstrap_ca_url"));
-        assert!(VM_PORTAINER_ROLE.matches("vms[1].portainer_role"));
-        assert!(!VM_PORTAINER_ROLE.matches("vms[1].portainer_role[0]"));
+        assert!(!LXC_BOOTSTRAP_CA_URL.matches("lxc_configs.101.bootstrap_ca_url[0]"));
         assert!(!LXC_BOOTSTRAP_CA_URL.matches("lxc_configs.101.x.bootstrap_ca_url"));
         assert_eq!(LXC_BOOTSTRAP_CA_URL.name(), "bootstrap_ca_url");
-        assert_eq!(lookup("vms[0].portainer_role"), Some(&VM_PORTAINER_ROLE));
+        assert_eq!(
+            lookup("lxc_configs.7.bootstrap_ca_url"),
+            Some(&LXC_BOOTSTRAP_CA_URL)
+        );
+        assert_eq!(lookup("vms[0].portainer_role"), None);
     }
 
     #[test]

@@ -47,6 +47,8 @@ impl Sync<'_> {
 
     /// `portainer` (`with_stacks` false) or `stacks`.
     pub(super) fn portainer(&mut self, with_stacks: bool) -> Result<(), Stop> {
+        // Portainer itself first: its API answers only once the server runs.
+        self.deploy_portainer()?;
         if self.layer.agents.is_empty() {
             self.r.emit(
                 Event::new(EventKind::Skipped, None)

@@ -24,7 +24,8 @@ pub(super) fn start_guest(node: &Node, kind: Kind, id: u32, conf: &Conf) -> R<()
             pid: Some(10_000 + id % 50_000),
         },
     )?;
-    crate::guestos::boot::boot(node, kind, id, conf)
+    crate::guestos::boot::boot(node, kind, id, conf)?;
+    crate::guestos::services::reconcile(node, id)
 }
 
 pub(super) fn lifecycle(node: &Node, call: &Call) -> R<i32> {
@@ -49,6 +50,7 @@ pub(super) fn lifecycle(node: &Node, call: &Call) -> R<i32> {
                 check_lock(kind, id, &conf, call)?;
             }
             node.set_run_state(id, &RunState::default())?;
+            crate::guestos::services::stop_all(node, id)?;
         }
         "reboot" => {
             if !running {

@@ -36,6 +36,18 @@ pub struct Container {
     pub network: String,
     #[serde(default)]
     pub cmd: Vec<String>,
+    /// `key=value` (`--label`; Compose adds `com.docker.compose.*`).
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+impl Container {
+    /// The value of label `key`.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find_map(|l| l.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -58,16 +70,16 @@ impl Engine {
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default()
     }
-    fn save(&self, fs: &GuestFs) -> Result<(), String> {
+    pub(super) fn save(&self, fs: &GuestFs) -> Result<(), String> {
         let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
         fs.write(STATE, text.as_bytes()).map_err(|e| e.msg)
     }
-    fn find(&self, name: &str) -> Option<usize> {
+    pub(super) fn find(&self, name: &str) -> Option<usize> {
         self.containers.iter().position(|c| {
             c.name == name || c.id == name || (name.len() >= 12 && c.id.starts_with(name))
         })
     }
-    fn has_network(&self, n: &str) -> bool {
+    pub(super) fn has_network(&self, n: &str) -> bool {
         matches!(n, "bridge" | "host" | "none" | "") || self.networks.iter().any(|x| x == n)
     }
 }
@@ -82,7 +94,7 @@ pub fn normalise(image: &str) -> String {
     }
 }
 
-fn valid_image(image: &str) -> bool {
+pub(super) fn valid_image(image: &str) -> bool {
     !image.is_empty()
         && image
             .chars()
@@ -127,28 +139,47 @@ pub fn on_boot(fs: &GuestFs) {
 
 /// Running containers' published ports: (host port, image).
 pub fn published(fs: &GuestFs) -> Vec<(u16, String)> {
+    running(fs)
+        .iter()
+        .flat_map(|c| {
+            port_pairs(c)
+                .into_iter()
+                .map(|(host, _)| (host, c.image.clone()))
+        })
+        .collect()
+}
+
+/// The containers running now (none while the engine is down).
+pub fn running(fs: &GuestFs) -> Vec<Container> {
     if !systemd::is_active(fs, "docker.service") {
         return Vec::new();
     }
-    let e = Engine::load(fs);
-    let mut out = Vec::new();
-    for c in e.containers.iter().filter(|c| c.running) {
-        for p in &c.ports {
-            let parts: Vec<&str> = p.split(':').collect();
-            let host = match parts.len() {
-                1 => parts[0],
-                2 => parts[0],
-                _ => parts[parts.len() - 2],
-            };
-            if let Ok(port) = host.split('/').next().unwrap_or("").parse::<u16>() {
-                out.push((port, c.image.clone()));
-            }
-        }
-    }
-    out
+    Engine::load(fs)
+        .containers
+        .into_iter()
+        .filter(|c| c.running)
+        .collect()
 }
 
-fn hex_id(n: u64, name: &str) -> String {
+/// A container's published ports: (host port, container port); `-p 9001` alone publishes the
+/// container port on the same host port here (Docker would pick a free one).
+pub fn port_pairs(c: &Container) -> Vec<(u16, u16)> {
+    let num = |s: &str| s.split('/').next().unwrap_or("").parse::<u16>().ok();
+    c.ports
+        .iter()
+        .filter_map(|p| {
+            let parts: Vec<&str> = p.split(':').collect();
+            let inner = num(parts.last()?)?;
+            let host = match parts.len() {
+                1 => inner,
+                n => num(parts[n - 2])?,
+            };
+            Some((host, inner))
+        })
+        .collect()
+}
+
+pub(super) fn hex_id(n: u64, name: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ n;
     let mut s = String::new();
     for round in 0..4u64 {
@@ -383,6 +414,7 @@ fn run(fs: &GuestFs, e: &mut Engine, args: &[String]) -> Out {
         env: many(&["e", "env"]),
         network,
         cmd: r.cmd.clone(),
+        labels: many(&["label", "l"]),
     };
     let mut stdout = String::new();
     if r.detach {
@@ -425,6 +457,21 @@ pub fn docker(ctx: &mut Ctx, argv: &[String]) -> Out {
     }
     let mut e = Engine::load(&fs);
     let rest = &argv[1..];
+    if cmd == "compose" {
+        if !super::apt::Db::load(&fs).installed("docker-compose-plugin") {
+            return Out::err(
+                1,
+                "docker: 'compose' is not a docker command.\nSee 'docker --help'",
+            );
+        }
+        let out = super::compose::compose(&fs, &mut e, rest);
+        if out.mutating {
+            if let Err(m) = e.save(&fs) {
+                return Out::err(1, m);
+            }
+        }
+        return out;
+    }
     let (sub, rest) = match cmd {
         "container" | "image" | "network" | "volume" => match rest.first() {
             Some(s) => (format!("{cmd} {s}"), &rest[1..]),
@@ -570,6 +617,20 @@ pub fn docker(ctx: &mut Ctx, argv: &[String]) -> Out {
             list.retain(|x| !names.contains(&x));
             Out::changed(names.iter().map(|n| format!("{n}\n")).collect::<String>())
         }
+        "port" | "container port" => match names.first().and_then(|n| e.find(n)) {
+            Some(i) => {
+                let want = names.get(1).and_then(|p| p.split('/').next()?.parse::<u16>().ok());
+                let pairs: Vec<(u16, u16)> = port_pairs(&e.containers[i]).into_iter().filter(|(_, c)| want.is_none_or(|w| w == *c)).collect();
+                if pairs.is_empty() && want.is_some() {
+                    Out::err(1, format!("Error: No public port '{}/tcp' published for {}", want.unwrap_or(0), names[0]))
+                } else if want.is_some() {
+                    Out::ok(pairs.iter().map(|(h, _)| format!("0.0.0.0:{h}\n")).collect::<String>())
+                } else {
+                    Out::ok(pairs.iter().map(|(h, c)| format!("{c}/tcp -> 0.0.0.0:{h}\n")).collect::<String>())
+                }
+            }
+            None => Out::err(1, format!("Error: No such container: {}", names.first().map(|s| s.as_str()).unwrap_or(""))),
+        },
         "logs" | "container logs" => match names.first().and_then(|n| e.find(n)) {
             Some(_) => Out::ok(""),
             None => Out::err(1, format!("Error response from daemon: No such container: {}", names.first().map(|s| s.as_str()).unwrap_or(""))),
