@@ -4,7 +4,7 @@
 # mounted at the CA container's /etc/step-ca/ssl (its application script exports it there).
 # Usage: phoenix_hypervisor_feature_install_trusted_ca.sh <CTID>   (runs on the Proxmox host)
 # Config: the container with feature step_ca and its mount_points (host_path of /etc/step-ca/ssl).
-# Defaults: the exported root's name (phoenix_smallstep.sh), TRUST_FILE below.
+# Defaults: the exported root's name (phoenix_smallstep.sh), TRUST_FILE and BUNDLE below.
 # shellcheck disable=SC2016
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/../phoenix_hypervisor_common_utils.sh
@@ -13,6 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../phoenix_hypervisor_common_utils.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/phoenix_smallstep.sh"
 
 TRUST_FILE="/usr/local/share/ca-certificates/phoenix_root_ca.crt"
+BUNDLE="/etc/ssl/certs/ca-certificates.crt"
 
 phoenix_feature_init trusted_ca "$@"
 
@@ -36,7 +37,10 @@ fi
 ensure_package_in_container "$CTID" ca-certificates
 PHOENIX_CHANGED=0
 ensure_file_in_container "$CTID" "$TRUST_FILE" 0644 "$(cat "$root")"$'\n'
-if [[ "$PHOENIX_CHANGED" == 1 ]]; then
+# The bundle is checked too: a run that wrote the file but failed in update-ca-certificates
+# must not count as done.
+key_line="$(sed -n 2p "$root")"
+if [[ "$PHOENIX_CHANGED" == 1 ]] || ! pct_check "$CTID" 'grep -qxF -- "$1" "$2"' "$key_line" "$BUNDLE"; then
     run_pct_exec "$CTID" update-ca-certificates
 fi
 log_info "trusted_ca feature complete"

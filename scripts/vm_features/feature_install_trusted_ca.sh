@@ -10,6 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 ROOT_SOURCE="/etc/step-ca/certs/root_ca.crt"
 TRUST_FILE="/usr/local/share/ca-certificates/phoenix_root_ca.crt"
+BUNDLE="/etc/ssl/certs/ca-certificates.crt"
 
 log() { printf '%s [INFO] VM %s trusted_ca: %s\n' "$(date '+%F %T')" "${PHOENIX_VMID:-?}" "$*" >&2; }
 die() { printf '%s [ERROR] VM %s trusted_ca: %s\n' "$(date '+%F %T')" "${PHOENIX_VMID:-?}" "$*" >&2; exit 1; }
@@ -18,7 +19,9 @@ trap 'die "failed (exit $?) at line ${LINENO}: ${BASH_COMMAND}"' ERR
 [[ "$(id -u)" == 0 ]] || die "must run as root"
 [[ -s "$ROOT_SOURCE" ]] || die "${ROOT_SOURCE} does not exist: the VM's volume at $(dirname "$ROOT_SOURCE") must hold the internal root certificate (the host copies it there)"
 grep -q -- '-----BEGIN CERTIFICATE-----' "$ROOT_SOURCE" || die "${ROOT_SOURCE} is not a PEM certificate"
-if cmp -s "$ROOT_SOURCE" "$TRUST_FILE"; then
+# Trusted: the file in place and its certificate in the bundle (a run that failed in
+# update-ca-certificates left the first without the second).
+if cmp -s "$ROOT_SOURCE" "$TRUST_FILE" && grep -qxF -- "$(sed -n 2p "$ROOT_SOURCE")" "$BUNDLE"; then
     log "the internal root is already trusted"
     exit 0
 fi

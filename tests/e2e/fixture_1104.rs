@@ -2,9 +2,8 @@
 //!
 //! 1. The files unmodified: `setup` writes the host's address (`network.interfaces`) and the
 //!    global firewall rules into `cluster.fw` `[RULES]`; a second `setup` changes nothing.
-//!    `LetsGo` creates the base container 900 and the VM template 9000, then stops at container
-//!    103, whose `step_ca` feature is the service layer's (issue 17): the simulated guest cannot
-//!    reach Smallstep's package repository, and every other guest depends on 103.
+//!    `LetsGo` converges every guest, the CA (103), the gateway containers (101, 102) and the
+//!    VMs' trust of the internal root included, then runs `sync all` (issue 17).
 //! 2. The same files with the service layer's pieces taken out at test time (the features
 //!    `step_ca`, `trusted_ca`, `step_cli`, `traefik`, the application scripts and the health
 //!    check of the CA and gateway containers 101-103; every other key as written): everything converges, and the
@@ -60,7 +59,7 @@ fn check_host(sim: &Sim) {
 }
 
 #[test]
-fn the_unmodified_files_set_up_the_host_and_stop_at_the_service_layer() {
+fn the_unmodified_files_set_up_the_host_and_bring_up_the_service_layer() {
     let sim = Sim::new();
     let cfg = upstream_1104_fixture().join("phoenix_hypervisor_config.json");
     let out = setup(&sim, &cfg);
@@ -91,27 +90,80 @@ fn the_unmodified_files_set_up_the_host_and_stop_at_the_service_layer() {
         "--no-boot-delay",
     ]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    // Every guest converges, the service layer included (CA, gateway, trust); `sync all` then
+    // issues the certificates, writes the DNS and the gateway's configs, brings Portainer up on
+    // VM 1001 (its stack) and the agent on 1002, and deploys 1002's stacks through Portainer.
     assert!(
-        err.contains("Error: container 103: features: feature step_ca failed (exit 6)")
-            && err.contains("Could not resolve host: packages.smallstep.com")
-            && err.contains(
-                "Error: container 103 create failed with exit code 1; not starting further guests"
-            ),
+        err.contains("Summary: 15 processed, 0 skipped, 0 failed"),
         "{err}"
     );
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for done in [
+        "VM 1001: portainer server (stack portainer_service): changed",
+        "VM 1002: portainer agent: changed",
+        "VM 1002: portainer environment drphoenix: changed",
+        "VM 1002: stack qdrant_service-production: changed",
+        "VM 1002: stack thinkheads_ai_app-production: changed",
+    ] {
+        assert!(err.contains(done), "{done}:\n{err}");
+    }
+    check_service_layer(&sim);
+}
+
+/// What the service layer's guests hold after `LetsGo`: the CA initialised and answering in the
+/// simulated network, Nginx running in 101, Traefik installed in 102 with `step` bootstrapped
+/// against the CA, the internal root trusted in the VMs, the manifest's certificates issued.
+fn check_service_layer(sim: &Sim) {
     let dump = sim.dump();
-    let ids: Vec<u64> = dump["guests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["vmid"].as_u64().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        vec![103, 900, 9000],
-        "only the guests before 103 and 103 itself"
+    let has = |id: u64, what: &str, item: &str| {
+        let g = guest(&dump, id);
+        let list = match what {
+            "packages" => &g["packages"],
+            _ => &g["services"][what],
+        };
+        list.as_array()
+            .unwrap_or_else(|| panic!("{id}: no {what}: {g}"))
+            .iter()
+            .any(|x| x.as_str().is_some_and(|s| s.starts_with(item)))
+    };
+    assert!(has(103, "packages", "step-ca="), "103 has step-ca");
+    assert!(has(103, "active", "step-ca.service"), "step-ca runs in 103");
+    assert!(has(101, "active", "nginx.service"), "nginx runs in 101");
+    assert!(
+        has(102, "enabled", "traefik.service"),
+        "traefik enabled in 102"
     );
+    for id in [101, 102, 1001, 1002] {
+        assert!(has(id, "packages", "step-cli="), "{id} has step");
+    }
+    let net = read(&sim.dir().join("net/addresses.json"));
+    assert!(
+        net.contains("\"10.0.0.10:9000\"") && net.contains("\"ca.internal.thinkheads.ai:9000\""),
+        "{net}"
+    );
+    let data = sim.dir().join("host/mnt/pve/quickOS/lxc-persistent-data");
+    let root = read(&data.join("103/ssl/phoenix_root_ca.crt"));
+    assert!(root.starts_with("-----BEGIN CERTIFICATE-----"), "{root}");
+    // The VMs read the root from their NFS volume, where the host put it.
+    for id in [1001, 1002] {
+        let copy = sim.dir().join(format!(
+            "host/quickOS/vm-persistent-data/{id}/.step-ca/root_ca.crt"
+        ));
+        assert_eq!(read(&copy), root, "VM {id}");
+    }
+    // 102 bootstrapped `step` against bootstrap_ca_url.
+    let log = read(&sim.dir().join("guests/102/exec.log"));
+    assert!(
+        log.contains("\"step\",\"ca\",\"bootstrap\",\"--ca-url\",\"https://10.0.0.10:9000\""),
+        "{log}"
+    );
+    for cert in [
+        "101/ssl/nginx.internal.thinkheads.ai.crt",
+        "102/certs/traefik.internal.thinkheads.ai.crt",
+    ] {
+        let pem = read(&data.join(cert));
+        assert!(pem.contains("-----BEGIN CERTIFICATE-----"), "{cert}");
+    }
 }
 
 /// The fixture's three files without the service layer's features, scripts and sync triggers,

@@ -3,7 +3,9 @@
 //! stderr of the real tool); the run fails naming the guest and carrying the guest's stderr;
 //! without the rule the re-run converges and the feature is in place.
 
-use phoenix_tests::{exec_log, repo, standins, stderr, upstream_fixture, Sim};
+use phoenix_tests::{
+    exec_log, repo, standins, stderr, upstream_1104_fixture, upstream_fixture, Sim,
+};
 use serde_json::{json, Value};
 
 struct Case {
@@ -24,6 +26,11 @@ fn example() -> std::path::PathBuf {
 
 fn fixture() -> std::path::PathBuf {
     upstream_fixture().join("phoenix_hypervisor_config.json")
+}
+
+/// The 2025-11-04 deployment: its service layer's features (step_ca, step_cli, trusted_ca).
+fn fixture_1104() -> std::path::PathBuf {
+    upstream_1104_fixture().join("phoenix_hypervisor_config.json")
 }
 
 fn run_case(c: Case) {
@@ -145,5 +152,65 @@ fn vm_docker_apt_failure() {
             "exit_code": 100, "stderr": "E: Package 'docker-ce' has no installation candidate\n"}),
         stderr: "has no installation candidate",
         then_installed: (8001, &["apt-get install -y", "docker-ce"]),
+    });
+}
+
+#[test]
+fn lxc_step_ca_apt_failure() {
+    run_case(Case {
+        config: fixture_1104(),
+        target: "103",
+        rule: json!({"tool": "pct", "vmid": 103, "contains": "apt-get install -y step-cli step-ca",
+            "exit_code": 100,
+            "stderr": "E: Failed to fetch https://packages.smallstep.com/stable/debian/pool/main/s/step-ca/step-ca_0.28.4_amd64.deb  404  Not Found\n"}),
+        stderr: "step-ca_0.28.4_amd64.deb  404  Not Found",
+        then_installed: (103, &["apt-get install", "step-ca"]),
+    });
+}
+
+#[test]
+fn lxc_step_cli_apt_failure() {
+    run_case(Case {
+        config: fixture_1104(),
+        target: "101",
+        rule: json!({"tool": "pct", "vmid": 101, "contains": "apt-get install -y step-cli",
+            "exit_code": 100, "stderr": "E: Unable to locate package step-cli\n"}),
+        stderr: "Unable to locate package step-cli",
+        then_installed: (101, &["apt-get install", "step-cli"]),
+    });
+}
+
+#[test]
+fn lxc_trusted_ca_update_failure() {
+    // The root is written before update-ca-certificates fails: the re-run must still run it.
+    run_case(Case {
+        config: fixture_1104(),
+        target: "101",
+        rule: json!({"tool": "pct", "vmid": 101, "contains": "update-ca-certificates",
+            "exit_code": 1,
+            "stderr": "rehash: warning: skipping phoenix_root_ca.pem,it does not contain exactly one certificate or CRL\n"}),
+        stderr: "does not contain exactly one certificate",
+        then_installed: (101, &["update-ca-certificates"]),
+    });
+}
+
+#[test]
+fn vm_step_cli_and_trusted_ca_failures() {
+    // One VM, two broken features in turn (creating 1001 needs 103, 102 and the template).
+    run_case(Case {
+        config: fixture_1104(),
+        target: "1001",
+        rule: json!({"tool": "qm", "vmid": 1001, "contains": "update-ca-certificates",
+            "exit_code": 1, "stderr": "update-ca-certificates: /etc/ssl/certs is read-only\n"}),
+        stderr: "/etc/ssl/certs is read-only",
+        then_installed: (1001, &["update-ca-certificates"]),
+    });
+    run_case(Case {
+        config: fixture_1104(),
+        target: "1001",
+        rule: json!({"tool": "qm", "vmid": 1001, "contains": "apt-get install -y step-cli",
+            "exit_code": 100, "stderr": "E: Unable to locate package step-cli\n"}),
+        stderr: "Unable to locate package step-cli",
+        then_installed: (1001, &["apt-get install -y", "step-cli"]),
     });
 }

@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use phoenix_config::model::HealthCheck;
 use phoenix_config::Lxc;
 use phoenix_guest::{Action, GuestOp, GuestResult, Job, NodeCommand, NodeOp, Payload, Step};
 use pve::Conf;
@@ -52,6 +53,13 @@ pub fn scripts(scripts_dir: &Path, lxc: &Lxc) -> Vec<PathBuf> {
     }
     if wants_nvidia_check(lxc) {
         v.push(nvidia_check(scripts_dir));
+    }
+    if let Some((file, _)) = lxc
+        .health_check
+        .as_ref()
+        .and_then(|hc| shipped_check(scripts_dir, &hc.command))
+    {
+        v.push(file);
     }
     v
 }
@@ -219,13 +227,81 @@ fn health_actions(job: &Job, lxc: &Lxc) -> Vec<Action> {
         ));
     }
     if let Some(hc) = &lxc.health_check {
-        v.push(Action::guest(
-            "health check",
-            format!("health check '{}'", hc.label()),
-            GuestOp::health_check(hc),
-        ));
+        match shipped_check(&job.ctx.env.scripts_dir, &hc.command) {
+            Some((file, rest)) => v.extend(pushed_check(job, hc, &file, &rest)),
+            None => v.push(Action::guest(
+                "health check",
+                format!("health check '{}'", hc.label()),
+                GuestOp::health_check(hc),
+            )),
+        }
     }
     v
+}
+
+/// A health check command whose program is one of Phoenix's own check scripts, named by its
+/// installed path (`/usr/local/phoenix_hypervisor/bin/health_checks/check_step_ca.sh`, as the
+/// old orchestrator's files do): the script on this machine and the rest of the command line.
+/// Such a script exists on the host only, so it is pushed into the container to run.
+fn shipped_check(scripts: &Path, command: &str) -> Option<(PathBuf, String)> {
+    let command = command.trim_start();
+    let (program, rest) = command
+        .split_once(char::is_whitespace)
+        .map_or((command, ""), |(p, r)| (p, r));
+    let name = program.strip_prefix('/')?.rsplit_once("/health_checks/")?.1;
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    let file = scripts.join("health_checks").join(name);
+    file.is_file().then(|| (file, rest.to_string()))
+}
+
+/// The shipped check pushed into a private folder of the container, run there with the
+/// config's attempts and interval, the folder removed whatever the outcome.
+fn pushed_check(job: &Job, hc: &HealthCheck, file: &Path, rest: &str) -> Vec<Action> {
+    let dir = format!("/tmp/phoenix_check.{}.{}", job.guest.id, std::process::id());
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let exec = |why: String, argv: Vec<String>| {
+        Action::guest("health check", why, GuestOp::Exec { argv, stdin: None })
+    };
+    let mut command = format!("{dir}/{name}");
+    if !rest.trim().is_empty() {
+        command.push(' ');
+        command.push_str(rest.trim());
+    }
+    vec![
+        exec(
+            format!("a private folder for {name}"),
+            vec!["mkdir".into(), "-m".into(), "0700".into(), dir.clone()],
+        ),
+        Action::guest(
+            "health check",
+            format!("{name} for the health check"),
+            GuestOp::Push {
+                data: Payload::File(file.to_path_buf()),
+                dest: format!("{dir}/{name}"),
+                perms: Some("0755".into()),
+            },
+        ),
+        Action::guest(
+            "health check",
+            format!("health check '{}'", hc.label()),
+            GuestOp::Check {
+                label: hc.label().to_string(),
+                argv: vec!["sh".into(), "-c".into(), command],
+                attempts: hc.retries,
+                interval: std::time::Duration::from_secs(hc.interval),
+            },
+        ),
+        exec(
+            format!("remove {name}'s folder"),
+            vec!["rm".into(), "-rf".into(), dir],
+        )
+        .finally(),
+    ]
 }
 
 fn lifecycle_snapshot(job: &Job, lxc: &Lxc, conf: &Conf, name: &str) -> GuestResult<Vec<Action>> {

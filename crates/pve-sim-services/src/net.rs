@@ -71,7 +71,9 @@ pub fn register(
     save(root, &map)
 }
 
-/// Records a service answered from its files in `dir` (no socket), such as step-ca.
+/// Records a service answered from its files in `dir` (no socket), such as step-ca. A `dir`
+/// under the state folder is kept relative to it, because the state folder has another path
+/// inside a guest's sandbox than on the host: each reader joins it to its own (see [`dir_of`]).
 pub fn register_dir(
     root: &Path,
     guest_addr: &str,
@@ -87,10 +89,58 @@ pub fn register_dir(
             to: None,
             service: service.to_string(),
             guest,
-            dir: Some(dir.display().to_string()),
+            dir: Some(dir.strip_prefix(root).unwrap_or(dir).display().to_string()),
         },
     );
     save(root, &map)
+}
+
+/// Where a listener's files are, seen from a process whose state folder is `root`.
+pub fn dir_of(root: &Path, l: &Listener) -> Option<PathBuf> {
+    l.dir.as_ref().map(|d| root.join(d))
+}
+
+/// The key of a loopback address: each guest (and the host) has its own `127.0.0.1`.
+pub fn scoped(addr: &str, guest: Option<u32>) -> String {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    if ["127.0.0.1", "localhost", "::1", "[::1]"].contains(&host) {
+        match guest {
+            Some(g) => format!("{addr}@{g}"),
+            None => format!("{addr}@host"),
+        }
+    } else {
+        addr.to_string()
+    }
+}
+
+/// Removes the addresses `service` of guest `guest` answers on (the service stopped).
+pub fn unregister_service(root: &Path, guest: u32, service: &str) -> R<()> {
+    if !path(root).exists() {
+        return Ok(());
+    }
+    let _lock = lock(root)?;
+    let mut map = load(root)?;
+    let before = map.len();
+    map.retain(|_, l| !(l.guest == Some(guest) && l.service == service));
+    if map.len() != before {
+        save(root, &map)?;
+    }
+    Ok(())
+}
+
+/// Removes every address guest `guest` answers on (it stopped: nothing of it listens).
+pub fn unregister_guest(root: &Path, guest: u32) -> R<()> {
+    if !path(root).exists() {
+        return Ok(());
+    }
+    let _lock = lock(root)?;
+    let mut map = load(root)?;
+    let before = map.len();
+    map.retain(|_, l| l.guest != Some(guest));
+    if map.len() != before {
+        save(root, &map)?;
+    }
+    Ok(())
 }
 
 /// The entry for `guest_addr`, or the refusal a client would see.

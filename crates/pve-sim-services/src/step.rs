@@ -242,11 +242,12 @@ pub fn step_ca(args: &[String], env: &Env<'_>) -> Out {
         if d.starts_with('*') {
             continue;
         }
-        let key = format!("{d}:{port}");
+        let addr = format!("{d}:{port}");
+        let key = net::scoped(&addr, env.guest);
         if let Err(e) = net::register_dir(env.sim_root, &key, dir, "step-ca", env.guest) {
             return fail(format!("step-ca: {e}"));
         }
-        addrs.push(key);
+        addrs.push(addr);
     }
     ok(format!("step-ca: serving HTTPS on {}\n", addrs.join(", ")))
 }
@@ -264,15 +265,14 @@ fn reach(url: &str, env: &Env<'_>) -> Result<Ca, Out> {
     } else {
         format!("{hostport}:443")
     };
-    let l = net::lookup(env.sim_root, &hostport).map_err(|_| {
+    let l = net::lookup(env.sim_root, &net::scoped(&hostport, env.guest)).map_err(|_| {
         fail(format!(
             "client GET {url}/health failed: Get \"{url}/health\": dial tcp {hostport}: connect: connection refused"
         ))
     })?;
-    let dir = l
-        .dir
+    let dir = net::dir_of(env.sim_root, &l)
         .ok_or_else(|| fail(format!("{hostport} does not answer as a CA")))?;
-    Ca::load(Path::new(&dir)).map_err(fail)
+    Ca::load(&dir).map_err(fail)
 }
 
 /// `--ca-url`/`--root` from the flags, else from `$STEPPATH/config/defaults.json`.

@@ -63,9 +63,15 @@ pub fn create(job: &Job, vm: &Vm) -> GuestResult<()> {
     done(job)
 }
 
-/// Features, shared volumes, health checks; `false` when a dry run stopped at the agent.
+/// Shared volumes, the internal root, features, health checks; `false` when a dry run stopped
+/// at the agent. Volumes come first: a feature may read what the host put in one
+/// (`trusted_ca` reads the root from `/etc/step-ca/certs`).
 fn in_guest(vj: &VmJob) -> GuestResult<bool> {
-    Ok(crate::features::apply(vj)? && crate::nfs::apply(vj)? && crate::features::health(vj)?)
+    if !crate::nfs::apply(vj)? {
+        return Ok(false);
+    }
+    crate::trust::apply(vj)?;
+    Ok(crate::features::apply(vj)? && crate::features::health(vj)?)
 }
 
 fn done(job: &Job) -> GuestResult<()> {
@@ -89,6 +95,7 @@ pub fn reconfigure(job: &Job, vm: &Vm) -> GuestResult<()> {
         job.then("features (planned once it runs)");
         return Ok(());
     }
+    crate::trust::apply(&vj)?;
     crate::features::apply(&vj)?;
     done(job)
 }

@@ -23,4 +23,5 @@ pub mod host;
 pub mod image;
 pub mod lifecycle;
 pub mod nfs;
+pub mod trust;
 pub mod verbs;

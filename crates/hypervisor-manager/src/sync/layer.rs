@@ -65,17 +65,7 @@ fn traefik(t: &Option<phoenix_config::model::TraefikService>) -> Option<TraefikS
 
 /// The host path a container path is mounted from (its bind mounts).
 pub fn host_path_of(c: &Lxc, inside: &str) -> Option<PathBuf> {
-    c.mount_points.iter().find_map(|m| {
-        let mp = m.mount_point.as_str();
-        let rest = inside.strip_prefix(mp)?;
-        if !rest.is_empty() && !rest.starts_with('/') {
-            return None;
-        }
-        Some(PathBuf::from(format!(
-            "{}{rest}",
-            m.host_path.as_str().trim_end_matches('/')
-        )))
-    })
+    c.host_path_of(inside)
 }
 
 /// The container path a host path is seen at inside container `c`.

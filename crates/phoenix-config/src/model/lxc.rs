@@ -96,6 +96,23 @@ pub struct Lxc {
 }
 
 impl Lxc {
+    /// The host path behind container path `inside`, through the first bind mount point that
+    /// holds it (`None`: `inside` is in the container's own disk). Phoenix reaches the files of
+    /// a running service (the CA's root, Nginx's certificates) on the host this way.
+    pub fn host_path_of(&self, inside: &str) -> Option<std::path::PathBuf> {
+        self.mount_points.iter().find_map(|m| {
+            let mp = m.mount_point.as_str();
+            let rest = inside.strip_prefix(mp)?;
+            if !rest.is_empty() && !rest.starts_with('/') {
+                return None;
+            }
+            Some(std::path::PathBuf::from(format!(
+                "{}{rest}",
+                m.host_path.as_str().trim_end_matches('/')
+            )))
+        })
+    }
+
     /// Every mount path inside the container: volumes first, then bind mounts.
     pub fn mount_paths(&self) -> impl Iterator<Item = &AbsPath> {
         self.zfs_volumes

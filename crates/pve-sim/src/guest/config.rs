@@ -3,7 +3,7 @@
 use super::disks::{all_volumes, disk_volume, is_disk_key, owned, prepare_disk};
 use super::power::start_guest;
 use super::{already_exists, check_lock, host_path, kind_of, locked, normalise_bool, vmid};
-use crate::state::{io_fail, Kind, Node, RunState};
+use crate::state::{io_fail, Kind, Node};
 use crate::{fail, R};
 use pve::spec::{self, Call};
 use pve::{Conf, PropString};
@@ -254,7 +254,7 @@ pub(super) fn create(node: &Node, call: &Call) -> R<i32> {
     }
     crate::guestos::tree::create(node, id, crate::guestos::image::Flavour::of(kind))?;
     node.write_conf(kind, id, &conf)?;
-    node.set_run_state(id, &RunState::default())?;
+    super::power::power_off(node, id)?;
     if call.flag("start") {
         start_guest(node, kind, id, &conf)?;
     }
@@ -279,7 +279,7 @@ pub(super) fn destroy(node: &Node, call: &Call) -> R<i32> {
     check_lock(kind, id, &conf, call)?;
     if node.is_running(id) {
         if call.flag("force") && kind == Kind::Lxc {
-            node.set_run_state(id, &RunState::default())?;
+            super::power::power_off(node, id)?;
         } else {
             return Err(match kind {
                 Kind::Lxc => fail(format!("unable to destroy CT {id} - container is running")),

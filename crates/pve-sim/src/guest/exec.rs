@@ -36,7 +36,7 @@ pub(super) fn guest_file(node: &Node, id: u32, path: &str) -> R<std::path::PathB
 
 /// A container's bind mount points (`mpN: /host/path,mp=/guest/path`): the host folder under
 /// the simulated host (`<root>/host/...`), never the machine's own.
-pub(super) fn binds(node: &Node, conf: &Conf) -> Vec<Bind> {
+pub(crate) fn binds(node: &Node, conf: &Conf) -> Vec<Bind> {
     let mut out = Vec::new();
     for (_, v) in conf.indexed("mp") {
         let Ok(ps) = PropString::parse_with_default(v, Some("volume")) else {
@@ -73,10 +73,14 @@ pub(super) fn outcome(
         };
         return Ok((out, r.duration_ms));
     }
-    let binds = match (tool, node.read_conf(Kind::Lxc, id)) {
+    let mut binds = match (tool, node.read_conf(Kind::Lxc, id)) {
         ("pct", Ok(conf)) => binds(node, &conf),
         _ => Vec::new(),
     };
+    binds.extend(crate::guestos::mounts::nfs_binds(
+        node,
+        &Tree::of(node, id).fs(),
+    ));
     let sb = Sandbox {
         node,
         id,

@@ -13,6 +13,7 @@ mod clone;
 mod config;
 mod disks;
 mod exec;
+pub(crate) use exec::binds;
 mod power;
 mod query;
 mod snapshot;

@@ -33,6 +33,14 @@ pub(super) fn start_guest(node: &Node, kind: Kind, id: u32, conf: &Conf) -> R<()
     Ok(())
 }
 
+/// The guest is off: nothing in it listens on the simulated network any more.
+pub(super) fn power_off(node: &Node, id: u32) -> R<()> {
+    node.set_run_state(id, &RunState::default())?;
+    let _ = crate::guestos::services::stop_all(node, id);
+    let _ = pve_sim_services::net::unregister_guest(&node.root, id);
+    Ok(())
+}
+
 pub(super) fn lifecycle(node: &Node, call: &Call) -> R<i32> {
     let kind = kind_of(call);
     let id = vmid(call)?;
@@ -54,15 +62,14 @@ pub(super) fn lifecycle(node: &Node, call: &Call) -> R<i32> {
             if call.command == "shutdown" {
                 check_lock(kind, id, &conf, call)?;
             }
-            node.set_run_state(id, &RunState::default())?;
-            crate::guestos::services::stop_all(node, id)?;
+            power_off(node, id)?;
         }
         "reboot" => {
             if !running {
                 return Err(fail(format!("{label} {id} not running")));
             }
             check_lock(kind, id, &conf, call)?;
-            node.set_run_state(id, &RunState::default())?;
+            power_off(node, id)?;
             start_guest(node, kind, id, &conf)?;
         }
         _ => unreachable_cmd(call)?,

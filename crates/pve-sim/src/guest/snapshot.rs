@@ -2,7 +2,7 @@
 
 use super::power::start_guest;
 use super::{check_lock, existing, kind_of, locked, vmid};
-use crate::state::{now_ms, Node, RunState};
+use crate::state::{now_ms, Node};
 use crate::{fail, R};
 use pve::output::{self, SnapshotInfo};
 use pve::spec::Call;
@@ -98,7 +98,7 @@ pub(super) fn rollback(node: &Node, call: &Call) -> R<i32> {
     if !conf.rollback(name) {
         return Err(fail(format!("snapshot '{name}' does not exist")));
     }
-    node.set_run_state(id, &RunState::default())?;
+    super::power::power_off(node, id)?;
     crate::guestos::tree::rollback(node, id, name)?;
     node.write_conf(kind, id, &conf)?;
     if call.flag("start") {

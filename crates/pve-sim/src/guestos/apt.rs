@@ -122,6 +122,7 @@ fn maintainer(r: Repo) -> &'static str {
         Repo::Ubuntu => "Ubuntu Developers <ubuntu-devel-discuss@lists.ubuntu.com>",
         Repo::Docker => "Docker <support@docker.com>",
         Repo::Cuda => "cudatools <cudatools@nvidia.com>",
+        Repo::Smallstep => "Smallstep Labs <techadmin@smallstep.com>",
     }
 }
 
@@ -325,6 +326,7 @@ fn update(fs: &GuestFs) -> Out {
         };
         let suite_ok = match repo {
             Repo::Cuda => s.suites.iter().all(|x| x == "/"),
+            Repo::Smallstep => s.suites.iter().all(|x| x == "debs"),
             _ => s
                 .suites
                 .iter()

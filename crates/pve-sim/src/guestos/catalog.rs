@@ -1,5 +1,5 @@
 //! The packages the simulated guests know: the Ubuntu 24.04 (noble) archive subset Phoenix's
-//! scripts use, Docker's and NVIDIA's repositories, and what each package puts in the guest
+//! scripts use, Docker's, NVIDIA's and Smallstep's repositories, and what each package puts in the guest
 //! (commands, unit files, files). Versions are those of noble at the time of writing; a package
 //! not listed here does not exist (`apt-get install` answers "Unable to locate package").
 
@@ -10,6 +10,7 @@ pub enum Repo {
     Ubuntu,
     Docker,
     Cuda,
+    Smallstep,
 }
 
 impl Repo {
@@ -21,6 +22,7 @@ impl Repo {
             Repo::Cuda => {
                 "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64"
             }
+            Repo::Smallstep => "https://packages.smallstep.com/stable/debian",
         }
     }
     /// The list file name apt keeps for it (under `/var/lib/apt/lists/`).
@@ -33,6 +35,9 @@ impl Repo {
             Repo::Cuda => {
                 "developer.download.nvidia.com_compute_cuda_repos_ubuntu2404_x86%5f64_Packages"
             }
+            Repo::Smallstep => {
+                "packages.smallstep.com_stable_debian_dists_debs_main_binary-amd64_Packages"
+            }
         }
     }
     /// `apt-cache policy`'s origin line.
@@ -43,10 +48,11 @@ impl Repo {
             Repo::Cuda => {
                 "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64  Packages"
             }
+            Repo::Smallstep => "https://packages.smallstep.com/stable/debian debs/main amd64 Packages",
         }
     }
-    pub fn all() -> [Repo; 3] {
-        [Repo::Ubuntu, Repo::Docker, Repo::Cuda]
+    pub fn all() -> [Repo; 4] {
+        [Repo::Ubuntu, Repo::Docker, Repo::Cuda, Repo::Smallstep]
     }
 }
 
@@ -193,6 +199,7 @@ pub fn lookup(name: &str) -> Option<Package> {
             .standin(&["cloud-init"]),
         // ---- what Phoenix's scripts install ------------------------------------------------
         "ca-certificates" => p("ca-certificates", "20240203", "misc", "Common CA certificates")
+            .standin(&["/usr/sbin/update-ca-certificates"])
             .file("/etc/ssl/certs/ca-certificates.crt", "pve-sim: CA bundle\n"),
         "curl" => p("curl", "8.5.0-2ubuntu10.6", "web", "command line tool for transferring data with URL syntax").standin(&["curl"]),
         "wget" => p("wget", "1.21.4-1ubuntu4.1", "web", "retrieves files from the web").standin(&["wget"]),
@@ -248,6 +255,13 @@ pub fn lookup(name: &str) -> Option<Package> {
         "docker-compose-plugin" => p("docker-compose-plugin", "2.39.1-1~ubuntu.24.04~noble", "admin", "Docker Compose (V2) plugin for the Docker CLI.")
             .repo(Repo::Docker)
             .file("/usr/libexec/docker/cli-plugins/docker-compose", "pve-sim: docker compose plugin\n"),
+        // ---- Smallstep's repository (the step_cli and step_ca features) ----------------------
+        "step-cli" => p("step-cli", "0.28.7", "utils", "A zero trust swiss army knife for working with X509, OAuth, JWT, OATH OTP, etc.")
+            .repo(Repo::Smallstep)
+            .standin(&["step-cli", "step"]),
+        "step-ca" => p("step-ca", "0.28.4", "utils", "An online certificate authority and related tools for secure automated certificate management")
+            .repo(Repo::Smallstep)
+            .standin(&["step-ca"]),
         // ---- NVIDIA's CUDA repository ------------------------------------------------------
         "cuda-keyring" => p("cuda-keyring", "1.1-1", "utils", "GPG keyring for the CUDA repository")
             .repo(Repo::Cuda)

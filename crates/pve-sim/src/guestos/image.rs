@@ -526,6 +526,8 @@ pub fn populate(fs: &GuestFs, flavour: Flavour) -> R<()> {
         "/usr/lib/systemd/system",
         "/usr/local/bin",
         "/usr/local/sbin",
+        // ca-certificates (in every Ubuntu image) makes the folder for local roots.
+        "/usr/local/share/ca-certificates",
         "/usr/share/keyrings",
     ] {
         fs.mkdir(d)?;

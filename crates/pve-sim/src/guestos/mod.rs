@@ -19,7 +19,9 @@ pub mod docker;
 pub mod image;
 pub mod mounts;
 pub mod net;
+pub mod pki;
 pub mod python;
+pub mod release;
 pub mod services;
 pub mod systemd;
 pub mod tools;
@@ -70,6 +72,11 @@ pub const TOOLS: &[&str] = &[
     "umount",
     "mountpoint",
     "mount.nfs",
+    "step",
+    "step-cli",
+    "step-ca",
+    "update-ca-certificates",
+    "traefik",
 ];
 
 /// Path mapping between guest paths and the tree: inside the sandbox the guest's root is `/`;
@@ -112,6 +119,17 @@ impl GuestFs {
     }
     pub fn read(&self, p: &str) -> Option<String> {
         std::fs::read_to_string(self.path(p)).ok()
+    }
+    /// The node's state folder as this process sees it, and the guest this tree belongs to.
+    pub fn owner(&self) -> Option<(PathBuf, u32)> {
+        if self.usr.is_none() {
+            let m: Marker = serde_json::from_str(&std::fs::read_to_string(MARKER).ok()?).ok()?;
+            return Some((PathBuf::from(STATE), m.vmid));
+        }
+        // Outside: `<state>/guests/<id>/rootfs`.
+        let guest = self.root.parent()?;
+        let id = guest.file_name()?.to_str()?.parse().ok()?;
+        Some((guest.parent()?.parent()?.to_path_buf(), id))
     }
     pub fn exists(&self, p: &str) -> bool {
         self.path(p).exists() || std::fs::symlink_metadata(self.path(p)).is_ok()
@@ -310,6 +328,9 @@ fn dispatch(ctx: &mut Ctx, argv0: &str, name: &str, a: &[String]) -> Out {
         "pip" | "pip3" => python::pip(ctx, argv0, a),
         "cloud-init" => cloudinit::command(ctx, a),
         "mount" | "umount" | "mountpoint" | "mount.nfs" => mounts::run(ctx, name, a),
+        "step" | "step-cli" => pki::step(ctx, "step", a),
+        "step-ca" => pki::step(ctx, "step-ca", a),
+        "update-ca-certificates" => pki::update_ca_certificates(&ctx.fs),
         other => tools::run(ctx, other, a),
     }
 }

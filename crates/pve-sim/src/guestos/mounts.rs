@@ -170,3 +170,19 @@ pub fn run(ctx: &mut Ctx, name: &str, a: &[String]) -> Out {
         }
     }
 }
+
+/// The guest's mounted NFS folders as bind mounts for its sandbox: a recorded mount of
+/// `server:/path` shows the simulated host's `/path` (the only NFS server here) at its mount
+/// point, so files the host puts in an export are seen in the guest, as on a real mount.
+pub fn nfs_binds(node: &crate::state::Node, fs: &GuestFs) -> Vec<crate::sandbox::Bind> {
+    mounted(fs)
+        .into_iter()
+        .filter(|(_, _, kind)| kind.starts_with("nfs"))
+        .filter_map(|(src, target, _)| {
+            let (_, path) = src.split_once(':')?;
+            let host = node.rebase(path);
+            let safe = path.starts_with('/') && !path.split('/').any(|c| c == "..");
+            (safe && target.starts_with('/') && host.is_dir()).then_some((host, target))
+        })
+        .collect()
+}

@@ -9,6 +9,8 @@ use crate::host::{Args, Out};
 /// What a URL answers.
 pub enum Answer {
     Http(u16, String),
+    /// A 200 with a binary body (a release tarball).
+    Binary(Vec<u8>),
     NoHost(String),
     Refused(u16),
 }
@@ -20,6 +22,7 @@ pub enum Service {
     Ollama,
     LlamaServer,
     Nginx,
+    Traefik,
     Container(String),
 }
 
@@ -57,6 +60,8 @@ pub fn listeners(fs: &GuestFs) -> Vec<(u16, Service)> {
             out.push((port_flag.unwrap_or(8080), Service::LlamaServer));
         } else if unit == "nginx.service" {
             out.push((80, Service::Nginx));
+        } else if prog.ends_with("/traefik") {
+            out.push((80, Service::Traefik));
         }
     }
     for (port, image) in docker::published(fs) {
@@ -82,6 +87,10 @@ fn local_answer(svc: &Service, path: &str) -> (u16, String) {
         },
         Service::LlamaServer => (200, "{\"status\":\"ok\"}".into()),
         Service::Nginx => (200, "<h1>Welcome to nginx!</h1>\n".into()),
+        Service::Traefik => match path {
+            "/ping" => (200, "OK".into()),
+            _ => (404, "404 page not found\n".into()),
+        },
         Service::Container(image) => {
             if image.contains("qdrant") {
                 (200, "{\"title\":\"qdrant - vector search engine\",\"version\":\"1.15.1\"}".into())
@@ -136,7 +145,17 @@ pub fn fetch(fs: &GuestFs, url: &str) -> Answer {
             200,
             "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\npve-sim: Docker Release (CE deb) <docker@docker.com>\n-----END PGP PUBLIC KEY BLOCK-----\n".into(),
         ),
+        "packages.smallstep.com" if path == "/keys/apt/repo-signing-key.gpg" => Answer::Http(
+            200,
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\npve-sim: Smallstep Labs package signing key <techadmin@smallstep.com>\n-----END PGP PUBLIC KEY BLOCK-----\n".into(),
+        ),
         "ollama.com" if path == "/install.sh" => Answer::Http(200, OLLAMA_INSTALLER.into()),
+        "github.com" if path.starts_with("/traefik/traefik/releases/download/") => {
+            match super::release::traefik(file) {
+                Some(a) => a,
+                None => Answer::Http(404, "Not Found\n".into()),
+            }
+        }
         h if h.ends_with("nvidia.com") && file.starts_with("NVIDIA-Linux-") && file.ends_with(".run") => {
             let version = file
                 .trim_end_matches(".run")
@@ -153,7 +172,11 @@ pub fn fetch(fs: &GuestFs, url: &str) -> Answer {
             401,
             "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}\n".into(),
         ),
-        "download.docker.com" | "ollama.com" | "github.com" | "registry-1.docker.io" => {
+        "download.docker.com"
+        | "ollama.com"
+        | "github.com"
+        | "registry-1.docker.io"
+        | "packages.smallstep.com" => {
             Answer::Http(404, "Not Found\n".into())
         }
         h if h.ends_with("nvidia.com") => Answer::Http(404, "Not Found\n".into()),
@@ -257,7 +280,8 @@ pub fn curl(ctx: &mut Ctx, argv: &[String]) -> Out {
                 ),
             );
         }
-        Answer::Http(s, b) => (s, b),
+        Answer::Http(s, b) => (s, b.into_bytes()),
+        Answer::Binary(b) => (200, b),
     };
     if fail && status >= 400 {
         return err(22, format!("The requested URL returned error: {status}"));
@@ -267,7 +291,7 @@ pub fn curl(ctx: &mut Ctx, argv: &[String]) -> Out {
             .then(|| url.rsplit('/').next().unwrap_or("index.html").to_string())
     });
     match out_file {
-        Some(f) if f != "-" && f != "/dev/null" => match ctx.fs.write(&f, body.as_bytes()) {
+        Some(f) if f != "-" && f != "/dev/null" => match ctx.fs.write(&f, &body) {
             Ok(()) => Out::changed(""),
             Err(e) => Out::err(
                 23,
@@ -278,7 +302,7 @@ pub fn curl(ctx: &mut Ctx, argv: &[String]) -> Out {
             ),
         },
         Some(f) if f == "/dev/null" => Out::ok(""),
-        _ => Out::ok(body),
+        _ => Out::ok(String::from_utf8_lossy(&body).into_owned()),
     }
 }
 
@@ -310,7 +334,8 @@ pub fn wget(ctx: &mut Ctx, argv: &[String]) -> Out {
         Answer::Refused(p) => {
             return Out::err(4, format!("failed: Connection refused (port {p})."))
         }
-        Answer::Http(s, b) => (s, b),
+        Answer::Http(s, b) => (s, b.into_bytes()),
+        Answer::Binary(b) => (200, b),
     };
     if status >= 400 {
         return Out::err(
@@ -333,9 +358,9 @@ pub fn wget(ctx: &mut Ctx, argv: &[String]) -> Out {
                 .to_string()
         });
     if target == "-" {
-        return Out::ok(body);
+        return Out::ok(String::from_utf8_lossy(&body).into_owned());
     }
-    match ctx.fs.write(&target, body.as_bytes()) {
+    match ctx.fs.write(&target, &body) {
         Ok(()) => Out {
             code: 0,
             stdout: String::new(),

@@ -159,6 +159,12 @@ pub fn start(fs: &GuestFs, unit: &str) -> Result<(), String> {
             "Job for {unit} failed because the control process exited with error code.\nSee \"systemctl status {unit}\" and \"journalctl -xeu {unit}\" for details."
         ));
     }
+    if let Err(e) = super::pki::on_unit_started(fs, unit) {
+        let _ = fs.write(&format!("{RUN}/{unit}"), b"failed\n");
+        return Err(format!(
+            "Job for {unit} failed because the control process exited with error code.\nSee \"systemctl status {unit}\" and \"journalctl -xeu {unit}\" for details.\n{e}"
+        ));
+    }
     set_active(fs, unit, true).map_err(|e| e.msg)?;
     super::docker::on_unit_started(fs, unit);
     Ok(())
@@ -326,6 +332,7 @@ pub fn systemctl(ctx: &mut Ctx, argv: &[String]) -> Out {
                 }
                 changed |= is_active(fs, u);
                 let _ = set_active(fs, u, false);
+                super::pki::on_unit_stopped(fs, u);
             }
         }
         "cat" => {

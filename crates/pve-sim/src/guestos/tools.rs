@@ -19,6 +19,13 @@ pub fn run(ctx: &mut Ctx, name: &str, a: &[String]) -> Out {
         "git" => git(&ctx.fs, a),
         "cmake" => cmake(&ctx.fs, a),
         "ollama" => Out::ok("ollama version is 0.11.4\n"),
+        "traefik" if a.first().is_some_and(|x| x == "version") => Out::ok(
+            "Version:      3.5.0\nCodename:     chabichou\nGo version:   go1.24.5\nBuilt:        2025-07-23T14:03:36Z\nOS/Arch:      linux/amd64\n",
+        ),
+        "traefik" => Out::err(
+            1,
+            "pve-sim: traefik runs as its service (systemctl start traefik); only 'traefik version' is simulated",
+        ),
         "vllm" => Out::ok("0.10.1.1\n"),
         "llama-server" => Out::ok("version: 6000 (pve-sim)\n"),
         "dockerd" | "containerd" | "qemu-ga" => Out::ok(format!("{name} (pve-sim stand-in)\n")),
