@@ -307,13 +307,22 @@ impl Guest<'_> {
         for a in acts {
             match a {
                 Act::Push(f) => {
+                    if f.private {
+                        // Mode 0600 before the content arrives (writing keeps the mode).
+                        self.must(&words(&[
+                            "install",
+                            "-D",
+                            "-m",
+                            "600",
+                            "/dev/null",
+                            &f.path,
+                        ]))?;
+                    }
                     self.t
                         .guest_push(vm(self.id), &Payload::Bytes(f.data.clone()), &f.path, None)
                         .map_err(|e| Stop(format!("VM {}: write {}: {}", self.id, f.path, e.0)))?;
-                    if f.private {
-                        self.must(&words(&["chmod", "600", &f.path]))?;
-                    }
                 }
+
                 Act::Exec(argv) => self.must(argv)?,
             }
         }
@@ -562,6 +571,56 @@ mod tests {
         assert!(is_server_image("docker.io/portainer/portainer-ce"));
         assert!(!is_server_image("portainer/agent:latest"));
         assert!(!is_server_image("portainer/portainer-ce-fork:1"));
+    }
+
+    fn server() -> Server {
+        let file = |p: &str, d: &str| GuestFile {
+            path: p.into(),
+            data: d.as_bytes().to_vec(),
+            private: false,
+        };
+        Server {
+            vmid: 1001,
+            stack: "portainer_service".into(),
+            project: "portainer_service".into(),
+            compose_file: "/s/docker-compose.yml".into(),
+            files: vec![
+                file("/s/docker-compose.yml", "services: {}"),
+                file("/s/certs/portainer.crt", "c"),
+            ],
+            volumes: vec!["portainer_data_nfs".into()],
+            services: vec!["portainer".into()],
+        }
+    }
+
+    #[test]
+    fn the_server_is_brought_up_once_and_again_only_where_it_differs() {
+        let s = server();
+        let same: Vec<Option<String>> = s.files.iter().map(|f| Some(sha256(&f.data))).collect();
+        let up = vec!["portainer".to_string()];
+        assert!(s.plan(&same, &[true], &up).is_empty(), "converged: nothing");
+        let fresh: Vec<String> = s
+            .plan(&[None, None], &[false], &[])
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(
+            fresh,
+            [
+                "write /s/docker-compose.yml",
+                "write /s/certs/portainer.crt",
+                "docker volume create portainer_data_nfs",
+                "docker compose -p portainer_service -f /s/docker-compose.yml up -d --force-recreate",
+            ]
+        );
+        // A renewed certificate: written, and the project recreated to load it.
+        let renewed = s.plan(&[same[0].clone(), Some("old".into())], &[true], &up);
+        assert_eq!(renewed.len(), 2);
+        assert!(renewed[1].to_string().ends_with("up -d --force-recreate"));
+        // Stopped: started.
+        let stopped = s.plan(&same, &[true], &[]);
+        assert_eq!(stopped.len(), 1);
+        assert!(stopped[0].to_string().ends_with("up -d"));
     }
 
     #[test]

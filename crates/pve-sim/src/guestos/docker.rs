@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{systemd, Ctx, GuestFs};
 use crate::host::Out;
 
-const STATE: &str = "/var/lib/docker/pve-sim.json";
+pub(super) const STATE: &str = "/var/lib/docker/pve-sim.json";
 const NO_DAEMON: &str =
     "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
 

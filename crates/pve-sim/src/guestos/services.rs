@@ -241,8 +241,12 @@ fn start_portainer(node: &Node, id: u32, s: &Served) -> R<u32> {
 
 /// Brings what answers for guest `id` in line with what its containers run.
 pub fn reconcile(node: &Node, id: u32) -> R<()> {
-    let _g = node.lock_global(&format!("services-{id}"))?;
     let t = Tree::of(node, id);
+    // Most guests never ran Docker and serve nothing: no lock, no more reads.
+    if !record(node, id).exists() && !t.fs().exists(docker::STATE) {
+        return Ok(());
+    }
+    let _g = node.lock_global(&format!("services-{id}"))?;
     let want = if node.is_running(id) && t.exists() {
         wanted(node, id, &t.fs())
     } else {
