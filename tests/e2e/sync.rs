@@ -48,12 +48,17 @@ struct Node {
 
 impl Node {
     fn sync(&self, args: &[&str]) -> std::process::Output {
+        self.sync_env(args, &[])
+    }
+
+    fn sync_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         let cfg = config();
         let mut a = vec!["sync"];
         a.extend_from_slice(args);
         a.extend(["--config", cfg.as_str()]);
         let mut c = self.sim.phoenix(&a);
         c.env("PHOENIX_PORTAINER_RETRY_MS", "5");
+        c.envs(env.iter().copied());
         c.output().expect("phoenix sync")
     }
 
@@ -349,6 +354,31 @@ fn sync_all_deploys_the_layer_and_a_second_run_changes_nothing() {
     assert_eq!(after, before, "a dry run changes nothing");
     assert_eq!(n.portainer_writes(), 0);
 
+    // Portainer's security time-out: a sync that deployed the server and then failed (the
+    // administrator refused once) leaves it without an administrator; it stops serving, and
+    // the next sync restarts it and carries on.
+    assert!(n.sync(&["certs"]).status.success());
+    let faults = n.sim.dir().join("services/portainer/faults.json");
+    std::fs::create_dir_all(faults.parent().unwrap()).unwrap();
+    std::fs::write(
+        &faults,
+        r#"[{"method": "POST", "path": "/api/users/admin/init", "status": 500, "message": "database is locked", "times": 1}]"#,
+    )
+    .unwrap();
+    let o = n.sync_env(
+        &["portainer"],
+        &[("PVE_SIM_PORTAINER_ADMIN_TIMEOUT_MS", "300")],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("database is locked"), "{err}");
+    let t = std::time::Instant::now();
+    while !n.answers("10.0.0.111:9443").is_null() {
+        assert!(t.elapsed().as_secs() < 20, "Portainer did not time out");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::write(&faults, "[]").unwrap();
+
     let o = n.sync(&["all"]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
@@ -414,7 +444,12 @@ fn sync_all_deploys_the_layer_and_a_second_run_changes_nothing() {
     );
     assert_eq!(n.answers("10.0.0.111:9443")["service"], "portainer");
     assert_eq!(n.answers("10.0.0.102:9001")["service"], "portainer-agent");
-    assert!(err.contains("portainer server"), "{err}");
+    assert!(
+        err.contains(
+            "VM 1001: portainer server (stack portainer_service): Portainer did not answer"
+        ),
+        "the timed-out server restarted: {err}"
+    );
     // Portainer: the administrator, the agent environment, both stacks with Traefik labels.
     let st = n.portainer_state();
     assert_eq!(st["endpoints"][0]["Name"], "drphoenix", "{st}");

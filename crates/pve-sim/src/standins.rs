@@ -29,6 +29,7 @@ pub fn portainer(root: &Path, args: &[&str]) -> R<()> {
     let mut guest = None;
     let mut files: (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut self_signed = false;
+    let mut admin_timeout = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || {
@@ -42,6 +43,13 @@ pub fn portainer(root: &Path, args: &[&str]) -> R<()> {
             "--cert" => files.0 = Some(PathBuf::from(val()?)),
             "--key" => files.1 = Some(PathBuf::from(val()?)),
             "--self-signed" => self_signed = true,
+            "--admin-timeout-ms" => {
+                admin_timeout = Some(std::time::Duration::from_millis(
+                    val()?
+                        .parse::<u64>()
+                        .map_err(|_| fail("--admin-timeout-ms needs milliseconds"))?,
+                ))
+            }
             "--guest" => {
                 guest = Some(
                     val()?
@@ -100,7 +108,27 @@ pub fn portainer(root: &Path, args: &[&str]) -> R<()> {
         signal_hook::flag::register(sig, stop.clone()).map_err(|e| fail(e.to_string()))?;
     }
     println!("portainer stand-in for {addr} listening on {}", server.addr);
-    server.wait(&stop);
+    let deadline = admin_timeout.map(|t| std::time::Instant::now() + t);
+    let mut server = Some(server);
+    let mut checked = deadline.is_none();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if checked || deadline.is_some_and(|d| std::time::Instant::now() < d) {
+            continue;
+        }
+        checked = true;
+        let admin = portainer::State::load(&portainer_dir(root))
+            .map(|s| s.admin.is_some())
+            .unwrap_or(false);
+        if !admin {
+            // Portainer's security time-out: the server stops listening, the process (the
+            // container) stays up until it is restarted.
+            drop(server.take());
+            net::unregister(root, &addr).map_err(fail)?;
+            eprintln!("the Portainer instance timed out for security purposes, to re-enable your Portainer instance, you will need to restart Portainer");
+        }
+    }
+    drop(server);
     net::unregister(root, &addr).map_err(fail)?;
     Ok(())
 }

@@ -348,12 +348,13 @@ impl Guest<'_> {
 
 impl Sync<'_> {
     /// Deploys Portainer's server and agents on their VMs (reads only when they run as
-    /// declared; planned only under `--dry-run`).
-    pub(super) fn deploy_portainer(&mut self) -> Result<(), Stop> {
+    /// declared; planned only under `--dry-run`); `true` when the server was (re)started now.
+    pub(super) fn deploy_portainer(&mut self) -> Result<bool, Stop> {
         let server = self.server_plan()?;
         let agents = self.agent_plans()?;
+        let mut started = false;
         if server.is_none() && agents.is_empty() {
-            return Ok(());
+            return Ok(started);
         }
         let t =
             phoenix_guest::connect::transport(&self.ctx.runner, &self.ctx.env, &self.ctx.config)
@@ -377,6 +378,9 @@ impl Sync<'_> {
                 vec![]
             };
             let acts = s.plan(&hashes, &volumes, &running);
+            started = acts
+                .iter()
+                .any(|a| matches!(a, Act::Exec(v) if v.iter().any(|w| w == "up")));
             self.deployed(&g, &format!("portainer server (stack {})", s.stack), &acts)?;
         }
         for a in &agents {
@@ -414,6 +418,28 @@ impl Sync<'_> {
             let acts = a.plan(seen.as_ref());
             self.deployed(&g, "portainer agent", &acts)?;
         }
+        Ok(started)
+    }
+
+    /// Restarts the server's containers (`docker compose restart`): Portainer stops serving
+    /// when no administrator was made within 5 minutes of its start, until it is restarted.
+    pub(super) fn restart_portainer(&mut self, why: &str) -> Result<(), Stop> {
+        let Some(s) = self.server_plan()? else {
+            return Err(Stop(why.to_string()));
+        };
+        let t =
+            phoenix_guest::connect::transport(&self.ctx.runner, &self.ctx.env, &self.ctx.config)
+                .map_err(Stop)?;
+        let g = self.guest(t.as_ref(), s.vmid)?;
+        let argv = s.compose(&["restart"]);
+        g.must(&argv)?;
+        self.changed += 1;
+        self.r.emit(
+            Event::new(EventKind::Changed, Some(vm(s.vmid)))
+                .step(format!("portainer server (stack {})", s.stack))
+                .action(argv.join(" "))
+                .message(format!("Portainer did not answer ({why}); after 5 minutes without an administrator it stops serving until restarted")),
+        );
         Ok(())
     }
 

@@ -377,6 +377,9 @@ pub fn compose(fs: &GuestFs, e: &mut Engine, argv: &[String]) -> Out {
             let mut err = String::new();
             for c in e.containers.iter_mut() {
                 if c.label(PROJECT) == Some(p.name.as_str()) {
+                    if a.sub == "restart" || (a.sub == "start" && !c.running) {
+                        c.starts += 1;
+                    }
                     c.running = a.sub != "stop";
                     c.stopped_by_user = a.sub == "stop";
                     err.push_str(&format!(" Container {}  {}\n", c.name, past(&a.sub)));
@@ -448,6 +451,7 @@ fn up(e: &mut Engine, p: &Project, force: bool) -> Out {
                 } else {
                     e.containers[i].running = true;
                     e.containers[i].stopped_by_user = false;
+                    e.containers[i].starts += 1;
                     log.push_str(&format!(" Container {}  Started\n", want.name));
                     changed = true;
                 }
@@ -481,6 +485,7 @@ fn up(e: &mut Engine, p: &Project, force: bool) -> Out {
         let mut c = want.clone();
         c.id = hex_id(e.next_id, &c.name);
         c.running = true;
+        c.starts = 1;
         e.containers.push(c);
         log.push_str(&format!(
             " Container {}  {verb}\n Container {}  Started\n",

@@ -39,6 +39,9 @@ pub struct Container {
     /// `key=value` (`--label`; Compose adds `com.docker.compose.*`).
     #[serde(default)]
     pub labels: Vec<String>,
+    /// How often the container was started (a restart is a new process inside it).
+    #[serde(default)]
+    pub starts: u64,
 }
 
 impl Container {
@@ -118,6 +121,7 @@ pub fn on_unit_started(fs: &GuestFs, unit: &str) {
             && matches!(c.restart.as_str(), "always" | "unless-stopped")
         {
             c.running = true;
+            c.starts += 1;
             any = true;
         }
     }
@@ -415,6 +419,7 @@ fn run(fs: &GuestFs, e: &mut Engine, args: &[String]) -> Out {
         network,
         cmd: r.cmd.clone(),
         labels: many(&["label", "l"]),
+        starts: u64::from(r.detach),
     };
     let mut stdout = String::new();
     if r.detach {
@@ -559,7 +564,11 @@ pub fn docker(ctx: &mut Ctx, argv: &[String]) -> Out {
                     continue;
                 };
                 match verb {
-                    "start" | "restart" => { e.containers[i].running = true; e.containers[i].stopped_by_user = false; }
+                    "start" | "restart" => {
+                        if verb == "restart" || !e.containers[i].running { e.containers[i].starts += 1; }
+                        e.containers[i].running = true;
+                        e.containers[i].stopped_by_user = false;
+                    }
                     "stop" | "kill" => { e.containers[i].running = false; e.containers[i].stopped_by_user = true; }
                     _ => {
                         if e.containers[i].running && !force {

@@ -30,6 +30,10 @@ use crate::state::{Kind, Node};
 use crate::{fail, R};
 use pve_sim_services::net;
 
+/// Portainer's security time-out: without an administrator this long after its start, the
+/// server stops serving until it is restarted.
+pub const ADMIN_TIMEOUT_MS: u64 = 5 * 60 * 1000;
+
 /// What answers for one guest.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct Served {
@@ -140,7 +144,7 @@ fn wanted(node: &Node, id: u32, fs: &GuestFs) -> Vec<Served> {
                     addr: format!("{ip}:{host}"),
                     service: "portainer".into(),
                     pid: None,
-                    key: format!("{}:{fingerprint}", c.id),
+                    key: format!("{}:{}:{fingerprint}", c.id, c.starts),
                     tls,
                 });
             } else if is_agent(&c.image) && inner == 9001 {
@@ -195,6 +199,12 @@ fn start_portainer(node: &Node, id: u32, s: &Served) -> R<u32> {
         Some((crt, key)) => c.arg("--cert").arg(crt).arg("--key").arg(key),
         None => c.arg("--self-signed"),
     };
+    // Portainer stops serving when no administrator was made within 5 minutes of its start.
+    let timeout = std::env::var("PVE_SIM_PORTAINER_ADMIN_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(ADMIN_TIMEOUT_MS);
+    c.args(["--admin-timeout-ms", &timeout.to_string()]);
     c.args(["--guest", &id.to_string()])
         .env("PVE_SIM_ROOT", &node.root)
         .stdin(Stdio::null())
