@@ -346,6 +346,65 @@ impl Guest<'_> {
     }
 }
 
+impl Server {
+    /// What to do on the VM, read through its agent: the files' SHA-256, the external
+    /// volumes, the services running.
+    fn plan_for(&self, g: &Guest) -> Result<Vec<Act>, Stop> {
+        let paths: Vec<&str> = self.files.iter().map(|f| f.path.as_str()).collect();
+        let hashes = g.hashes(&paths)?;
+        let mut volumes = Vec::new();
+        for v in &self.volumes {
+            volumes.push(
+                g.exec(&words(&["docker", "volume", "inspect", v]))?
+                    .success(),
+            );
+        }
+        // The Compose file is the first file: without it there is no project to ask about.
+        let running = if hashes[0].is_some() {
+            let o = g.exec(&self.compose(&["ps", "--services", "--filter", "status=running"]))?;
+            o.stdout.lines().map(|l| l.trim().to_string()).collect()
+        } else {
+            vec![]
+        };
+        Ok(self.plan(&hashes, &volumes, &running))
+    }
+}
+
+impl Agent {
+    /// The agent container as the VM has it (`None`: there is none).
+    fn seen(&self, g: &Guest) -> Result<Option<AgentSeen>, Stop> {
+        let o = g.exec(&words(&[
+            "docker",
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.Config.Image}}",
+            AGENT_CONTAINER,
+        ]))?;
+        if !o.success() {
+            return Ok(None);
+        }
+        let mut w = o.stdout.split_whitespace();
+        let running = w.next() == Some("true");
+        let image = w.next().unwrap_or("").to_string();
+        let p = g.exec(&words(&[
+            "docker",
+            "port",
+            AGENT_CONTAINER,
+            &AGENT_INNER_PORT.to_string(),
+        ]))?;
+        let port = p
+            .stdout
+            .lines()
+            .next()
+            .and_then(|l| l.rsplit(':').next()?.trim().parse().ok());
+        Ok(Some(AgentSeen {
+            running,
+            image,
+            port,
+        }))
+    }
+}
+
 impl Sync<'_> {
     /// Deploys Portainer's server and agents on their VMs (reads only when they run as
     /// declared; planned only under `--dry-run`); `true` when the server was (re)started now.
@@ -362,22 +421,7 @@ impl Sync<'_> {
         let t = t.as_ref();
         if let Some(s) = &server {
             let g = self.guest(t, s.vmid)?;
-            let paths: Vec<&str> = s.files.iter().map(|f| f.path.as_str()).collect();
-            let hashes = g.hashes(&paths)?;
-            let mut volumes = Vec::new();
-            for v in &s.volumes {
-                volumes.push(
-                    g.exec(&words(&["docker", "volume", "inspect", v]))?
-                        .success(),
-                );
-            }
-            let running = if hashes[0].is_some() {
-                let o = g.exec(&s.compose(&["ps", "--services", "--filter", "status=running"]))?;
-                o.stdout.lines().map(|l| l.trim().to_string()).collect()
-            } else {
-                vec![]
-            };
-            let acts = s.plan(&hashes, &volumes, &running);
+            let acts = s.plan_for(&g)?;
             started = acts
                 .iter()
                 .any(|a| matches!(a, Act::Exec(v) if v.iter().any(|w| w == "up")));
@@ -385,37 +429,7 @@ impl Sync<'_> {
         }
         for a in &agents {
             let g = self.guest(t, a.vmid)?;
-            let o = g.exec(&words(&[
-                "docker",
-                "inspect",
-                "-f",
-                "{{.State.Running}} {{.Config.Image}}",
-                AGENT_CONTAINER,
-            ]))?;
-            let seen = if o.success() {
-                let mut w = o.stdout.split_whitespace();
-                let running = w.next() == Some("true");
-                let image = w.next().unwrap_or("").to_string();
-                let p = g.exec(&words(&[
-                    "docker",
-                    "port",
-                    AGENT_CONTAINER,
-                    &AGENT_INNER_PORT.to_string(),
-                ]))?;
-                let port = p
-                    .stdout
-                    .lines()
-                    .next()
-                    .and_then(|l| l.rsplit(':').next()?.trim().parse().ok());
-                Some(AgentSeen {
-                    running,
-                    image,
-                    port,
-                })
-            } else {
-                None
-            };
-            let acts = a.plan(seen.as_ref());
+            let acts = a.plan(a.seen(&g)?.as_ref());
             self.deployed(&g, "portainer agent", &acts)?;
         }
         Ok(started)
