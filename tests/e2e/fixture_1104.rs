@@ -108,6 +108,55 @@ fn the_unmodified_files_set_up_the_host_and_bring_up_the_service_layer() {
         assert!(err.contains(done), "{done}:\n{err}");
     }
     check_service_layer(&sim);
+
+    // A second run: every guest and the layer's files as they are, no mutating call.
+    let calls = sim.invocations().len();
+    let o = sim.run(&[
+        "LetsGo",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--no-boot-delay",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("sync: already in the desired state"), "{err}");
+    // `pct exec` and `qm guest exec` count as mutating (the simulator cannot know); the sync's
+    // reads of the gateway's files (`true`, `test -f`, `cat`) and of Portainer on the VMs
+    // (`sha256sum`, `docker ... inspect|port|ps`) are not.
+    let mutating: Vec<String> = sim.invocations()[calls..]
+        .iter()
+        .filter(|c| c["mutating"] == true)
+        .filter(|c| !is_read(c))
+        .map(|c| c.to_string())
+        .collect();
+    assert!(
+        mutating.is_empty(),
+        "a second LetsGo must not change anything:\n{}",
+        mutating.join("\n")
+    );
+}
+
+/// A read inside a guest (the sync's probes).
+fn is_read(c: &Value) -> bool {
+    let argv: Vec<&str> = c["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap_or(""))
+        .collect();
+    if c["tool"] == "pct" && argv[0] == "exec" {
+        return ["true", "test", "cat"].contains(&argv[3]);
+    }
+    if c["tool"] == "qm" && argv.starts_with(&["guest", "exec"]) {
+        let Some(i) = argv.iter().position(|a| *a == "--") else {
+            return false;
+        };
+        let cmd = &argv[i + 1..];
+        return cmd.first() == Some(&"sha256sum")
+            || (cmd.first() == Some(&"docker")
+                && cmd.iter().any(|w| ["inspect", "port", "ps"].contains(w)));
+    }
+    false
 }
 
 /// What the service layer's guests hold after `LetsGo`: the CA initialised and answering in the

@@ -200,7 +200,13 @@ fn kill_manager_after(id: &str, trigger: impl Fn(&Value) -> bool) {
         err.contains("signal 9"),
         "the failure says how the manager ended:\n{err}"
     );
-    let problems = check_state(&sim.dir());
+    // Every file parses. A temp file may be left beside one: SIGKILL can land between its
+    // creation and the rename, and nothing runs after SIGKILL; the re-run's write of that file
+    // sweeps it (`rerun_converges` checks the state again).
+    let problems: Vec<String> = check_state(&sim.dir())
+        .into_iter()
+        .filter(|p| !p.ends_with("temp file left behind"))
+        .collect();
     assert!(problems.is_empty(), "state after the kill: {problems:#?}");
     rerun_converges(&sim);
 }

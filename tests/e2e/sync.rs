@@ -390,6 +390,19 @@ fn sync_all_deploys_the_layer_and_a_second_run_changes_nothing() {
     assert!(std::fs::read_to_string(&crt)
         .unwrap()
         .contains("BEGIN CERTIFICATE"));
+    // The renewal schedule: an hourly timer running `phoenix sync certs`, enabled and started.
+    let units = n.sim.dir().join("host/etc/systemd/system");
+    let service = std::fs::read_to_string(units.join("phoenix-cert-renewal.service")).unwrap();
+    assert!(service.contains(" sync certs --config "), "{service}");
+    let timer = std::fs::read_to_string(units.join("phoenix-cert-renewal.timer")).unwrap();
+    assert!(timer.contains("OnCalendar=hourly"), "{timer}");
+    let on = tool(
+        &n.sim,
+        "systemctl",
+        &["is-enabled", "phoenix-cert-renewal.timer"],
+        &[],
+    );
+    assert_eq!(on.trim(), "enabled");
     // DNS records for every guest and stack service.
     let dns = std::fs::read_to_string(n.sim.dir().join("host/etc/dnsmasq.d/phoenix.conf")).unwrap();
     for want in [

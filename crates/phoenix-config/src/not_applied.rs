@@ -49,8 +49,8 @@ macro_rules! table {
 }
 
 table! {
-    LXC_BOOTSTRAP_CA_URL: Lxc, "lxc_configs.*.bootstrap_ca_url",
-        "the certificate authority the container trusts at first boot: service layer (certificates)";
+    // Every key the old orchestrator's deployments hold is applied now; a key Phoenix loads
+    // before it applies it is listed here.
 }
 
 impl NotApplied {
@@ -104,15 +104,19 @@ mod tests {
 
     #[test]
     fn keys_match_their_paths() {
-        assert!(LXC_BOOTSTRAP_CA_URL.matches("lxc_configs.101.bootstrap_ca_url"));
-        assert!(!LXC_BOOTSTRAP_CA_URL.matches("lxc_configs.101.bootstrap_ca_url[0]"));
-        assert!(!LXC_BOOTSTRAP_CA_URL.matches("lxc_configs.101.x.bootstrap_ca_url"));
-        assert_eq!(LXC_BOOTSTRAP_CA_URL.name(), "bootstrap_ca_url");
-        assert_eq!(
-            lookup("lxc_configs.7.bootstrap_ca_url"),
-            Some(&LXC_BOOTSTRAP_CA_URL)
-        );
-        assert_eq!(lookup("vms[0].portainer_role"), None);
+        const K: NotApplied = NotApplied {
+            file: FileKind::Vm,
+            key: "vms[*].portainer_role",
+            what: "an example",
+        };
+        assert!(K.matches("vms[1].portainer_role"));
+        assert!(!K.matches("vms[1].portainer_role[0]"));
+        assert!(!K.matches("vms.x.portainer_role"));
+        assert_eq!(K.name(), "portainer_role");
+        assert_eq!(lookup("vms[0].portainer_role"), None, "applied");
+        assert_eq!(lookup("lxc_configs.102.bootstrap_ca_url"), None, "applied");
+        assert!(glob("lxc_configs.*.id_maps", "lxc_configs.101.id_maps"));
+        assert!(!glob("lxc_configs.*.id_maps", "lxc_configs.101.x.id_maps"));
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 /// The one way both writers go: `.<name>.phoenix-tmp.<pid>` beside `path`, made by `create`,
-/// filled, flushed to disk, renamed over `path`; removed again on any failure.
+/// filled, flushed to disk, renamed over `path`; removed again on any failure. Temp files of
+/// `path` left by a killed writer are swept first.
 fn write_via_temp(
     path: &Path,
     data: &[u8],
@@ -53,6 +54,7 @@ fn write_via_temp(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    sweep_dead_temps(dir, &name);
     let tmp = dir.join(format!(".{name}.phoenix-tmp.{}", std::process::id()));
     let result = (|| {
         let mut f = create(&tmp)?;
@@ -64,6 +66,29 @@ fn write_via_temp(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes the temp files of earlier writes of `name` whose writer no longer runs: a writer
+/// killed with SIGKILL between creating and renaming its temp file cannot remove it itself, so
+/// the next write of the same file does. A temp file of a live process is left alone.
+fn sweep_dead_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.phoenix-tmp.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// A change detector for the per-guest records (`HostEnv::records_dir`): 64-bit FNV-1a over the
@@ -83,6 +108,25 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_writers_temp_file_is_swept_a_live_ones_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let dead = d.path().join(".x.fw.phoenix-tmp.4294967294");
+        let live = d
+            .path()
+            .join(format!(".x.fw.phoenix-tmp.{}", std::process::id()));
+        let other = d.path().join(".y.fw.phoenix-tmp.4294967294");
+        for f in [&dead, &other] {
+            std::fs::write(f, b"half").unwrap();
+        }
+        sweep_dead_temps(d.path(), "x.fw");
+        assert!(!dead.exists());
+        assert!(other.exists(), "another file's temp is not ours to sweep");
+        std::fs::write(&live, b"mine").unwrap();
+        sweep_dead_temps(d.path(), "x.fw");
+        assert!(live.exists(), "this process is alive");
+    }
 
     #[test]
     fn fingerprint_is_stable_and_separates_parts() {

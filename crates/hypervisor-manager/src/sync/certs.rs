@@ -168,6 +168,9 @@ impl Sync<'_> {
                 }
             }
         }
+        if !m.entries.is_empty() {
+            self.renewal_schedule()?;
+        }
         Ok(())
     }
 

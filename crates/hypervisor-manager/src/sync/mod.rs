@@ -23,6 +23,7 @@ mod files;
 mod gateway;
 pub mod layer;
 mod portainer;
+mod schedule;
 
 use phoenix_gateway::apply::Applied;
 use phoenix_guest::node::NodeWork;

@@ -11,7 +11,6 @@ use crate::model::hypervisor::LxcDefaults;
 use crate::model::lxc::{BindMount, Lxc, LxcNetwork, LxcOption, PortainerRole, Volume};
 use crate::model::lxc::{IdKind, IdMap};
 use crate::names;
-use crate::not_applied;
 use crate::raw;
 use crate::types::{
     AbsPath, FileName, Hostname, InterfaceName, IpConfig, MacAddress, SnapshotName, StorageId,
@@ -319,9 +318,6 @@ fn build(
     }
     if let Some(u) = &c.bootstrap_ca_url {
         r.check(|| format!("{at}.bootstrap_ca_url"), names::url(u));
-        r.not_applied(&not_applied::LXC_BOOTSTRAP_CA_URL, || {
-            format!("{at}.bootstrap_ca_url")
-        });
     }
     let tests = c
         .tests

@@ -83,6 +83,17 @@ fn unit_name(u: &str) -> String {
     u.strip_suffix(".service").unwrap_or(u).to_string()
 }
 
+/// A unit a package brought, the state knows, or whose file was written into the host's
+/// `/etc/systemd/system` (`<name>.service`, or a `.timer` by its full name).
+fn known(h: &Host, u: &str) -> bool {
+    let file = if u.contains('.') {
+        u.to_string()
+    } else {
+        format!("{u}.service")
+    };
+    h.state.unit_known(u) || h.root.join("host/etc/systemd/system").join(file).is_file()
+}
+
 /// `systemctl is-enabled|is-active [--quiet] UNIT`, `enable|disable [--now] UNIT...`,
 /// `start|stop|restart|reload UNIT...`, `daemon-reload`.
 pub fn systemctl(h: &mut Host, a: &[String]) -> Out {
@@ -103,7 +114,7 @@ pub fn systemctl(h: &mut Host, a: &[String]) -> Out {
             } else {
                 (st.active, "active", "inactive")
             };
-            let word = if !h.state.unit_known(u) {
+            let word = if !known(h, u) {
                 "not-found"
             } else if yes {
                 word_yes
@@ -158,7 +169,7 @@ fn service_change(h: &mut Host, cmd: &str, units: &[String], now: bool) -> Out {
         return Out::err(1, "Too few arguments.");
     }
     for u in units {
-        if !h.state.unit_known(u) {
+        if !known(h, u) {
             return Out::err(
                 5,
                 format!("Failed to {cmd} unit: Unit {u}.service does not exist."),
