@@ -33,6 +33,7 @@ pub fn create(job: &Job, lxc: &Lxc) -> GuestResult<()> {
         job.then("configure, disk, start, features, application script, health checks and snapshots (planned once the container exists)");
         return Ok(());
     };
+    phoenix_guest::placement::place(job)?;
     let conf = configure(job, lxc, conf)?;
     job.apply(plan::disk(&job.target(), lxc, &conf))?;
     let state = job.state("start")?;

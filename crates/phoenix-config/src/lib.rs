@@ -102,6 +102,9 @@ pub struct Guest {
     /// Its key in the file (`"950"`, or `vms[1]`), for error paths.
     pub key: String,
     pub name: String,
+    /// Cluster node the guest belongs on: its `node`, else the cluster's default node; `None`
+    /// without a `cluster` block (one host: wherever Proxmox has it).
+    pub node: Option<String>,
     pub clone_from: Option<GuestId>,
     pub dependencies: Vec<GuestId>,
     pub boot_order: Option<u64>,
@@ -285,7 +288,7 @@ impl Config {
             &hypervisor,
             &keys,
         );
-        let index = validate::cross::check(
+        let mut index = validate::cross::check(
             &paths,
             validate::cross::Containers {
                 lxcs: &mut lxcs,
@@ -294,6 +297,14 @@ impl Config {
             },
             &vms.vms,
             &vms.index,
+            &mut diags,
+        );
+        validate::cluster::check(
+            &paths,
+            hypervisor.cluster.as_ref(),
+            &mut index.guests,
+            &lxcs,
+            &vms.vms,
             &mut diags,
         );
         diags.extend(hv_checks);

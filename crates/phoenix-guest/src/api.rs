@@ -42,6 +42,8 @@ pub struct ApiTransport<'a> {
     pub name: &'static str,
     /// The bulk read, once per process when a manager runs without the dispatcher's.
     bulk: RefCell<Option<Snapshot>>,
+    /// Nodes of guests the bulk read does not show ([`Transport::assign`]).
+    assigned: RefCell<std::collections::HashMap<GuestTag, String>>,
     /// Send [`root_only`] changes as CLI calls on the node (an API token cannot make them;
     /// `pvesh` runs as root and can).
     pub root_via_node: bool,
@@ -210,6 +212,7 @@ impl<'a> ApiTransport<'a> {
             agent_poll: Duration::from_secs(2),
             name,
             bulk: RefCell::new(None),
+            assigned: RefCell::new(std::collections::HashMap::new()),
             root_via_node: name == "api",
         }
     }
@@ -251,6 +254,9 @@ impl<'a> ApiTransport<'a> {
     fn node_of(&self, g: GuestTag) -> Result<String, TransportError> {
         if let Some(n) = self.locate(g)?.and_then(|o| o.node) {
             return Ok(n);
+        }
+        if let Some(n) = self.assigned.borrow().get(&g) {
+            return Ok(n.clone());
         }
         self.default_node()
     }
@@ -478,6 +484,14 @@ impl Transport for ApiTransport<'_> {
 
     fn forget(&self) {
         self.bulk.replace(None);
+    }
+
+    fn work_on(&self, node: &str) {
+        self.node_work.select(node);
+    }
+
+    fn assign(&self, g: GuestTag, node: &str) {
+        self.assigned.borrow_mut().insert(g, node.to_string());
     }
 
     fn default_node(&self) -> Result<String, TransportError> {

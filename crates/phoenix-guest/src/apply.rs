@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use phoenix_host::slots::Resource;
 use phoenix_report::{Event, EventKind};
 use pve::api::Method;
 
@@ -103,11 +104,45 @@ impl Job<'_> {
             .changes(a.changes.clone())
     }
 
+    /// The slots of an action, with a cluster's: a local storage is one per node, and a
+    /// long call on a node with `max_jobs` holds one of that node's slots.
+    fn slots_of(&self, a: &Action) -> Vec<Resource> {
+        let Some(c) = self.config().hypervisor.cluster.as_ref() else {
+            return a.slots.clone();
+        };
+        let node = match &a.op {
+            Op::Api(r) => r
+                .path
+                .strip_prefix("/nodes/")
+                .and_then(|p| p.split('/').next())
+                .map(str::to_string),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.node());
+        let mut out: Vec<Resource> = a
+            .slots
+            .iter()
+            .map(|r| match r {
+                Resource::Storage(s) if !c.storages.get(s).is_some_and(|x| x.shared) => {
+                    Resource::Storage(format!("{node}/{s}"))
+                }
+                other => other.clone(),
+            })
+            .collect();
+        if a.long {
+            if let Some(cap) = c.node(&node).and_then(|n| n.max_jobs) {
+                out.push(Resource::Node(node, cap));
+            }
+        }
+        out
+    }
+
     fn run_action(&self, a: &Action) -> GuestResult<()> {
-        let _slots = if a.slots.is_empty() {
+        let slots = self.slots_of(a);
+        let _slots = if slots.is_empty() {
             None
         } else {
-            Some(self.ctx.hold(&a.slots).map_err(|e| self.err(&a.step, e))?)
+            Some(self.ctx.hold(&slots).map_err(|e| self.err(&a.step, e))?)
         };
         for r in &a.requires {
             let conf = self.conf_of(r.guest, &a.step)?;
@@ -201,7 +236,7 @@ impl Job<'_> {
             Op::Node(NodeOp::RawLines { guest, lines }) => {
                 // The file itself, whatever the transport: the API has no call for raw lines,
                 // and the file holds what its answers leave out (snapshot sections).
-                let path = crate::local::conf_path(self.pve_dir(), *guest);
+                let path = self.conf_file(*guest);
                 let text = t
                     .node_read(&path)
                     .map_err(fail)?

@@ -211,7 +211,15 @@ fn api_node_work<'a>(
     cfg: &Config,
 ) -> Box<dyn NodeWork + 'a> {
     match (&t.ssh, &env.sim) {
-        (Some(ssh), _) => Box::new(crate::ssh::SshNode::new(ssh.clone(), env, cfg)),
+        (Some(ssh), _) => match cfg
+            .hypervisor
+            .cluster
+            .as_ref()
+            .filter(|c| c.nodes.len() > 1)
+        {
+            Some(c) => Box::new(crate::ssh::PerNodeSsh::new(ssh.clone(), c, env, cfg)),
+            None => Box::new(crate::ssh::SshNode::new(ssh.clone(), env, cfg)),
+        },
         (None, Some(_)) => Box::new(LocalTransport::new(runner, env, cfg)),
         (None, None) => Box::new(NoNode),
     }

@@ -28,8 +28,8 @@ pub struct Job<'a> {
     pub guest: GuestTag,
     pub transport: Box<dyn Transport + 'a>,
     pub reporter: Reporter,
-    /// Node name in API paths.
-    pub node: String,
+    /// Node name in API paths (changes when the guest is migrated).
+    node: RefCell<String>,
     /// The bulk observation (the dispatcher's, else this process's), while it still holds
     /// for this guest.
     observed: RefCell<Option<Observed>>,
@@ -91,25 +91,38 @@ impl<'a> Job<'a> {
             let Some(src) = ctx.config.guest(ctx.id()).and_then(|g| g.clone_from) else {
                 return Ok(None);
             };
-            Ok(transport
+            let found = transport
                 .locate(tag(kind, src))
                 .map_err(|e| format!("reading the node: {e}"))?
-                .and_then(|o| o.node))
+                .and_then(|o| o.node);
+            // A source created after the bulk read is on its configured node.
+            let node = found.or_else(|| ctx.config.guest(src).and_then(|g| g.node.clone()));
+            if let Some(n) = &node {
+                transport.assign(tag(kind, src), n);
+            }
+            Ok(node)
         };
+        // In a cluster a new guest goes to its configured node (a clone first to its
+        // source's, then it is migrated: see `placement`).
+        let configured = ctx.config.guest(ctx.id()).and_then(|g| g.node.clone());
         let node = match observed.as_ref().and_then(|o| o.node.clone()) {
             Some(n) => n,
-            None => match (source_node()?, std::env::var("PHOENIX_NODE")) {
-                (Some(n), _) => n,
-                (None, Ok(n)) if !n.is_empty() => n,
+            None => match (source_node()?, configured, std::env::var("PHOENIX_NODE")) {
+                (Some(n), _, _) => n,
+                (None, Some(n), _) => n,
+                (None, None, Ok(n)) if !n.is_empty() => n,
                 _ => transport.default_node().map_err(|e| e.0)?,
             },
         };
+        crate::placement::enter_sim_node(&node);
+        transport.assign(guest, &node);
+        transport.work_on(&node);
         Ok(Job {
             ctx,
             guest,
             transport,
             reporter,
-            node,
+            node: RefCell::new(node),
             observed: RefCell::new(observed),
             confs: RefCell::new(HashMap::new()),
             changed: Cell::new(false),
@@ -157,8 +170,24 @@ impl<'a> Job<'a> {
     pub fn target(&self) -> Target {
         Target {
             guest: self.guest,
-            node: self.node.clone(),
+            node: self.node(),
         }
+    }
+
+    /// The node the guest is on now (in API paths).
+    pub fn node(&self) -> String {
+        self.node.borrow().clone()
+    }
+
+    /// After a migration: the guest is addressed on `node`, and what was read about it is
+    /// read again.
+    pub(crate) fn moved_to(&self, node: &str) {
+        self.node.replace(node.to_string());
+        self.transport.forget();
+        self.transport.assign(self.guest, node);
+        self.transport.work_on(node);
+        self.mark_changed();
+        crate::placement::enter_sim_node(node);
     }
 
     /// A request on this guest.
@@ -264,6 +293,24 @@ impl<'a> Job<'a> {
     /// Where the per-guest records are (`<marker dir>/guests`).
     pub fn records_dir(&self) -> PathBuf {
         self.ctx.env.records_dir(&self.ctx.config)
+    }
+
+    /// A guest's conf file under the Proxmox config folder: in a cluster the node's own
+    /// folder (`nodes/<node>/lxc/<id>.conf`, which every node of a real cluster sees too).
+    pub fn conf_file(&self, g: GuestTag) -> PathBuf {
+        if self.config().hypervisor.cluster.is_some() && g.id == self.guest.id {
+            let dir = match g.kind {
+                Kind::Lxc => "lxc",
+                Kind::Vm => "qemu-server",
+            };
+            return self
+                .pve_dir()
+                .join("nodes")
+                .join(self.node())
+                .join(dir)
+                .join(format!("{}.conf", g.id));
+        }
+        crate::local::conf_path(self.pve_dir(), g)
     }
 
     /// The Proxmox config folder.

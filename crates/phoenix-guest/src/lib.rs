@@ -34,6 +34,7 @@ pub mod lifecycle;
 pub mod local;
 pub mod node;
 pub mod observe;
+pub mod placement;
 pub mod plan;
 pub mod raw;
 pub mod record;

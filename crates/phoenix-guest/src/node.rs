@@ -41,4 +41,7 @@ pub trait NodeWork {
 
     /// Where the work runs, for messages (`this node`, `ssh root@pve1`).
     fn place(&self) -> String;
+
+    /// In a cluster: the node the following work is for (the job's guest's node).
+    fn select(&self, _node: &str) {}
 }

@@ -383,3 +383,136 @@ impl NodeWork for SshNode {
         format!("ssh {}@{}", self.target.user, self.target.host)
     }
 }
+
+/// Node-local work in a cluster: SSH to the node the job's guest is on
+/// (`cluster.nodes[].ssh_host`, else the node name, which the nodes of a Proxmox cluster
+/// resolve), with the user, port, key and known_hosts of `orchestration.api.ssh`. One
+/// connection per node, opened when first used; before a node is selected, the configured
+/// SSH host.
+pub struct PerNodeSsh {
+    base: SshTarget,
+    hosts: std::collections::BTreeMap<String, String>,
+    env: phoenix_host::HostEnv,
+    cfg: phoenix_config::Config,
+    current: RefCell<Option<String>>,
+    open: RefCell<std::collections::BTreeMap<String, std::rc::Rc<SshNode>>>,
+}
+
+impl PerNodeSsh {
+    pub fn new(
+        base: SshTarget,
+        cluster: &phoenix_config::model::Cluster,
+        env: &phoenix_host::HostEnv,
+        cfg: &phoenix_config::Config,
+    ) -> PerNodeSsh {
+        let hosts = cluster
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.name.clone(),
+                    n.ssh_host.clone().unwrap_or_else(|| n.name.clone()),
+                )
+            })
+            .collect();
+        PerNodeSsh {
+            base,
+            hosts,
+            env: env.clone(),
+            cfg: cfg.clone(),
+            current: RefCell::new(None),
+            open: RefCell::new(std::collections::BTreeMap::new()),
+        }
+    }
+
+    /// The SSH target of the selected node.
+    pub fn target(&self) -> SshTarget {
+        let mut t = self.base.clone();
+        if let Some(h) = self
+            .current
+            .borrow()
+            .as_ref()
+            .and_then(|n| self.hosts.get(n))
+        {
+            t.host = h.clone();
+        }
+        t
+    }
+
+    fn node(&self) -> std::rc::Rc<SshNode> {
+        let t = self.target();
+        self.open
+            .borrow_mut()
+            .entry(t.host.clone())
+            .or_insert_with(|| std::rc::Rc::new(SshNode::new(t, &self.env, &self.cfg)))
+            .clone()
+    }
+}
+
+impl NodeWork for PerNodeSsh {
+    fn ct_exec(&self, id: u64, argv: &[String]) -> Result<ExecOutput, TransportError> {
+        self.node().ct_exec(id, argv)
+    }
+    fn ct_push(
+        &self,
+        id: u64,
+        data: &Payload,
+        dest: &str,
+        perms: Option<&str>,
+    ) -> Result<(), TransportError> {
+        self.node().ct_push(id, data, dest, perms)
+    }
+    fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
+        self.node().read(path)
+    }
+    fn write(&self, path: &Path, data: &[u8], private: bool) -> Result<(), TransportError> {
+        self.node().write(path, data, private)
+    }
+    fn remove(&self, path: &Path) -> Result<bool, TransportError> {
+        self.node().remove(path)
+    }
+    fn run(&self, cmd: &NodeCommand) -> Result<ExecOutput, TransportError> {
+        self.node().run(cmd)
+    }
+    fn download(&self, url: &str, dest: &Path, label: &str) -> Result<(), TransportError> {
+        self.node().download(url, dest, label)
+    }
+    fn place(&self) -> String {
+        let t = self.target();
+        format!("ssh {}@{}", t.user, t.host)
+    }
+    fn select(&self, node: &str) {
+        self.current.replace(Some(node.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod per_node_tests {
+    use super::*;
+
+    fn config() -> phoenix_config::Config {
+        let hv = r#"{"core_paths": {"lxc_config_file": "lxc.json"},
+            "cluster": {"nodes": [{"name": "pve1"}, {"name": "pve2", "ssh_host": "10.0.0.12"}]}}"#;
+        phoenix_config::Config::load_with(Path::new("/cfg/hv.json"), |p| {
+            Ok(match p.file_name().and_then(|n| n.to_str()) {
+                Some("hv.json") => hv.to_string(),
+                _ => r#"{"lxc_configs": {}}"#.to_string(),
+            })
+        })
+        .expect("valid config")
+    }
+
+    #[test]
+    fn work_goes_to_the_selected_nodes_ssh_host() {
+        let cfg = config();
+        let env = phoenix_host::HostEnv::resolve(Some(Path::new("/cfg/hv.json")), true);
+        let base = SshTarget::new("pve-api.example.net", PathBuf::from("/known_hosts"));
+        let c = cfg.hypervisor.cluster.clone().expect("cluster");
+        let w = PerNodeSsh::new(base, &c, &env, &cfg);
+        assert_eq!(w.place(), "ssh root@pve-api.example.net");
+        w.select("pve2");
+        assert_eq!(w.place(), "ssh root@10.0.0.12");
+        w.select("pve1");
+        assert_eq!(w.place(), "ssh root@pve1");
+    }
+}

@@ -86,6 +86,14 @@ pub trait Transport {
     /// states need no request of their own.
     fn seed(&self, _snapshot: &Snapshot) {}
 
+    /// The node a guest the bulk read does not show (yet) is addressed on: its configured
+    /// node in a cluster, or where it was just migrated.
+    fn assign(&self, _guest: GuestTag, _node: &str) {}
+
+    /// The node the job's own guest is on: node-local work goes there (a cluster's per-node
+    /// SSH).
+    fn work_on(&self, _node: &str) {}
+
     /// What the bulk read says about one guest, when the transport needs it to address the
     /// guest (its node); `None` without a request where it does not.
     fn locate(&self, _guest: GuestTag) -> Result<Option<Observed>, TransportError> {

@@ -19,6 +19,10 @@ pub struct CommonArgs {
     /// Run against a simulated Proxmox node kept in DIR (default ./.phoenix-sim) [env: PHOENIX_SIM]
     #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, require_equals = true, default_missing_value = crate::sim::DEFAULT_SIM_DIR)]
     pub sim: Option<PathBuf>,
+    /// With --sim: a simulated cluster of N nodes (the config's `cluster.nodes` names, else
+    /// pve1..pveN); implies --transport api unless one is chosen
+    #[arg(long, global = true, value_name = "N")]
+    pub sim_nodes: Option<usize>,
     /// Print what would change; change nothing
     #[arg(long, global = true)]
     pub dry_run: bool,

@@ -149,12 +149,26 @@ impl HostEnv {
             (None, Some(e)) => Some(e.to_string()),
             (None, None) => None,
         };
+        let nodes = cfg.hypervisor.cluster.as_ref().map_or(0, |c| c.nodes.len());
         self.transport = match chosen {
             Some(s) => TransportKind::parse(&s).ok_or_else(|| {
                 format!("PHOENIX_TRANSPORT is '{s}'; expected local, pvesh or api")
             })?,
+            // A cluster is driven through its API unless the config says otherwise.
+            None if nodes > 1 && cfg.hypervisor.orchestration.transport.is_none() => {
+                TransportKind::Api
+            }
             None => cfg.hypervisor.orchestration.transport.unwrap_or_default(),
         };
+        // `pct`/`qm` reach only the node they run on; `pvesh` reaches every node's API, but its
+        // node-local work (feature scripts, raw config lines) would run on this node only.
+        if nodes > 1 && self.transport != TransportKind::Api {
+            return Err(format!(
+                "the cluster in {} has {nodes} nodes: the {} transport works on the node it runs on only; use --transport api (with orchestration.api.ssh for node-local work on each node)",
+                cfg.paths.hypervisor.display(),
+                self.transport,
+            ));
+        }
         Ok(())
     }
 

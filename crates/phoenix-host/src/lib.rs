@@ -64,7 +64,12 @@ pub fn start(common: &CommonArgs) -> Result<(HostEnv, phoenix_config::Config), i
             eprintln!("{w}");
         }
     }
-    env.choose_transport(common.transport.as_deref(), &config)
+    // A simulated cluster is reached as a real one is: through the API.
+    let implied = (common.sim_nodes.is_some_and(|n| n > 1)
+        && std::env::var_os("PHOENIX_TRANSPORT").is_none()
+        && config.hypervisor.orchestration.transport.is_none())
+    .then_some("api");
+    env.choose_transport(common.transport.as_deref().or(implied), &config)
         .map_err(|e| {
             eprintln!("Error: {e}");
             exit::FAILURE
@@ -72,7 +77,8 @@ pub fn start(common: &CommonArgs) -> Result<(HostEnv, phoenix_config::Config), i
     env.insecure |= common.insecure;
     let sim_dir = common.sim.clone().or_else(|| env.sim.clone());
     if let Some(dir) = sim_dir {
-        env = sim::enter(env, &dir).map_err(|e| {
+        let nodes = sim::cluster_nodes(common.sim_nodes, config.hypervisor.cluster.as_ref());
+        env = sim::enter(env, &dir, &nodes).map_err(|e| {
             eprintln!("Error: {e}");
             exit::FAILURE
         })?;

@@ -20,8 +20,34 @@ pub enum SimError {
     Setup { dir: String, why: String },
 }
 
-/// Initialises the node in `dir` when needed and points `env` at it.
-pub fn enter(mut env: HostEnv, dir: &Path) -> Result<HostEnv, SimError> {
+/// The nodes of the simulated cluster: `--sim-nodes N` names N nodes (the config's
+/// `cluster.nodes` first, then `pve<k>`); without it, a config's cluster of several nodes;
+/// otherwise none (one node, as before).
+pub fn cluster_nodes(
+    count: Option<usize>,
+    cluster: Option<&phoenix_config::model::Cluster>,
+) -> Vec<String> {
+    let named: Vec<String> = cluster
+        .map(|c| c.nodes.iter().map(|n| n.name.clone()).collect())
+        .unwrap_or_default();
+    match count {
+        Some(n) if n > 1 => (0..n)
+            .map(|i| {
+                named
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("pve{}", i + 1))
+            })
+            .collect(),
+        Some(_) => Vec::new(),
+        None if named.len() > 1 => named,
+        None => Vec::new(),
+    }
+}
+
+/// Initialises the node in `dir` when needed (a cluster of `nodes` when there are any) and
+/// points `env` at it.
+pub fn enter(mut env: HostEnv, dir: &Path, nodes: &[String]) -> Result<HostEnv, SimError> {
     let setup = |why: String| SimError::Setup {
         dir: dir.display().to_string(),
         why,
@@ -37,6 +63,22 @@ pub fn enter(mut env: HostEnv, dir: &Path) -> Result<HostEnv, SimError> {
         }
         run(cmd).map_err(setup)?;
         log::info!("initialised a simulated Proxmox node in {}", dir.display());
+    }
+    if !nodes.is_empty() && !dir.join("etc/pve/.members").exists() {
+        let mut cmd = Command::new(&bin);
+        cmd.arg("init")
+            .arg("--nodes")
+            .arg(nodes.join(","))
+            .env("PVE_SIM_ROOT", &dir);
+        if env.config.exists() {
+            cmd.arg("--config").arg(&env.config);
+        }
+        run(cmd).map_err(setup)?;
+        log::info!(
+            "simulated cluster of {} in {}",
+            nodes.join(", "),
+            dir.display()
+        );
     }
     let links = dir.join("bin");
     // `dnsmasq` is the newest host tool: a folder linked before it is linked again.

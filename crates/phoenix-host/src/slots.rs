@@ -35,29 +35,33 @@ const POLL: Duration = Duration::from_millis(20);
 pub enum Resource {
     /// The source of a clone that locks it (`pct clone`, `qm clone` of a non-template).
     CloneSource(GuestId),
-    /// A storage a call allocates disks on.
+    /// A storage a call allocates disks on (in a cluster, a local storage is one per node:
+    /// `<node>/<storage>`).
     Storage(String),
+    /// A cluster node and how many long calls (creates, clones, migrations) it takes at once
+    /// (`cluster.nodes[].max_jobs`).
+    Node(String, usize),
 }
 
 impl Resource {
     /// The slot file's name part: storage IDs are config values, so anything outside
     /// `[A-Za-z0-9._-]` becomes `_`.
     fn key(&self) -> String {
+        let safe = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
         match self {
             Resource::CloneSource(id) => format!("clone-source-{id}"),
-            Resource::Storage(s) => {
-                let safe: String = s
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                format!("storage-{safe}")
-            }
+            Resource::Storage(s) => format!("storage-{}", safe(s)),
+            Resource::Node(n, _) => format!("node-{}", safe(n)),
         }
     }
 
@@ -65,6 +69,7 @@ impl Resource {
         match self {
             Resource::CloneSource(id) => format!("another clone of {id} to finish"),
             Resource::Storage(s) => format!("a free allocation slot on storage '{s}'"),
+            Resource::Node(n, _) => format!("a free slot on node '{n}' (cluster.nodes[].max_jobs)"),
         }
     }
 }
@@ -97,6 +102,7 @@ impl SlotTable {
         let cap = match r {
             Resource::CloneSource(_) => 1,
             Resource::Storage(_) => self.storage_cap.max(1),
+            Resource::Node(_, cap) => (*cap).max(1),
         };
         (0..cap)
             .map(|k| self.dir.join(format!("phoenix-slot-{}.{k}.lock", r.key())))
@@ -244,6 +250,25 @@ mod tests {
         assert!(slots.hold(std::slice::from_ref(&s)).is_err());
         drop(a);
         slots.hold(&[s]).unwrap();
+    }
+
+    #[test]
+    fn a_cluster_node_has_its_max_jobs_slots_and_local_storages_are_per_node() {
+        let d = tempfile::tempdir().unwrap();
+        let slots = t(d.path(), 1, 50);
+        let n = Resource::Node("pve1".into(), 2);
+        let _a = slots.hold(std::slice::from_ref(&n)).unwrap();
+        let _b = slots.hold(std::slice::from_ref(&n)).unwrap();
+        let e = slots.hold(std::slice::from_ref(&n)).unwrap_err();
+        assert!(e.to_string().contains("a free slot on node 'pve1'"), "{e}");
+        slots.hold(&[Resource::Node("pve2".into(), 2)]).unwrap();
+        // One local storage name on two nodes: two storages.
+        let _s1 = slots
+            .hold(&[Resource::Storage("pve1/local-zfs".into())])
+            .unwrap();
+        slots
+            .hold(&[Resource::Storage("pve2/local-zfs".into())])
+            .unwrap();
     }
 
     #[test]

@@ -193,10 +193,15 @@ fn dispatch(
         }
     };
     let needs_host = matches!(verb, "create" | "converge" | "LetsGo" | "delete" | "start");
+    let runner = Runner::new();
+    // Kept for the run: in a cluster it is asked which nodes answer after a failure.
+    let mut reader: Option<Box<dyn phoenix_guest::Transport + '_>> = None;
     let host = if needs_host {
-        let runner = Runner::new();
-        let read = phoenix_guest::connect::transport(&runner, env, cfg)
-            .and_then(|t| HostState::read(t.as_ref()));
+        let read = phoenix_guest::connect::transport(&runner, env, cfg).and_then(|t| {
+            let h = HostState::read(t.as_ref());
+            reader = Some(t);
+            h
+        });
         match read {
             Ok(h) => h,
             Err(e) => {
@@ -274,6 +279,10 @@ fn dispatch(
     } else {
         None
     };
+    let node_check = |id: GuestId| -> Option<String> {
+        let t = reader.as_ref()?;
+        cluster_node_down(t.as_ref(), cfg, &host, id)
+    };
     let exec = run::Executor {
         env,
         cfg,
@@ -285,11 +294,39 @@ fn dispatch(
         quiet: cli.common.quiet,
         observed: observed.as_ref().map(|o| o.path().to_path_buf()),
         changed: Default::default(),
+        unreachable: cfg
+            .hypervisor
+            .cluster
+            .as_ref()
+            .map(|_| &node_check as &dyn Fn(GuestId) -> Option<String>),
     };
     let report = exec.run(&plan);
     reporter.finish();
     summarize(&plan, &report, cli.common.quiet, &reporter);
     report.exit_code()
+}
+
+/// The node of guest `id` (where the bulk read saw it, else its configured node) when the
+/// cluster now reports that node offline: one `GET /cluster/resources?type=node`.
+fn cluster_node_down(
+    t: &dyn phoenix_guest::Transport,
+    cfg: &Config,
+    host: &HostState,
+    id: GuestId,
+) -> Option<String> {
+    let node = host
+        .guests
+        .get(&id)
+        .and_then(|p| p.node.clone())
+        .or_else(|| cfg.guest(id).and_then(|g| g.node.clone()))?;
+    let req =
+        pve::api::Request::new(pve::api::Method::Get, "/cluster/resources").param("type", "node");
+    let list = t.request(&req).ok()?;
+    let offline = list.as_array()?.iter().any(|n| {
+        n.get("node").and_then(|v| v.as_str()) == Some(node.as_str())
+            && n.get("status").and_then(|v| v.as_str()) != Some("online")
+    });
+    offline.then_some(node)
 }
 
 /// The bulk read as `phoenix_guest::observe::Snapshot`, in a temp file that lives as long
@@ -311,7 +348,8 @@ fn summarize(plan: &Plan, report: &run::Report, quiet: bool, out: &Reporter) {
     let groups = run::by_outcome(plan, report);
     let count = |k: &str| groups.get(k).map_or(0, Vec::len);
     let total = plan.calls().count();
-    if total > 1 || report.first_failure.is_some() || report.signal.is_some() {
+    let failed = report.first_failure.is_some() || !report.unreachable.is_empty();
+    if total > 1 || failed || report.signal.is_some() {
         let list = |k: &str| {
             groups
                 .get(k)
@@ -328,7 +366,19 @@ fn summarize(plan: &Plan, report: &run::Report, quiet: bool, out: &Reporter) {
                 out.line(&format!("{k}: {}", list(k)));
             }
         }
-        if !quiet || report.first_failure.is_some() {
+        for (node, ids) in &report.unreachable {
+            let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+            out.line(&format!(
+                "node {node} unreachable: not handled: {}{}; run again once it answers",
+                ids.join(" "),
+                if count("not started") > 0 {
+                    " (and the guests not started above)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if !quiet || failed {
             out.line(&format!(
                 "Summary: {} processed, {} skipped, {} failed{}{} in {:.1}s",
                 count("completed"),

@@ -40,6 +40,8 @@ pub struct Report {
     pub signal: Option<i32>,
     /// The first failing step and its exit code.
     pub first_failure: Option<(usize, i32)>,
+    /// Cluster nodes that stopped answering, with the guests whose step failed there.
+    pub unreachable: BTreeMap<String, Vec<GuestId>>,
     pub elapsed: Duration,
 }
 
@@ -49,6 +51,7 @@ impl Report {
             (Some(libc::SIGINT), _) => exit::INTERRUPTED,
             (Some(_), _) => exit::TERMINATED,
             (None, Some((_, code))) => code,
+            (None, None) if !self.unreachable.is_empty() => exit::FAILURE,
             (None, None) => exit::SUCCESS,
         }
     }
@@ -73,6 +76,10 @@ pub struct Executor<'a> {
     /// Guests an earlier manager call of this run changed: the observation no longer holds
     /// for them.
     pub changed: Arc<Mutex<std::collections::BTreeSet<u64>>>,
+    /// In a cluster: the node of a guest whose step failed, when that node does not answer
+    /// (asked of the cluster after the failure). Such a failure stops only what needs that
+    /// guest; guests on other nodes go on.
+    pub unreachable: Option<&'a dyn Fn(GuestId) -> Option<String>>,
 }
 
 impl Executor<'_> {
@@ -95,6 +102,10 @@ impl Executor<'_> {
         let mut report = Report::default();
         let mut forwarded = false;
         let prefix = self.jobs > 1;
+        // Steps that failed because their node stopped answering, and those guests: a barrier
+        // does not wait for them, and their later steps are skipped.
+        let mut lost_step = vec![false; n];
+        let mut lost_guests = std::collections::BTreeSet::new();
         loop {
             let sig = self.signal.load(Ordering::SeqCst);
             if sig != 0 {
@@ -116,11 +127,24 @@ impl Executor<'_> {
                         continue;
                     }
                     let step = &plan.steps[i];
-                    if !ready(step, &outcomes) {
+                    let past_lost = step.action == Action::Barrier
+                        && step.needs.iter().all(|&d| {
+                            lost_step[d]
+                                || matches!(
+                                    outcomes[d],
+                                    Some(Outcome::Done) | Some(Outcome::Skipped(_))
+                                )
+                        });
+                    if !ready(step, &outcomes) && !past_lost {
                         continue;
                     }
                     started[i] = true;
                     progressed = true;
+                    if step.id.is_some_and(|id| lost_guests.contains(&id)) {
+                        let why = "its node does not answer".to_string();
+                        outcomes[i] = Some(Outcome::Skipped(why));
+                        continue;
+                    }
                     match &step.action {
                         Action::Barrier => outcomes[i] = Some(Outcome::Done),
                         Action::Skip(why) => {
@@ -142,7 +166,20 @@ impl Executor<'_> {
             }
             if let Ok((i, outcome)) = rx.recv_timeout(Duration::from_millis(50)) {
                 running -= 1;
-                if let Outcome::Failed(code) = outcome {
+                let lost = match (&outcome, self.unreachable, plan.steps[i].id) {
+                    (Outcome::Failed(_), Some(f), Some(id)) => f(id).map(|n| (n, id)),
+                    _ => None,
+                };
+                if let Some((node, id)) = lost {
+                    self.reporter.line(&format!(
+                        "Error: {} {} failed: node '{node}' does not answer; guests on other nodes go on",
+                        guest_word(&plan.steps[i]),
+                        plan.steps[i].verb
+                    ));
+                    report.unreachable.entry(node).or_default().push(id);
+                    lost_step[i] = true;
+                    lost_guests.insert(id);
+                } else if let Outcome::Failed(code) = outcome {
                     if report.first_failure.is_none() && report.signal.is_none() {
                         report.first_failure = Some((i, code));
                         self.reporter.line(&format!(

@@ -128,7 +128,19 @@ fn row(
         return s;
     }
     let node = present.and_then(|p| p.node.clone());
-    match drift(cfg, env, t, (guest, node), g) {
+    if present.is_some_and(|p| p.status == "unknown") {
+        // Proxmox lists the guests of a node that does not answer with an unknown state.
+        s.sync = Sync::Error;
+        s.problems.push(format!(
+            "node '{}' does not answer",
+            node.as_deref().unwrap_or("?")
+        ));
+        return s;
+    }
+    let placed = phoenix_guest::placement::drift(g.node.as_deref(), node.as_deref());
+    match drift(cfg, env, t, (guest, node), g)
+        .map(|d| placed.into_iter().chain(d).collect::<Vec<_>>())
+    {
         Ok(d) if d.is_empty() => s.sync = Sync::InSync,
         Ok(d) => {
             s.sync = Sync::Drifted;

@@ -8,7 +8,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 const USAGE: &str = "usage: pve-sim <verb> [args]   (state folder: $PVE_SIM_ROOT or --root DIR)
-  init [--config <phoenix_hypervisor_config.json>]  create the node (storages from zfs.datasets)
+  init [--config <phoenix_hypervisor_config.json>] [--nodes pve1,pve2,...]
+                                                   create the node, or a cluster of these nodes
+                                                   (storages from zfs.datasets and cluster.storages)
+  move <vmid> <node>                               move a guest to another node by hand (its config
+                                                   changes folder; no checks, no task)
   reset                                            remove guests, volumes, logs; keep storages and faults.json
   dump [--no-timestamps]                           whole node state as JSON
   log [--json]                                     the invocation log
@@ -81,7 +85,29 @@ fn dispatch(args: &[String]) -> R<()> {
                 ),
                 None => None,
             };
-            init(&root, config.as_deref())
+            let nodes = match flags.iter().position(|f| *f == "--nodes") {
+                Some(i) => flags
+                    .get(i + 1)
+                    .ok_or_else(|| usage_err("--nodes needs a list"))?
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                None => Vec::new(),
+            };
+            init(&root, config.as_deref())?;
+            if nodes.is_empty() {
+                Ok(())
+            } else {
+                init_cluster(&root, &nodes)
+            }
+        }
+        "move" => {
+            let (Some(id), Some(to)) = (flags.first(), flags.get(1)) else {
+                return Err(usage_err("move needs <vmid> <node>"));
+            };
+            let id: u32 = id.parse().map_err(|_| usage_err("move: bad vmid"))?;
+            move_guest(&root, id, to)
         }
         "reset" => reset(&root),
         "dump" => {
@@ -142,6 +168,77 @@ pub fn init(root: &Path, config: Option<&str>) -> R<()> {
     Ok(())
 }
 
+/// Makes the folder a cluster of `nodes` (`etc/pve/.members` as pmxcfs writes it, one
+/// `etc/pve/nodes/<node>` folder each). Guests already on a one-node folder move to the first
+/// node.
+pub fn init_cluster(root: &Path, nodes: &[String]) -> R<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for n in nodes {
+        let ok = !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !n.starts_with('-')
+            && seen.insert(n.as_str());
+        if !ok {
+            return Err(usage_err(&format!("bad or repeated node name '{n}'")));
+        }
+    }
+    let list: Map<String, Value> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (
+                n.clone(),
+                json!({"id": i + 1, "online": 1, "ip": format!("127.0.0.{}", i + 1)}),
+            )
+        })
+        .collect();
+    let members = json!({
+        "nodename": nodes[0],
+        "version": 1,
+        "cluster": {"name": "pve-sim", "version": 1, "nodes": nodes.len(), "quorate": 1},
+        "nodelist": list,
+    });
+    let pve = root.join("etc/pve");
+    for n in nodes {
+        for d in ["lxc", "qemu-server"] {
+            let p = pve.join("nodes").join(n).join(d);
+            fs::create_dir_all(&p).map_err(|e| io_fail(&p, e))?;
+        }
+    }
+    for d in ["lxc", "qemu-server"] {
+        let old = pve.join(d);
+        for e in fs::read_dir(&old).into_iter().flatten().flatten() {
+            let to = pve
+                .join("nodes")
+                .join(&nodes[0])
+                .join(d)
+                .join(e.file_name());
+            fs::rename(e.path(), &to).map_err(|err| io_fail(&to, err))?;
+        }
+        let _ = fs::remove_dir(&old);
+    }
+    let text = serde_json::to_string_pretty(&members).map_err(|e| fail(e.to_string()))?;
+    atomic_write(&pve.join(".members"), text.as_bytes())
+}
+
+/// An operator's move of a guest to another node (`pve-sim move`): the config changes folder,
+/// nothing else (volumes are one file whatever node has them; the run state stays).
+fn move_guest(root: &Path, id: u32, to: &str) -> R<()> {
+    let node = Node::open(root.to_path_buf())?;
+    if !node.members.iter().any(|m| m == to) {
+        return Err(fail(format!("no such cluster node '{to}'")));
+    }
+    let (from, kind) = node
+        .owner(id)
+        .ok_or_else(|| fail(format!("guest {id} does not exist")))?;
+    if from == to {
+        return Ok(());
+    }
+    let src = node.peer(&from).conf_path(kind, id);
+    let dst = node.peer(to).conf_path(kind, id);
+    fs::rename(&src, &dst).map_err(|e| io_fail(&dst, e))
+}
+
 fn clear_dir(p: &Path) {
     if let Ok(rd) = fs::read_dir(p) {
         for e in rd.flatten() {
@@ -177,6 +274,11 @@ pub fn reset(root: &Path) -> R<()> {
         clear_dir(&root.join(d));
     }
     let node = Node::open(root.to_path_buf())?;
+    for n in node.nodes().iter().filter(|n| n.is_cluster()) {
+        for k in [Kind::Lxc, Kind::Qemu] {
+            clear_dir(&n.guests_conf_dir().join(k.dir()));
+        }
+    }
     for s in node.storages() {
         clear_dir(&node.store_dir(&s.id));
     }
@@ -216,13 +318,17 @@ pub fn dump(root: &Path, no_ts: bool) -> R<Value> {
         storages.push(json!({"id": s.id, "type": s.stype, "props": props, "volumes": vols}));
     }
     let mut guests = Vec::new();
-    let mut ids: Vec<(u32, Kind)> = [Kind::Lxc, Kind::Qemu]
-        .into_iter()
-        .flat_map(|k| node.guest_ids(k).into_iter().map(move |i| (i, k)))
-        .collect();
-    ids.sort_by_key(|(i, _)| *i);
-    for (id, kind) in ids {
-        let conf = node.read_conf(kind, id)?;
+    let mut ids: Vec<(u32, Kind, Node)> = Vec::new();
+    for n in node.nodes() {
+        for k in [Kind::Lxc, Kind::Qemu] {
+            for i in n.guest_ids(k) {
+                ids.push((i, k, n.peer(&n.name)));
+            }
+        }
+    }
+    ids.sort_by_key(|(i, _, _)| *i);
+    for (id, kind, on) in ids {
+        let conf = on.read_conf(kind, id)?;
         let mut g = section_json(conf.main(), no_ts);
         let snaps: Vec<Value> = conf
             .snapshots()
@@ -242,6 +348,9 @@ pub fn dump(root: &Path, no_ts: bool) -> R<Value> {
         let execs = log.lines().filter(|l| !l.contains("\"standin\"")).count();
         let g_os = crate::guestos::summary(&node, id, &log);
         g["vmid"] = json!(id);
+        if node.is_cluster() {
+            g["node"] = json!(on.name);
+        }
         g["type"] = json!(if kind == Kind::Lxc { "lxc" } else { "qemu" });
         g["snapshots"] = json!(snaps);
         g["run"] = run;

@@ -70,6 +70,10 @@ pub struct Faults {
     /// Faults of the simulated API server (`pve-sim serve`, `pvesh`).
     #[serde(default)]
     pub api_rules: Vec<crate::api::faults::ApiRule>,
+    /// Cluster nodes that are down: every API request addressed to one fails (595, as
+    /// pveproxy answers when it cannot reach the node), its guests read as `unknown`.
+    #[serde(default)]
+    pub nodes_down: Vec<String>,
 }
 
 impl Faults {

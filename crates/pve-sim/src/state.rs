@@ -120,16 +120,101 @@ pub struct Node {
     pub faults: Faults,
     /// Set once the call's latency has been spent.
     paused: std::cell::Cell<bool>,
+    /// The node this call runs on (`pve` on a one-node folder).
+    pub name: String,
+    /// Members of the simulated cluster in order (`etc/pve/.members`); empty on a one-node
+    /// folder, whose guests live in `etc/pve/lxc`, `etc/pve/qemu-server` as before.
+    pub members: Vec<String>,
+}
+
+/// The node name of a one-node state folder.
+pub const SINGLE_NODE: &str = "pve";
+
+/// Cluster members listed in `etc/pve/.members` (pmxcfs's file: `nodelist` keyed by name,
+/// ordered by `id`).
+pub fn members(root: &Path) -> Vec<String> {
+    let Ok(text) = fs::read_to_string(root.join("etc/pve/.members")) else {
+        return Vec::new();
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut list: Vec<(u64, String)> = v
+        .get("nodelist")
+        .and_then(|n| n.as_object())
+        .into_iter()
+        .flatten()
+        .map(|(name, e)| {
+            (
+                e.get("id").and_then(|i| i.as_u64()).unwrap_or(0),
+                name.clone(),
+            )
+        })
+        .collect();
+    list.sort();
+    list.into_iter().map(|(_, n)| n).collect()
 }
 
 impl Node {
+    /// The node of this process: `PVE_SIM_NODE` when it names a member (the API server sets
+    /// it for the node a request addresses), else the first member, else `pve`.
     pub fn open(root: PathBuf) -> R<Node> {
+        let name = std::env::var("PVE_SIM_NODE").ok();
+        Node::open_as(root, name.as_deref())
+    }
+
+    /// The node `name` of the folder's cluster (the first member, or `pve`, for `None` or a
+    /// name that is not a member).
+    pub fn open_as(root: PathBuf, name: Option<&str>) -> R<Node> {
         let faults = Faults::load(&root)?;
+        let members = members(&root);
+        let name = match name {
+            Some(n) if members.iter().any(|m| m == n) => n.to_string(),
+            _ => members
+                .first()
+                .cloned()
+                .unwrap_or_else(|| SINGLE_NODE.to_string()),
+        };
         Ok(Node {
             root,
             faults,
             paused: std::cell::Cell::new(false),
+            name,
+            members,
         })
+    }
+
+    /// Another node of the same cluster (shares the folder and its faults).
+    pub fn peer(&self, name: &str) -> Node {
+        Node {
+            root: self.root.clone(),
+            faults: self.faults.clone(),
+            paused: std::cell::Cell::new(false),
+            name: name.to_string(),
+            members: self.members.clone(),
+        }
+    }
+
+    /// Every node of the folder: the members, or this one node.
+    pub fn nodes(&self) -> Vec<Node> {
+        if self.members.is_empty() {
+            return vec![self.peer(&self.name)];
+        }
+        self.members.iter().map(|m| self.peer(m)).collect()
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        !self.members.is_empty()
+    }
+
+    /// Whether `faults.json` marks node `name` as down (`nodes_down`).
+    pub fn is_down(&self, name: &str) -> bool {
+        self.faults.nodes_down.iter().any(|n| n == name)
+    }
+
+    /// The node and kind of guest `id` anywhere in the cluster (IDs are cluster-wide).
+    pub fn owner(&self, id: u32) -> Option<(String, Kind)> {
+        self.nodes()
+            .into_iter()
+            .find_map(|n| n.guest_kind(id).map(|k| (n.name.clone(), k)))
     }
 
     /// Spend the configured latency of `tool command` (once per call). Mutating guest commands
@@ -159,8 +244,19 @@ impl Node {
     pub fn pve_dir(&self) -> PathBuf {
         self.root.join("etc/pve")
     }
+    /// Where this node's guest configs are: `etc/pve/nodes/<node>` in a cluster (as pmxcfs
+    /// keeps them), `etc/pve` on a one-node folder.
+    pub fn guests_conf_dir(&self) -> PathBuf {
+        if self.is_cluster() {
+            self.pve_dir().join("nodes").join(&self.name)
+        } else {
+            self.pve_dir()
+        }
+    }
     pub fn conf_path(&self, kind: Kind, id: u32) -> PathBuf {
-        self.pve_dir().join(kind.dir()).join(format!("{id}.conf"))
+        self.guests_conf_dir()
+            .join(kind.dir())
+            .join(format!("{id}.conf"))
     }
     pub fn run_path(&self, id: u32) -> PathBuf {
         self.root.join("run").join(format!("{id}.json"))
@@ -191,7 +287,7 @@ impl Node {
 
     /// All guest ids of a kind, sorted.
     pub fn guest_ids(&self, kind: Kind) -> Vec<u32> {
-        let mut ids: Vec<u32> = fs::read_dir(self.pve_dir().join(kind.dir()))
+        let mut ids: Vec<u32> = fs::read_dir(self.guests_conf_dir().join(kind.dir()))
             .into_iter()
             .flatten()
             .flatten()
@@ -206,7 +302,8 @@ impl Node {
         match fs::read_to_string(&p) {
             Ok(t) => Ok(Conf::parse(&t)),
             Err(_) => Err(fail(format!(
-                "Configuration file 'nodes/pve/{}/{id}.conf' does not exist",
+                "Configuration file 'nodes/{}/{}/{id}.conf' does not exist",
+                self.name,
                 kind.dir()
             ))),
         }

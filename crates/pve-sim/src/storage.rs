@@ -54,6 +54,15 @@ pub struct Storage {
 }
 
 impl Storage {
+    /// `nodes` absent or naming `node` (storage.cfg's restriction).
+    pub fn on_node(&self, node: &str) -> bool {
+        self.prop("nodes")
+            .is_none_or(|ns| ns.split(',').any(|n| n.trim() == node))
+    }
+    /// `shared 1`: every node sees the same volumes.
+    pub fn shared(&self) -> bool {
+        self.prop("shared") == Some("1")
+    }
     pub fn prop(&self, k: &str) -> Option<&str> {
         self.props
             .iter()
@@ -120,10 +129,19 @@ impl Node {
     }
 
     pub fn storage(&self, id: &str) -> R<Storage> {
-        self.storages()
+        let s = self
+            .storages()
             .into_iter()
             .find(|s| s.id == id)
-            .ok_or_else(|| fail(format!("storage '{id}' does not exist")))
+            .ok_or_else(|| fail(format!("storage '{id}' does not exist")))?;
+        // pve-storage's `storage_check_node`.
+        if self.is_cluster() && !s.on_node(&self.name) {
+            return Err(fail(format!(
+                "storage '{id}' is not available on node '{}'",
+                self.name
+            )));
+        }
+        Ok(s)
     }
 
     /// Physical folder of a storage (`storage/<id>`; a symlink for dir storages outside the root).
@@ -571,7 +589,52 @@ pub fn init_storages(
             }
         }
     }
+    cluster_storages(&mut out, config);
     Ok(out)
+}
+
+/// `cluster.storages` of the hypervisor config: `nodes` restrictions and `shared` flags on
+/// the storages made above; a storage only listed there becomes a shared `dir` storage under
+/// `/mnt/pve/<id>` (an NFS mount on a real cluster).
+fn cluster_storages(out: &mut Vec<Storage>, config: Option<&serde_json::Value>) {
+    let Some(sites) = config
+        .and_then(|c| c.pointer("/cluster/storages"))
+        .and_then(|s| s.as_object())
+    else {
+        return;
+    };
+    for (id, site) in sites {
+        let shared = site.get("shared").and_then(|v| v.as_bool()) == Some(true);
+        let nodes: Vec<&str> = site
+            .get("nodes")
+            .and_then(|n| n.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str())
+            .collect();
+        if !out.iter().any(|s| &s.id == id) {
+            out.push(Storage {
+                id: id.clone(),
+                stype: "dir".to_string(),
+                props: vec![
+                    ("path".to_string(), format!("/mnt/pve/{id}")),
+                    (
+                        "content".to_string(),
+                        "images,rootdir,vztmpl,iso,snippets".to_string(),
+                    ),
+                ],
+            });
+        }
+        let Some(s) = out.iter_mut().find(|s| &s.id == id) else {
+            continue;
+        };
+        if shared && s.stype == "dir" {
+            s.props.push(("shared".to_string(), "1".to_string()));
+        }
+        if !nodes.is_empty() {
+            s.props.push(("nodes".to_string(), nodes.join(",")));
+        }
+    }
 }
 
 /// Create each storage's folder; dir storages outside the root live under `<root>/host/<path>`

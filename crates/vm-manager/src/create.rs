@@ -32,6 +32,7 @@ pub fn create(job: &Job, vm: &Vm) -> GuestResult<()> {
         job.then("configure, start, features, shared volumes, health checks, snapshot (planned once the VM exists)");
         return Ok(());
     };
+    phoenix_guest::placement::place(job)?;
     let conf = configure(&vj, conf)?;
     if is_template(&conf) {
         if !vm.is_template {
@@ -137,7 +138,7 @@ fn clone(vj: &VmJob, src: GuestId) -> GuestResult<Step> {
         .is_some_and(is_template);
     let mut req = Request::new(
         Method::Post,
-        format!("/nodes/{}/qemu/{src}/clone", job.node),
+        format!("/nodes/{}/qemu/{src}/clone", job.node()),
     )
     .param("newid", s(vm.id))
     .param("name", vm.name.as_str());
@@ -224,7 +225,7 @@ fn snippets(vj: &VmJob, conf: &Conf) -> GuestResult<Snippets> {
     let defs = host::storages(job, "cloud-init")?;
     let storage = match &vm.snippets_storage {
         Some(st) => st.to_string(),
-        None => host::snippet_storage(&defs, &job.node).ok_or_else(|| {
+        None => host::snippet_storage(&defs, &job.node()).ok_or_else(|| {
             fail("no enabled storage has 'snippets' content; set snippets_storage".into())
         })?,
     };

@@ -51,6 +51,8 @@ pub struct Hypervisor {
     pub sysctl: BTreeMap<String, String>,
     /// Phoenix's own run settings.
     pub orchestration: Orchestration,
+    /// The cluster's nodes and storages; `None` on one host.
+    pub cluster: Option<super::Cluster>,
     /// The internal DNS domain; the search domain of VMs that set none.
     pub domain_name: Option<Hostname>,
     /// `vm_defaults.ubuntu_release` of the hypervisor file (the old tool's place for it).

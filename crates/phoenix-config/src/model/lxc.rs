@@ -23,6 +23,8 @@ pub struct Lxc {
     pub id: GuestId,
     /// Host name; a DNS name.
     pub name: Hostname,
+    /// Cluster node as written (`Guest::node` is the resolved one).
+    pub node: Option<String>,
     /// MiB (`pct --memory`); the container's value, else `proxmox_defaults.lxc.memory_mb`.
     pub memory_mb: Option<u64>,
     /// MiB (`pct --swap`).

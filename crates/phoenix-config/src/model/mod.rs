@@ -10,6 +10,7 @@
 //! Blocks Phoenix only passes on (host set-up settings read by scripts, `orchestration`) have
 //! nothing to check and are shared with the file format as they are.
 
+pub mod cluster;
 pub mod common;
 pub mod firewall;
 pub mod hypervisor;
@@ -17,6 +18,7 @@ pub mod lxc;
 pub mod nfs;
 pub mod vm;
 
+pub use cluster::{Cluster, ClusterNode, StorageSite};
 pub use common::{DnsRecord, HealthCheck, StringList, TestSpec, TestSuites, TraefikService};
 pub use firewall::{Direction, Firewall, FirewallRule, FwAction};
 pub use hypervisor::Hypervisor;

@@ -39,6 +39,8 @@ pub struct Vm {
     pub id: GuestId,
     /// VM name; a DNS name, also the guest's host name.
     pub name: Hostname,
+    /// Cluster node as written (`Guest::node` is the resolved one).
+    pub node: Option<String>,
     pub clone_from_vmid: Option<GuestId>,
     /// Turned into a template after its features are installed; never started by `LetsGo`.
     pub is_template: bool,

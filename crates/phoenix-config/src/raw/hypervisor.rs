@@ -70,6 +70,9 @@ pub(crate) struct HypervisorFile {
     /// Phoenix's own run settings.
     #[serde(default)]
     pub orchestration: Orchestration,
+    /// The nodes of a Proxmox cluster and where its storages are (one host: absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::model::Cluster>,
     /// The internal DNS domain (`internal.thinkheads.ai`); VMs' search domain when they set none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain_name: Option<String>,

@@ -37,6 +37,10 @@ pub(crate) struct LxcFile {
 pub(crate) struct Lxc {
     /// Host name of the container; a DNS name.
     pub name: String,
+    /// Cluster node the container belongs on (a name of `cluster.nodes` in the hypervisor
+    /// config). Default: `cluster.default_node`, else the first node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Memory in MiB (`pct --memory`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u64>,

@@ -73,6 +73,10 @@ pub(crate) struct Vm {
     pub vmid: GuestId,
     /// VM name; a DNS name, also the guest's host name.
     pub name: String,
+    /// Cluster node the VM belongs on (a name of `cluster.nodes` in the hypervisor config).
+    /// Default: `cluster.default_node`, else the first node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clone_from_vmid: Option<GuestId>,
     /// Turn this VM into a template after its features are installed.

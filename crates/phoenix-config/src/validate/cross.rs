@@ -85,6 +85,7 @@ fn lxc_guest(l: &Lxc, i: usize, key: String, explicit: &[Option<bool>]) -> Guest
         kind: GuestKind::Lxc,
         key,
         name: l.name.as_str().to_owned(),
+        node: l.node.clone(),
         clone_from: l.clone_from_ctid,
         dependencies: l.dependencies.clone(),
         boot_order: l.boot_order,
@@ -103,6 +104,7 @@ fn vm_guest(v: &Vm, i: usize, vm_index: &[usize]) -> Guest {
         kind: GuestKind::Vm,
         key: format!("vms[{}]", vm_index[i]),
         name: v.name.as_str().to_owned(),
+        node: v.node.clone(),
         clone_from: v.clone_from_vmid,
         dependencies: v.dependencies.clone(),
         boot_order: v.boot_order,
@@ -123,14 +125,14 @@ pub(crate) fn find(guests: &[Guest], id: GuestId) -> Option<&Guest> {
         .map(|i| &guests[i])
 }
 
-fn file<'a>(paths: &'a ConfigPaths, g: &Guest) -> &'a Path {
+pub(crate) fn file<'a>(paths: &'a ConfigPaths, g: &Guest) -> &'a Path {
     match g.kind {
         GuestKind::Lxc => paths.lxc.as_path(),
         GuestKind::Vm => paths.vm_path(),
     }
 }
 
-fn guest_path(g: &Guest, field: &str) -> String {
+pub(crate) fn guest_path(g: &Guest, field: &str) -> String {
     match g.kind {
         GuestKind::Lxc => format!("lxc_configs.{}.{field}", g.key),
         GuestKind::Vm => format!("{}.{field}", g.key),

@@ -66,6 +66,7 @@ pub(crate) fn build(r: &mut Report, mut hv: HypervisorFile) -> Hypervisor {
         vfio: hv.vfio,
         sysctl: hv.sysctl.into_iter().collect(),
         orchestration: hv.orchestration,
+        cluster: hv.cluster,
         domain_name,
         ubuntu_release,
         portainer_api: hv.portainer_api,

@@ -326,6 +326,7 @@ fn build(
     Lxc {
         id: GuestId::default(),
         name,
+        node: c.node,
         memory_mb,
         swap_mb: c.swap_mb,
         cores,

@@ -9,6 +9,7 @@
 //! When a value is invalid, a placeholder takes its place so the remaining checks still run;
 //! a config with any error is never handed out, so placeholders never reach a manager.
 
+pub(crate) mod cluster;
 pub(crate) mod cross;
 pub(crate) mod hypervisor;
 pub(crate) mod lxc;

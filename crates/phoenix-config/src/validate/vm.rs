@@ -180,6 +180,7 @@ fn build_one(
     Vm {
         id: v.vmid,
         name,
+        node: v.node.clone(),
         clone_from_vmid: v.clone_from_vmid,
         is_template: v.is_template.unwrap_or(false),
         template_snapshot_name,

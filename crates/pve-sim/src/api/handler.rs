@@ -62,10 +62,24 @@ impl Reply {
 
 /// Handles `method path` (below `/api2/json`) with its query and body parameters.
 pub fn handle(ctx: &Ctx, method: &str, path: &str, params: &BTreeMap<String, P>) -> Reply {
+    // The request is answered as the node its path names (any node answers for another, as
+    // pveproxy proxies); `localhost` and paths without a node are the node reached.
+    let addressed = path
+        .strip_prefix("/nodes/")
+        .and_then(|r| r.split('/').next())
+        .filter(|n| !n.is_empty() && *n != "localhost");
     let node = match Node::open(ctx.root.clone()) {
-        Ok(n) => n,
+        Ok(n) => match addressed {
+            Some(a) if n.members.iter().any(|m| m == a) => n.peer(a),
+            _ => n,
+        },
         Err(e) => return Reply::err(500, e.msg),
     };
+    if let Some(a) = addressed.filter(|a| node.is_down(a)) {
+        // pveproxy's answer when the node it proxies to does not answer.
+        let _ = a;
+        return Reply::err(595, "No route to host");
+    }
     let rule = faults::matching(&node, method, path);
     if let Some(r) = rule
         .as_ref()
@@ -147,7 +161,7 @@ fn handle_valid(
     // both resolve it).
     if let Some(n) = vars
         .get("node")
-        .filter(|n| *n != "pve" && *n != "localhost")
+        .filter(|n| *n != "localhost" && **n != node.name)
     {
         return Reply::err(
             500,
@@ -174,11 +188,7 @@ fn handle_valid(
                     json!({"version": "9.1.3", "release": "9.1", "repoid": "pve-sim"}),
                 )
             }
-            "/nodes" => {
-                return Reply::ok(
-                    json!([{"node": "pve", "status": "online", "type": "node", "id": "node/pve"}]),
-                )
-            }
+            "/nodes" => return Reply::ok(Value::Array(view::node_list(node, false))),
             "/cluster/resources" => {
                 return Reply::ok(view::cluster_resources(node, s("type").as_deref()))
             }
@@ -213,7 +223,7 @@ fn handle_valid(
         }
         if let (Some(kind), Some(id)) = (kind, vmid) {
             if node.guest_kind(id) != Some(kind) {
-                return Reply::err(500, view::not_exist(kind, id));
+                return Reply::err(500, view::not_exist(node, kind, id));
             }
             match tpl.rsplit_once("{vmid}").map(|(_, rest)| rest) {
                 Some("/config") => return read(view::config(node, kind, id, &params)),
@@ -304,19 +314,15 @@ fn pre_fork(
         return Ok(());
     };
     if command == "create" {
-        if node.guest_kind(id).is_some() {
-            return Err(match kind {
-                Kind::Lxc => format!("CT {id} already exists on node 'pve'"),
-                Kind::Qemu => {
-                    format!("unable to create VM {id} - VM {id} already exists on node 'pve'")
-                }
-            });
+        if let Some((on, _)) = node.owner(id) {
+            return Err(view::already_exists(kind, id, &on));
         }
         return Ok(());
     }
     if node.guest_kind(id) != Some(kind) {
-        return Err(view::not_exist(kind, id));
+        return Err(view::not_exist(node, kind, id));
     }
+
     if kind != Kind::Lxc {
         return Ok(());
     }
@@ -329,8 +335,8 @@ fn pre_fork(
                 return Err(format!("CT {id} is locked ({l})"));
             }
             if let Some(new) = get("newid").and_then(|n| n.parse::<u32>().ok()) {
-                if node.guest_kind(new).is_some() {
-                    return Err(format!("CT {new} already exists on node 'pve'"));
+                if let Some((on, _)) = node.owner(new) {
+                    return Err(view::already_exists(Kind::Lxc, new, &on));
                 }
             }
         }
@@ -345,6 +351,51 @@ fn pre_fork(
     Ok(())
 }
 
+/// What `migrate_vm` of pve-container and qemu-server refuses before forking its worker:
+/// the local node as target (a parameter error), a node not in the cluster, a missing guest,
+/// a running guest without `online` (or, for a container, `restart`).
+fn migrate_refusal(
+    node: &Node,
+    kind: Option<Kind>,
+    vmid: Option<u32>,
+    params: &BTreeMap<String, P>,
+) -> Option<Reply> {
+    let target = params.get("target").and_then(P::as_str).unwrap_or_default();
+    if target == node.name {
+        let mut e = Errors::new();
+        e.insert("target".into(), "target is local node.".into());
+        return Some(bad_params(e));
+    }
+    if !node.members.iter().any(|m| m == target) {
+        return Some(Reply::err(500, format!("no such cluster node '{target}'")));
+    }
+    let (kind, id) = (kind?, vmid?);
+    if node.guest_kind(id) != Some(kind) {
+        return Some(Reply::err(500, view::not_exist(node, kind, id)));
+    }
+    let on = |k: &str| {
+        params
+            .get(k)
+            .and_then(P::as_str)
+            .is_some_and(|v| v == "1" || v == "true")
+    };
+    if node.is_running(id) {
+        match kind {
+            Kind::Lxc if !on("online") && !on("restart") => {
+                return Some(Reply::err(
+                    500,
+                    "can't migrate running container without --online or --restart",
+                ))
+            }
+            Kind::Qemu if !on("online") => {
+                return Some(Reply::err(500, "can't migrate running VM without --online"))
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// A stand-in run: exit code, stdout, stderr.
 struct Run {
     code: i32,
@@ -352,7 +403,13 @@ struct Run {
     stderr: String,
 }
 
-fn run_tool(root: &std::path::Path, tool: &str, argv: &[String], stdin: Option<&str>) -> Run {
+fn run_tool(
+    root: &std::path::Path,
+    on: &str,
+    tool: &str,
+    argv: &[String],
+    stdin: Option<&str>,
+) -> Run {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => {
@@ -368,6 +425,7 @@ fn run_tool(root: &std::path::Path, tool: &str, argv: &[String], stdin: Option<&
         .args(argv)
         .env("PVE_SIM_ROOT", root)
         .env("PVE_SIM_VIA", "api")
+        .env("PVE_SIM_NODE", on)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -482,21 +540,27 @@ fn change(
         }
     };
     if !is_task {
-        let run = run_tool(&ctx.root, tool, &argv, stdin.as_deref());
+        let run = run_tool(&ctx.root, &node.name, tool, &argv, stdin.as_deref());
         if run.code != 0 {
             return failure(&run);
         }
         return Reply::ok(sync_data(path, &run.stdout));
     }
+    if command == "migrate" {
+        if let Some(r) = migrate_refusal(node, kind, vmid, params) {
+            return r;
+        }
+    }
     if let Err(msg) = pre_fork(node, tool, &command, kind, vmid, params) {
         return Reply::err(500, msg);
     }
     let task_id = vmid.map(|v| v.to_string()).unwrap_or_default();
-    let upid = tasks::new_upid("pve", &task_type(tool, &command), &task_id, &ctx.user);
+    let upid = tasks::new_upid(&node.name, &task_type(tool, &command), &task_id, &ctx.user);
     if let Err(e) = tasks::start(&ctx.root, &upid) {
         return Reply::err(500, format!("unable to create task log: {e}"));
     }
     let root = ctx.root.clone();
+    let on = node.name.clone();
     let (tool, upid2) = (tool.to_string(), upid.clone());
     let rule = rule.cloned();
     let work = move || -> String {
@@ -505,7 +569,7 @@ fn change(
             tasks::finish(&root, &upid2, Err(msg));
             return String::new();
         }
-        let run = run_tool(&root, &tool, &argv, None);
+        let run = run_tool(&root, &on, &tool, &argv, None);
         let mut output = run.stdout.clone();
         let err_line = run
             .stderr

@@ -25,7 +25,7 @@ pub mod schema;
 mod server;
 mod tasks;
 mod tokens;
-mod view;
+pub(crate) mod view;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -70,7 +70,7 @@ pub fn config(
     params: &BTreeMap<String, P>,
 ) -> Result<Value, String> {
     let text =
-        std::fs::read_to_string(node.conf_path(kind, id)).map_err(|_| not_exist(kind, id))?;
+        std::fs::read_to_string(node.conf_path(kind, id)).map_err(|_| not_exist(node, kind, id))?;
     let conf = pve::Conf::parse(&text);
     let section = match params.get("snapshot").and_then(P::as_str) {
         Some(s) => conf
@@ -96,11 +96,20 @@ pub fn config(
     Ok(Value::Object(out))
 }
 
-pub fn not_exist(kind: Kind, id: u32) -> String {
+pub fn not_exist(node: &Node, kind: Kind, id: u32) -> String {
     format!(
-        "Configuration file 'nodes/pve/{}/{id}.conf' does not exist",
+        "Configuration file 'nodes/{}/{}/{id}.conf' does not exist",
+        node.name,
         kind.dir()
     )
+}
+
+/// pve-cluster's refusal of an ID used anywhere in the cluster.
+pub fn already_exists(kind: Kind, id: u32, on: &str) -> String {
+    match kind {
+        Kind::Lxc => format!("CT {id} already exists on node '{on}'"),
+        Kind::Qemu => format!("unable to create VM {id} - VM {id} already exists on node '{on}'"),
+    }
 }
 
 fn memory_mb(kind: Kind, conf: &pve::Conf) -> u64 {
@@ -162,9 +171,10 @@ fn resource(node: &Node, kind: Kind, id: u32) -> Option<Value> {
         "id": format!("{}/{id}", kind_api(kind)),
         "type": kind_api(kind),
         "vmid": id,
-        "node": "pve",
+        "node": node.name,
         "name": name,
-        "status": run.status,
+        // A node that is down still has its configs in pmxcfs; its guests' state is unknown.
+        "status": if node.is_down(&node.name) { "unknown" } else { run.status.as_str() },
         "template": if conf.get("template") == Some("1") { 1 } else { 0 },
         "maxmem": memory_mb(kind, &conf) * 1024 * 1024,
         "maxdisk": disk_bytes(node, kind, &conf),
@@ -183,26 +193,55 @@ fn resource(node: &Node, kind: Kind, id: u32) -> Option<Value> {
 
 fn all_guests(node: &Node) -> Vec<Value> {
     let mut out = Vec::new();
-    for kind in [Kind::Lxc, Kind::Qemu] {
-        for id in node.guest_ids(kind) {
-            out.extend(resource(node, kind, id));
+    for n in node.nodes() {
+        for kind in [Kind::Lxc, Kind::Qemu] {
+            for id in n.guest_ids(kind) {
+                out.extend(resource(&n, kind, id));
+            }
         }
     }
     out.sort_by_key(|v| v["vmid"].as_u64());
     out
 }
 
+/// One entry per storage and node it is on, as Proxmox lists them.
 fn storages(node: &Node) -> Vec<Value> {
-    node.storages()
-        .iter()
-        .map(|s| {
+    let mut out = Vec::new();
+    for n in node.nodes() {
+        for s in node.storages().iter().filter(|s| s.on_node(&n.name)) {
             let used: u64 = node.list_volumes(s).iter().map(|v| v.size).sum();
-            json!({
-                "id": format!("storage/pve/{}", s.id), "type": "storage", "storage": s.id,
-                "node": "pve", "status": "available", "plugintype": s.stype,
-                "content": s.content().join(","), "shared": 0,
+            out.push(json!({
+                "id": format!("storage/{}/{}", n.name, s.id), "type": "storage", "storage": s.id,
+                "node": n.name,
+                "status": if node.is_down(&n.name) { "unknown" } else { "available" },
+                "plugintype": s.stype,
+                "content": s.content().join(","), "shared": u8::from(s.shared()),
                 "maxdisk": 1u64 << 40, "disk": used,
-            })
+            }));
+        }
+    }
+    out
+}
+
+/// `GET /nodes` and the node entries of `/cluster/resources`.
+pub fn node_list(node: &Node, resources: bool) -> Vec<Value> {
+    node.nodes()
+        .iter()
+        .map(|n| {
+            let status = if node.is_down(&n.name) {
+                "offline"
+            } else {
+                "online"
+            };
+            let mut v = json!({"id": format!("node/{}", n.name), "type": "node",
+                "node": n.name, "status": status});
+            if resources {
+                v["maxcpu"] = json!(16);
+                v["maxmem"] = json!(68719476736u64);
+                v["uptime"] = json!(1);
+                v["level"] = json!("");
+            }
+            v
         })
         .collect()
 }
@@ -214,10 +253,7 @@ pub fn cluster_resources(node: &Node, ty: Option<&str>) -> Value {
         out.extend(all_guests(node));
     }
     if ty.is_none() || ty == Some("node") {
-        out.push(
-            json!({"id": "node/pve", "type": "node", "node": "pve", "status": "online",
-            "maxcpu": 16, "maxmem": 68719476736u64, "uptime": 1, "level": ""}),
-        );
+        out.extend(node_list(node, true));
     }
     if ty.is_none() || ty == Some("storage") {
         out.extend(storages(node));
@@ -245,7 +281,7 @@ pub fn guest_list(node: &Node, kind: Kind) -> Value {
 
 /// `GET /nodes/{node}/{lxc|qemu}/{vmid}/status/current`.
 pub fn status_current(node: &Node, kind: Kind, id: u32) -> Result<Value, String> {
-    let mut v = resource(node, kind, id).ok_or_else(|| not_exist(kind, id))?;
+    let mut v = resource(node, kind, id).ok_or_else(|| not_exist(node, kind, id))?;
     if let Some(o) = v.as_object_mut() {
         o.remove("id");
         o.remove("node");
@@ -277,7 +313,9 @@ pub fn status_current(node: &Node, kind: Kind, id: u32) -> Result<Value, String>
 
 /// `GET /nodes/{node}/{lxc|qemu}/{vmid}/snapshot`.
 pub fn snapshots(node: &Node, kind: Kind, id: u32) -> Result<Value, String> {
-    let conf = node.read_conf(kind, id).map_err(|_| not_exist(kind, id))?;
+    let conf = node
+        .read_conf(kind, id)
+        .map_err(|_| not_exist(node, kind, id))?;
     let mut out = Vec::new();
     for name in conf.snapshots() {
         if let Some(s) = conf.snapshot(name) {
@@ -305,7 +343,9 @@ pub fn snapshots(node: &Node, kind: Kind, id: u32) -> Result<Value, String> {
 
 /// `GET /nodes/{node}/{lxc|qemu}/{vmid}/pending`.
 pub fn pending(node: &Node, kind: Kind, id: u32) -> Result<Value, String> {
-    let conf = node.read_conf(kind, id).map_err(|_| not_exist(kind, id))?;
+    let conf = node
+        .read_conf(kind, id)
+        .map_err(|_| not_exist(node, kind, id))?;
     let mut rows: BTreeMap<String, Value> = BTreeMap::new();
     for (k, v) in conf.entries() {
         rows.insert(k.to_string(), json!({"key": k, "value": typed(kind, k, v)}));

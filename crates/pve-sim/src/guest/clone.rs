@@ -45,8 +45,8 @@ pub(super) fn clone(node: &Node, call: &Call) -> R<i32> {
         }
     }
     let _new_guard = node.lock_guest(kind, newid, false)?;
-    if node.guest_kind(newid).is_some() {
-        return Err(already_exists(kind, newid));
+    if let Some((on, _)) = node.owner(newid) {
+        return Err(already_exists(kind, newid, &on));
     }
     // Source lock: a container always gets `lock: disk` for the whole copy, template or not
     // (pve-container's clone sets it unconditionally); a VM gets `lock: clone`, except a

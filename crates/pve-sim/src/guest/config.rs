@@ -210,8 +210,8 @@ pub(super) fn create(node: &Node, call: &Call) -> R<i32> {
     let id = vmid(call)?;
     let _g = node.lock_guest(kind, id, false)?;
     node.pause(&call.tool, &call.command)?;
-    if node.guest_kind(id).is_some() {
-        return Err(already_exists(kind, id));
+    if let Some((on, _)) = node.owner(id) {
+        return Err(already_exists(kind, id, &on));
     }
     let mut conf = Conf::default();
     if kind == Kind::Lxc {

@@ -13,6 +13,7 @@ mod clone;
 mod config;
 mod disks;
 mod exec;
+mod migrate;
 pub(crate) use exec::binds;
 mod power;
 mod query;
@@ -44,17 +45,14 @@ pub(super) fn check_lock(kind: Kind, id: u32, conf: &Conf, call: &Call) -> R<()>
     }
 }
 
-pub(super) fn not_exist(kind: Kind, id: u32) -> Fail {
-    fail(format!(
-        "Configuration file 'nodes/pve/{}/{id}.conf' does not exist",
-        kind.dir()
-    ))
+pub(super) fn not_exist(node: &Node, kind: Kind, id: u32) -> Fail {
+    fail(crate::api::view::not_exist(node, kind, id))
 }
 
 /// Read the config of an existing guest of the call's kind.
 pub(super) fn existing(node: &Node, kind: Kind, id: u32) -> R<Conf> {
     if !node.conf_path(kind, id).exists() {
-        return Err(not_exist(kind, id));
+        return Err(not_exist(node, kind, id));
     }
     node.read_conf(kind, id)
 }
@@ -88,13 +86,8 @@ pub(super) fn host_path(node: &Node, p: &str) -> std::path::PathBuf {
     }
 }
 
-pub(super) fn already_exists(kind: Kind, id: u32) -> Fail {
-    match kind {
-        Kind::Lxc => fail(format!("CT {id} already exists on node 'pve'")),
-        Kind::Qemu => fail(format!(
-            "unable to create VM {id} - VM {id} already exists on node 'pve'"
-        )),
-    }
+pub(super) fn already_exists(kind: Kind, id: u32, on: &str) -> Fail {
+    fail(crate::api::view::already_exists(kind, id, on))
 }
 pub(super) fn unreachable_cmd(call: &Call) -> R<()> {
     Err(fail(format!(
@@ -121,6 +114,7 @@ pub fn run(node: &Node, call: &Call) -> R<i32> {
         "template" => config::template(node, call),
         "unlock" => config::unlock(node, call),
         "clone" => clone::clone(node, call),
+        "migrate" => migrate::migrate(node, call),
         "resize" | "disk resize" => disks::resize(node, call),
         "exec" if call.tool == "pct" => exec::pct_exec(node, call),
         "push" => exec::push(node, call),

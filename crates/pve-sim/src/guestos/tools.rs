@@ -226,7 +226,13 @@ fn nvidia_installer(fs: &GuestFs, a: &[String]) -> Out {
 
 /// GPU indices whose `/dev/nvidiaN` the container's config passes through.
 fn passed_gpus(ctx: &Ctx) -> Vec<usize> {
-    let p = ctx.state.join(format!("etc/pve/lxc/{}.conf", ctx.vmid));
+    let p = crate::state::Node::open(ctx.state.to_path_buf())
+        .ok()
+        .and_then(|n| {
+            let id = ctx.vmid;
+            n.owner(id).map(|(on, k)| n.peer(&on).conf_path(k, id))
+        })
+        .unwrap_or_else(|| ctx.state.join(format!("etc/pve/lxc/{}.conf", ctx.vmid)));
     let text = std::fs::read_to_string(p).unwrap_or_default();
     let main = text.split("\n[").next().unwrap_or("");
     let mut out = Vec::new();

@@ -7,6 +7,7 @@ fn vm() -> Vm {
     Vm {
         id: GuestId(8001),
         name: "docker-vm-01".parse().expect("name"),
+        node: None,
         clone_from_vmid: None,
         is_template: false,
         template_snapshot_name: None,

@@ -1,0 +1,141 @@
+//! A simulated cluster: one state folder, one config folder per node, IDs unique across
+//! nodes, migration with pve-container's and qemu-server's rules, storages restricted to
+//! nodes, and the by-hand move.
+mod common;
+use common::*;
+
+/// A three-node cluster from [`HV_CONFIG`] plus `cluster.storages`: `quickOS-lxc-disks` only
+/// on pve1 and pve2, `quickOS-vm-disks` everywhere.
+fn cluster() -> Sim {
+    let s = Sim::bare();
+    let cfg = s.dir.path().join("hv.json");
+    let mut hv: serde_json::Value = serde_json::from_str(HV_CONFIG).unwrap();
+    hv["cluster"] = serde_json::json!({
+        "nodes": [{"name": "pve1"}, {"name": "pve2"}, {"name": "pve3"}],
+        "storages": {"quickOS-lxc-disks": {"nodes": ["pve1", "pve2"]}}
+    });
+    std::fs::write(&cfg, hv.to_string()).unwrap();
+    s.admin(&[
+        "init",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--nodes",
+        "pve1,pve2,pve3",
+    ])
+    .ok();
+    s.run("pveam", &["download", "fastData-shared-iso", TEMPLATE])
+        .ok();
+    s
+}
+
+fn ct(s: &Sim, id: &str) {
+    s.run(
+        "pct",
+        &[
+            "create",
+            id,
+            &format!("fastData-shared-iso:vztmpl/{TEMPLATE}"),
+            "--rootfs",
+            "quickOS-lxc-disks:4",
+            "--hostname",
+            &format!("ct{id}"),
+        ],
+    )
+    .ok();
+}
+
+fn on(s: &Sim, node: &str, tool: &str, args: &str) -> Out {
+    let mut c = s.cmd(tool, &args.split_whitespace().collect::<Vec<_>>());
+    c.env("PVE_SIM_NODE", node);
+    let o = c.output().unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn configs_live_in_the_nodes_folder_and_ids_are_cluster_wide() {
+    let s = cluster();
+    ct(&s, "900");
+    assert!(s.path("etc/pve/nodes/pve1/lxc/900.conf").is_file());
+    assert!(!s.path("etc/pve/lxc").exists());
+    // Another node knows the ID is taken, and does not see the guest as its own.
+    on(
+        &s,
+        "pve2",
+        "pct",
+        "create 900 fastData-shared-iso:vztmpl/x.tar.zst",
+    )
+    .fails_with("CT 900 already exists on node 'pve1'");
+    on(&s, "pve2", "pct", "config 900")
+        .fails_with("Configuration file 'nodes/pve2/lxc/900.conf' does not exist");
+    // A storage restricted to other nodes cannot be allocated on.
+    let o = on(
+        &s,
+        "pve3",
+        "pct",
+        &format!("create 901 fastData-shared-iso:vztmpl/{TEMPLATE} --rootfs quickOS-lxc-disks:4"),
+    );
+    o.fails_with("storage 'quickOS-lxc-disks' is not available on node 'pve3'");
+}
+
+#[test]
+fn migration_follows_proxmox_rules() {
+    let s = cluster();
+    ct(&s, "900");
+    s.pct("start 900").ok();
+    s.pct("migrate 900 pve2")
+        .fails_with("can't migrate running container without --online or --restart");
+    s.pct("migrate 900 pve2 --online 1")
+        .fails_with("lxc live migration is currently not implemented");
+    s.pct("migrate 900 pve1")
+        .fails_with("target is local node.");
+    s.pct("migrate 900 pve9")
+        .fails_with("no such cluster node 'pve9'");
+    s.pct("migrate 900 pve3 --restart 1")
+        .fails_with("storage 'quickOS-lxc-disks' is not available on node 'pve3'");
+    s.pct("migrate 900 pve2 --restart 1").ok();
+    assert!(s.path("etc/pve/nodes/pve2/lxc/900.conf").is_file());
+    assert!(!s.path("etc/pve/nodes/pve1/lxc/900.conf").exists());
+    on(&s, "pve2", "pct", "status 900").ok();
+    assert!(on(&s, "pve2", "pct", "status 900")
+        .stdout
+        .contains("running"));
+    // A bind mount stays on its host.
+    on(&s, "pve2", "pct", "stop 900").ok();
+    std::fs::create_dir_all(s.path("host/srv/data")).unwrap();
+    on(&s, "pve2", "pct", "set 900 --mp0 /srv/data,mp=/data").ok();
+    on(&s, "pve2", "pct", "migrate 900 pve1")
+        .fails_with("cannot migrate local bind mount point 'mp0'");
+}
+
+#[test]
+fn a_running_vm_with_local_disks_needs_with_local_disks() {
+    let s = cluster();
+    s.qm("create 8000 --name vm --memory 512 --scsi0 quickOS-vm-disks:1 --ide2 quickOS-vm-disks:cloudinit")
+        .ok();
+    s.qm("start 8000").ok();
+    s.qm("migrate 8000 pve2")
+        .fails_with("can't migrate running VM without --online");
+    let o = s.qm("migrate 8000 pve2 --online 1");
+    assert!(o.stderr.contains("can't migrate local disk 'quickOS-vm-disks:vm-8000-disk-0': can't live migrate attached local disks without with-local-disks option"), "{}", o.stderr);
+    o.fails_with("Problem found while scanning volumes - can't migrate VM - check log");
+    s.qm("migrate 8000 pve2 --online 1 --with-local-disks 1")
+        .ok();
+    assert!(s.path("etc/pve/nodes/pve2/qemu-server/8000.conf").is_file());
+}
+
+#[test]
+fn a_guest_moved_by_hand_and_a_node_down() {
+    let s = cluster();
+    ct(&s, "900");
+    s.admin(&["move", "900", "pve2"]).ok();
+    assert!(s.path("etc/pve/nodes/pve2/lxc/900.conf").is_file());
+    s.admin(&["move", "900", "pve7"])
+        .fails_with("no such cluster node 'pve7'");
+    s.faults(r#"{"nodes_down": ["pve2"]}"#);
+    let dump = s.admin(&["dump"]).ok();
+    assert!(dump.stdout.contains("\"node\": \"pve2\""));
+}

@@ -1,0 +1,240 @@
+//! Issue 16 acceptance on a simulated three-node cluster: the 2025-10-01 fixture with `node`
+//! keys (templates on pve1, clones spread over pve2 and pve3, the clone VM on pve3, a node
+//! without its template's storage: the VM template's disks are on a storage of pve1 only),
+//! `setup`
+//! then `LetsGo` with pve2 taken down mid-run (the summary names the node and the guests not
+//! handled, exit 1), a clean re-run once it answers, a no-op re-run of reads only (at most
+//! 1 + 19 GETs), every logged request valid per apidata.js; then a guest moved by hand shows
+//! as drift and `converge` puts it back (after a dry run that changes nothing).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use phoenix_tests::apischema::{check_log, Schema};
+use phoenix_tests::{bin, repo, stderr, upstream_fixture, Sim};
+use serde_json::{json, Value};
+
+const GUESTS: usize = 19;
+
+/// Where the fixture's guests go; the others stay on the default node, pve1.
+const PLACEMENT: &[(&str, &str)] = &[
+    ("910", "pve3"),
+    ("941", "pve3"),
+    ("950", "pve2"),
+    ("951", "pve2"),
+    ("952", "pve2"),
+    ("953", "pve3"),
+    ("954", "pve3"),
+    ("955", "pve3"),
+    ("956", "pve2"),
+    ("957", "pve2"),
+    ("960", "pve2"),
+];
+
+/// A copy of the fixture with a `cluster` block and `node` keys, in `dir`.
+fn cluster_config(dir: &Path) -> PathBuf {
+    let read = |f: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(upstream_fixture().join(f)).unwrap()).unwrap()
+    };
+    let mut hv = read("phoenix_hypervisor_config.json");
+    hv["cluster"] = json!({
+        "nodes": [{"name": "pve1"}, {"name": "pve2"}, {"name": "pve3"}],
+        "storages": {"pve1-vm-templates": {"nodes": ["pve1"]}}
+    });
+    let mut lxc = read("phoenix_lxc_configs.json");
+    for (id, node) in PLACEMENT {
+        lxc["lxc_configs"][*id]["node"] = json!(node);
+    }
+    let mut vm = read("phoenix_vm_configs.json");
+    for v in vm["vms"].as_array_mut().unwrap() {
+        if v["vmid"] == 8000 {
+            v["storage_pool"] = json!("pve1-vm-templates");
+        }
+        if v["vmid"] == 8001 {
+            v["node"] = json!("pve3");
+        }
+    }
+    for (name, v) in [
+        ("phoenix_hypervisor_config.json", &hv),
+        ("phoenix_lxc_configs.json", &lxc),
+        ("phoenix_vm_configs.json", &vm),
+    ] {
+        std::fs::write(dir.join(name), serde_json::to_string_pretty(v).unwrap()).unwrap();
+    }
+    dir.join("phoenix_hypervisor_config.json")
+}
+
+struct Cluster {
+    sim: Sim,
+    cfg: PathBuf,
+}
+
+impl Cluster {
+    fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = self.sim.phoenix(args);
+        c.args(["--config", self.cfg.to_str().unwrap(), "--sim-nodes", "3"])
+            .env("PHOENIX_SCRIPTS_DIR", repo().join("scripts"));
+        c
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+    fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.sim.dir().join("api-requests.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+    fn conf(&self, node: &str, id: &str) -> PathBuf {
+        self.sim
+            .dir()
+            .join(format!("etc/pve/nodes/{node}/lxc/{id}.conf"))
+    }
+}
+
+#[track_caller]
+fn ok(what: &str, o: &Output) {
+    assert!(o.status.success(), "{what} failed:\n{}", stderr(o));
+}
+
+#[test]
+fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_move() {
+    let sim = Sim::new();
+    let cfg = cluster_config(sim.tmp.path());
+    let c = Cluster { sim, cfg };
+    // pct/qm (and pvesh's node-local work) reach one node only.
+    let local = c.run(&["status", "--transport", "local"]);
+    assert_eq!(local.status.code(), Some(1));
+    assert!(
+        stderr(&local)
+            .contains("has 3 nodes: the local transport works on the node it runs on only"),
+        "{}",
+        stderr(&local)
+    );
+    ok("setup", &c.run(&["setup"]));
+    let cache = c.sim.dir().join("host/var/lib/vz/template/phoenix-images");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join("noble-server-cloudimg-amd64.img"), b"image").unwrap();
+
+    // pve2 stops answering once the run has reached it.
+    let child = c
+        .cmd(&["LetsGo", "--no-boot-delay", "--jobs", "6"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !c.requests().iter().any(|r| {
+        r["path"]
+            .as_str()
+            .is_some_and(|p| p.contains("/nodes/pve2/"))
+    }) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "pve2 never reached"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(
+        c.sim.dir().join("faults.json"),
+        r#"{"nodes_down": ["pve2"]}"#,
+    )
+    .unwrap();
+    let down = child.wait_with_output().unwrap();
+    let err = stderr(&down);
+    assert_eq!(down.status.code(), Some(1), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("node pve2 unreachable: not handled:"))
+        .unwrap_or_else(|| panic!("no summary naming pve2:\n{err}"));
+    assert!(
+        PLACEMENT
+            .iter()
+            .filter(|(_, n)| *n == "pve3")
+            .all(|(id, _)| !line.contains(id)),
+        "{line}"
+    );
+
+    // Back up: a clean re-run converges, then a no-op re-run only reads.
+    std::fs::write(c.sim.dir().join("faults.json"), "{}").unwrap();
+    ok(
+        "re-run",
+        &c.run(&["LetsGo", "--no-boot-delay", "--jobs", "6"]),
+    );
+    let before = c.requests().len();
+    ok(
+        "no-op",
+        &c.run(&["LetsGo", "--no-boot-delay", "--jobs", "6"]),
+    );
+    let noop: Vec<Value> = c.requests().split_off(before);
+    assert!(
+        noop.len() <= 1 + GUESTS,
+        "{} requests: {noop:#?}",
+        noop.len()
+    );
+    assert!(noop.iter().all(|r| r["method"] == "GET"), "{noop:#?}");
+
+    // Every guest is on its node, and every request sent was valid.
+    let dump = c.sim.dump();
+    for g in dump["guests"].as_array().unwrap() {
+        let id = g["vmid"].to_string();
+        let want = PLACEMENT
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| *n)
+            .unwrap_or(if id == "8001" { "pve3" } else { "pve1" });
+        assert_eq!(g["node"], want, "guest {id}");
+    }
+    let log = std::fs::read_to_string(c.sim.dir().join("api-requests.jsonl")).unwrap();
+    let problems = check_log(&Schema::fixture(), &log);
+    assert!(problems.is_empty(), "invalid requests: {problems:#?}");
+    assert!(
+        log.contains("/migrate"),
+        "clones on other nodes are migrated"
+    );
+    // The VM cloned on pve1 from its template's pve1-only storage lives on pve3.
+    let storage_cfg = std::fs::read_to_string(c.sim.dir().join("etc/pve/storage.cfg")).unwrap();
+    assert!(storage_cfg.contains("dir: pve1-vm-templates") && storage_cfg.contains("nodes pve1"));
+    let vm = dump["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["vmid"] == 8001)
+        .unwrap();
+    assert!(vm["config"]["scsi0"]
+        .as_str()
+        .unwrap()
+        .starts_with("quickOS-vm-disks:"));
+
+    // A guest moved by hand: drift, a dry run that changes nothing, then converge.
+    let o = std::process::Command::new(bin("pve-sim"))
+        .args(["move", "953", "pve1"])
+        .env("PVE_SIM_ROOT", c.sim.dir())
+        .output()
+        .unwrap();
+    ok("pve-sim move", &o);
+    let st = c.run(&["status", "953", "--detailed-exitcode"]);
+    assert_eq!(st.status.code(), Some(2), "{}", stderr(&st));
+    assert!(String::from_utf8_lossy(&st.stdout).contains("node: pve1 -> pve3"));
+    let before = c.requests().len();
+    let dry = c.run(&["converge", "953", "--dry-run"]);
+    ok("dry run", &dry);
+    assert!(
+        stderr(&dry).contains("node: pve1 -> pve3"),
+        "{}",
+        stderr(&dry)
+    );
+    assert!(c.requests()[before..].iter().all(|r| r["method"] == "GET"));
+    assert!(c.conf("pve1", "953").is_file());
+    ok("converge", &c.run(&["converge", "953"]));
+    assert!(c.conf("pve3", "953").is_file() && !c.conf("pve1", "953").exists());
+    let st = c.run(&["status", "--detailed-exitcode"]);
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+}
