@@ -1,16 +1,17 @@
 //! `phoenix sync` on a simulated node with the 2025-11-04 deployment, unmodified: the CA runs
 //! (initialised with the `step` stand-in as container 103's application script does), the
-//! gateway containers exist with Nginx installed, and the Portainer server of VM 1001 answers
-//! (`pve-sim portainer`). A first `sync all` issues the manifest's certificates, writes the DNS,
-//! Nginx and Traefik configs (each checked by the tools' stand-ins) and deploys the stacks; a
-//! second one changes nothing; the failure paths name the guest or stack and leave the previous
-//! state in place.
+//! gateway containers exist with Nginx installed, and VMs 1001 and 1002 are created by Phoenix
+//! with Docker. A first `sync all` issues the manifest's certificates, writes the DNS, Nginx
+//! and Traefik configs (each checked by the tools' stand-ins), brings Portainer's server up on
+//! 1001 (its stack, with `docker compose`: the guest's simulated Docker then starts the
+//! Portainer stand-in at 1001's address) and the agent on 1002, and deploys the stacks through
+//! Portainer's API; a second one changes nothing; the failure paths name the guest or stack and
+//! leave the previous state in place.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use phoenix_tests::{bin, repo, stderr, Sim};
+use phoenix_tests::{repo, stderr, Sim};
 use serde_json::Value;
 
 const CA_DIR: &str = "host/mnt/pve/quickOS/lxc-persistent-data/103/ssl";
@@ -40,32 +41,24 @@ fn tool(sim: &Sim, name: &str, args: &[&str], envs: &[(&str, &Path)]) -> String 
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// The Portainer server of VM 1001, stopped when dropped.
-struct Portainer(Child);
-
-impl Drop for Portainer {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child process.
-        unsafe {
-            libc::kill(self.0.id() as i32, libc::SIGTERM);
-        }
-        let _ = self.0.wait();
-    }
-}
-
 struct Node {
     sim: Sim,
-    _portainer: Portainer,
+    _copy: tempfile::TempDir,
 }
 
 impl Node {
     fn sync(&self, args: &[&str]) -> std::process::Output {
+        self.sync_env(args, &[])
+    }
+
+    fn sync_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         let cfg = config();
         let mut a = vec!["sync"];
         a.extend_from_slice(args);
         a.extend(["--config", cfg.as_str()]);
         let mut c = self.sim.phoenix(&a);
         c.env("PHOENIX_PORTAINER_RETRY_MS", "5");
+        c.envs(env.iter().copied());
         c.output().expect("phoenix sync")
     }
 
@@ -84,22 +77,70 @@ impl Node {
             .count()
     }
 
-    /// Mutating tool calls. The simulator counts every `pct exec` as one (it cannot know what
-    /// the command does); the sync's reads inside a container (`true`, `test -f`, `cat`) are
-    /// left out by name, everything else counts.
+    /// Mutating tool calls. The simulator counts every `pct exec` and `qm guest exec` as one
+    /// (it cannot know what the command does); the sync's reads inside a container (`true`,
+    /// `test -f`, `cat`) and a VM (`sha256sum`, `docker ... inspect|port|ps`) are left out by
+    /// name, everything else counts.
     fn mutating_calls(&self) -> Vec<String> {
         self.sim
             .invocations()
             .iter()
             .filter(|c| c["mutating"] == true)
-            .filter(|c| {
-                !(c["tool"] == "pct"
-                    && c["argv"][0] == "exec"
-                    && ["true", "test", "cat"].contains(&c["argv"][3].as_str().unwrap_or("")))
-            })
+            .filter(|c| !is_read(c))
             .map(|c| format!("{} {}", c["tool"], c["argv"]))
             .collect()
     }
+
+    /// What VM `id`'s Docker runs: `name image` lines of running containers.
+    fn docker_ps(&self, id: &str) -> String {
+        let out = tool(
+            &self.sim,
+            "qm",
+            &[
+                "guest",
+                "exec",
+                id,
+                "--",
+                "docker",
+                "ps",
+                "--format",
+                "{{.Names}} {{.Image}}",
+            ],
+            &[],
+        );
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["out-data"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// The simulated network's entry for `addr`.
+    fn answers(&self, addr: &str) -> Value {
+        let p = self.sim.dir().join("net/addresses.json");
+        let map: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        map[addr].clone()
+    }
+}
+
+/// A read inside a guest (the sync's probes).
+fn is_read(c: &Value) -> bool {
+    let argv: Vec<&str> = c["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap_or(""))
+        .collect();
+    if c["tool"] == "pct" && argv[0] == "exec" {
+        return ["true", "test", "cat"].contains(&argv[3]);
+    }
+    if c["tool"] == "qm" && argv.starts_with(&["guest", "exec"]) {
+        let cmd = match argv.iter().position(|a| *a == "--") {
+            Some(i) => &argv[i + 1..],
+            None => return false,
+        };
+        return cmd.first() == Some(&"sha256sum")
+            || (cmd.first() == Some(&"docker")
+                && cmd.iter().any(|w| ["inspect", "port", "ps"].contains(w)));
+    }
+    false
 }
 
 /// A container of the gateway, created and started with the simulator's `pct`.
@@ -264,39 +305,37 @@ fn start() -> Node {
         ],
         env,
     );
-    // VM 1001's Portainer server, and the agent of VM 1002 (reachable in the network map).
-    let mut child = Command::new(bin("pve-sim"))
-        .args([
-            "portainer",
-            "10.0.0.111:9443",
-            "--steppath",
-            ca.to_str().unwrap(),
-            "--name",
-            "portainer.internal.thinkheads.ai",
-            "--guest",
-            "1001",
-        ])
-        .env("PVE_SIM_ROOT", sim.dir())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("pve-sim portainer");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("listening"), "{line}");
-    pve_sim_services::net::register(
-        &sim.dir(),
-        "portainer-agent.internal.thinkheads.ai:9001",
-        "127.0.0.1:9".parse().unwrap(),
-        "portainer-agent",
-        Some(1002),
-    )
-    .unwrap();
-    Node {
-        sim,
-        _portainer: Portainer(child),
+    // VMs 1001 (Portainer's server) and 1002 (an agent) with Docker, from a copy of the files
+    // reduced to what the sync needs of them: the feature `docker`, no shared volumes (the
+    // host's NFS server is not set up here), no dependencies on the gateway (made above).
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo().join("tests/fixtures/upstream-2025-11-04"),
+        copy.path(),
+    );
+    let vms_file = copy.path().join("etc/phoenix_vm_configs.json");
+    let mut vms: Value =
+        serde_json::from_str(&std::fs::read_to_string(&vms_file).unwrap()).unwrap();
+    for v in vms["vms"].as_array_mut().unwrap() {
+        if v["vmid"] == 9000 {
+            continue;
+        }
+        let v = v.as_object_mut().unwrap();
+        v.insert("features".into(), serde_json::json!(["docker"]));
+        v.remove("volumes");
+        v.remove("dependencies");
     }
+    std::fs::write(&vms_file, vms.to_string()).unwrap();
+    let reduced = copy.path().join("etc/phoenix_hypervisor_config.json");
+    let o = sim.run(&[
+        "create",
+        "1001",
+        "1002",
+        "--config",
+        reduced.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "create 1001 1002: {}", stderr(&o));
+    Node { sim, _copy: copy }
 }
 
 #[test]
@@ -314,6 +353,31 @@ fn sync_all_deploys_the_layer_and_a_second_run_changes_nothing() {
     let after = n.mutating_calls();
     assert_eq!(after, before, "a dry run changes nothing");
     assert_eq!(n.portainer_writes(), 0);
+
+    // Portainer's security time-out: a sync that deployed the server and then failed (the
+    // administrator refused once) leaves it without an administrator; it stops serving, and
+    // the next sync restarts it and carries on.
+    assert!(n.sync(&["certs"]).status.success());
+    let faults = n.sim.dir().join("services/portainer/faults.json");
+    std::fs::create_dir_all(faults.parent().unwrap()).unwrap();
+    std::fs::write(
+        &faults,
+        r#"[{"method": "POST", "path": "/api/users/admin/init", "status": 500, "message": "database is locked", "times": 1}]"#,
+    )
+    .unwrap();
+    let o = n.sync_env(
+        &["portainer"],
+        &[("PVE_SIM_PORTAINER_ADMIN_TIMEOUT_MS", "300")],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("database is locked"), "{err}");
+    let t = std::time::Instant::now();
+    while !n.answers("10.0.0.111:9443").is_null() {
+        assert!(t.elapsed().as_secs() < 20, "Portainer did not time out");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::write(&faults, "[]").unwrap();
 
     let o = n.sync(&["all"]);
     let err = stderr(&o);
@@ -379,6 +443,26 @@ fn sync_all_deploys_the_layer_and_a_second_run_changes_nothing() {
         &[],
     );
     assert!(dynamic.contains("qdrant-router:"), "{dynamic}");
+    // Portainer on the VMs: the server from its stack on 1001 (with the manifest's
+    // certificate), the agent on 1002, each answering in the simulated network.
+    let ps = n.docker_ps("1001");
+    assert!(
+        ps.contains("portainer_server portainer/portainer-ce:latest"),
+        "{ps}"
+    );
+    let ps = n.docker_ps("1002");
+    assert!(
+        ps.contains("portainer_agent portainer/agent:latest"),
+        "{ps}"
+    );
+    assert_eq!(n.answers("10.0.0.111:9443")["service"], "portainer");
+    assert_eq!(n.answers("10.0.0.102:9001")["service"], "portainer-agent");
+    assert!(
+        err.contains(
+            "VM 1001: portainer server (stack portainer_service): Portainer did not answer"
+        ),
+        "the timed-out server restarted: {err}"
+    );
     // Portainer: the administrator, the agent environment, both stacks with Traefik labels.
     let st = n.portainer_state();
     assert_eq!(st["endpoints"][0]["Name"], "drphoenix", "{st}");
@@ -449,6 +533,32 @@ fn sync_all_deploys_the_layer_and_a_second_run_changes_nothing() {
         err.contains("stack 'qdrant_service' is not assigned to VM 1001"),
         "{err}"
     );
+
+    // Portainer's server stopped by hand no longer answers; the next sync starts it again, and
+    // only it. The VM stopping stops it too.
+    let stop = [
+        "guest",
+        "exec",
+        "1001",
+        "--",
+        "docker",
+        "stop",
+        "portainer_server",
+    ];
+    tool(&n.sim, "qm", &stop, &[]);
+    assert!(n.answers("10.0.0.111:9443").is_null());
+    let o = n.sync(&["portainer"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("VM 1001: portainer server (stack portainer_service): changed")
+            && !err.contains("VM 1002")
+            && err.contains("sync: 1 change(s) applied"),
+        "{err}"
+    );
+    assert_eq!(n.answers("10.0.0.111:9443")["service"], "portainer");
+    tool(&n.sim, "qm", &["stop", "1001"], &[]);
+    assert!(n.answers("10.0.0.111:9443").is_null());
 }
 
 #[test]

@@ -104,6 +104,35 @@ impl Sim {
     }
 }
 
+impl Drop for Sim {
+    /// Stops the server processes the node started for its guests (the Portainer stand-in a
+    /// guest's Docker runs), recorded in `services/guests/<id>.json`.
+    fn drop(&mut self) {
+        let Ok(dir) = std::fs::read_dir(self.dir().join("services/guests")) else {
+            return;
+        };
+        for e in dir.flatten() {
+            let Ok(text) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            let Ok(Value::Array(served)) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            for pid in served.iter().filter_map(|s| s["pid"].as_u64()) {
+                // Only if that pid is still the stand-in (not a reused number).
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                if !String::from_utf8_lossy(&cmd).contains("portainer") {
+                    continue;
+                }
+                // SAFETY: signalling a stand-in this test's node started (its recorded pid).
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGTERM);
+                }
+            }
+        }
+    }
+}
+
 /// Removes variables that would point a test at the real host or at another test's node.
 pub fn clean_env(c: &mut Command) {
     for v in [

@@ -530,20 +530,17 @@ fn nameservers_in_both_spellings_and_string_or_list() {
 }
 
 #[test]
-fn not_applied_keys_warn_naming_the_key() {
+fn service_layer_keys_load_without_a_warning() {
+    // `portainer_role` (sync) and `bootstrap_ca_url` (the container's trust) are applied.
     let mut v = vm(1001, "portainer");
     v["docker_stacks"] = json!(["qdrant_service"]);
     v["dns_records"] = json!([]);
     v["trigger_sync_on_completion"] = json!(true);
     v["portainer_role"] = json!("agent");
-    let set = Set::new(lxc_file(json!({})), vm_file(vec![v]));
-    let cfg = set.load().expect("warnings only");
+    let mut ct = base_ct("gateway");
+    ct["bootstrap_ca_url"] = json!("https://10.0.0.10:9000");
+    let set = Set::new(lxc_file(json!({ "101": ct })), vm_file(vec![v]));
+    let cfg = set.load().expect("loads");
     let w: Vec<String> = cfg.warnings.iter().map(|d| d.to_string()).collect();
-    assert_eq!(w.len(), 1, "only a key that asks for something: {w:#?}");
-    assert_names(
-        &w[0],
-        "vm.json",
-        "vms[0].portainer_role",
-        "`portainer_role` is loaded but not applied yet",
-    );
+    assert!(w.is_empty(), "{w:#?}");
 }

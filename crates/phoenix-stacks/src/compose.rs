@@ -160,6 +160,75 @@ impl Compose {
         emit(&doc)
     }
 
+    /// `image` of a service, when set.
+    pub fn image(&self, service: &str) -> Option<String> {
+        self.service(service)?
+            .get(&Yaml::from_str("image"))?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// The named volumes declared `external: true` (by their `name` when it is given): Compose
+    /// refuses to start a project while one of them does not exist.
+    pub fn external_volumes(&self) -> Vec<String> {
+        let Some(Yaml::Hash(vols)) = self
+            .doc
+            .as_hash()
+            .and_then(|t| t.get(&Yaml::from_str("volumes")))
+        else {
+            return vec![];
+        };
+        vols.iter()
+            .filter_map(|(k, v)| {
+                let external = v.as_hash()?.get(&Yaml::from_str("external"))?.as_bool()?;
+                let name = v
+                    .as_hash()
+                    .and_then(|h| h.get(&Yaml::from_str("name")))
+                    .and_then(Yaml::as_str)
+                    .or(k.as_str())?;
+                external.then(|| name.to_string())
+            })
+            .collect()
+    }
+
+    /// The file with `args` appended to `service`'s `command` (a string command stays a string)
+    /// and `volume` added to its `volumes`: what Phoenix adds to run a service with files of its
+    /// own (Portainer's certificate). An unknown service leaves the file as it is.
+    pub fn with_args_and_volume(&self, service: &str, args: &[String], volume: &str) -> String {
+        let mut doc = self.doc.clone();
+        if let Some(Yaml::Hash(body)) = doc
+            .as_mut_hash()
+            .and_then(|t| t.get_mut(&Yaml::from_str("services")))
+            .and_then(Yaml::as_mut_hash)
+            .and_then(|s| s.get_mut(&Yaml::from_str(service)))
+        {
+            let cmd = Yaml::from_str("command");
+            let new = match body.get(&cmd) {
+                Some(Yaml::String(c)) => Yaml::String(format!("{c} {}", args.join(" "))),
+                Some(Yaml::Array(list)) => {
+                    let mut list = list.clone();
+                    list.extend(args.iter().map(|a| Yaml::String(a.clone())));
+                    Yaml::Array(list)
+                }
+                _ => Yaml::Array(args.iter().map(|a| Yaml::String(a.clone())).collect()),
+            };
+            body.insert(cmd, new);
+            let vols = Yaml::from_str("volumes");
+            let v = Yaml::String(volume.to_string());
+            match body.get_mut(&vols) {
+                Some(Yaml::Array(list)) => {
+                    if !list.contains(&v) {
+                        list.push(v);
+                    }
+                }
+                _ => {
+                    body.insert(vols, Yaml::Array(vec![v]));
+                }
+            }
+        }
+        emit(&doc)
+    }
+
     fn services_hash(&self) -> Option<&Hash> {
         self.doc
             .as_hash()?
@@ -266,6 +335,36 @@ pub fn missing<'a>(compose: &Compose, names: impl IntoIterator<Item = &'a String
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn portainer_server_gets_its_certificate() {
+        let c = Compose::parse(
+            "services:\n  portainer:\n    image: portainer/portainer-ce:latest\n    command: -H unix:///var/run/docker.sock\n    volumes:\n      - portainer_data_nfs:/data\nvolumes:\n  portainer_data_nfs:\n    external: true\n  local: {}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.image("portainer").as_deref(),
+            Some("portainer/portainer-ce:latest")
+        );
+        assert_eq!(c.external_volumes(), ["portainer_data_nfs"]);
+        let args: Vec<String> = ["--sslcert", "/certs/a.crt"].map(String::from).to_vec();
+        let text = c.with_args_and_volume("portainer", &args, "/x/certs:/certs:ro");
+        let out = Compose::parse(&text).unwrap();
+        let body = out.service("portainer").unwrap();
+        assert_eq!(
+            body[&Yaml::from_str("command")].as_str(),
+            Some("-H unix:///var/run/docker.sock --sslcert /certs/a.crt")
+        );
+        assert_eq!(
+            body[&Yaml::from_str("volumes")][1].as_str(),
+            Some("/x/certs:/certs:ro")
+        );
+        // The same inputs, the same text (a sync compares it).
+        assert_eq!(
+            text,
+            c.with_args_and_volume("portainer", &args, "/x/certs:/certs:ro")
+        );
+    }
+
     use super::*;
 
     const QDRANT: &str = "version: '3.8'\nservices:\n  qdrant:\n    image: qdrant/qdrant:latest\n    ports:\n      - \"6333:6333\"\n";

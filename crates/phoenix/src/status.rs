@@ -187,12 +187,19 @@ fn drift(
         GuestKind::Vm => {
             let d = vm_manager::desired::Desired::load(cfg, g.id)?;
             let mut out = vm_manager::configure::drift(&t_, &d, &conf)?;
-            if d.vm.firewall.is_some() {
+            let fw = vm_manager::configure::effective_firewall(cfg, d.vm)?;
+            if fw.is_some() {
                 let have = t
                     .node_read(&phoenix_guest::firewall::path(&env.pve_dir, g.id.0))
                     .map_err(|e| e.0)?;
                 out.extend(
-                    vm_manager::configure::firewall(d.vm, &env.pve_dir, have.as_deref()).drift(),
+                    vm_manager::configure::firewall(
+                        d.vm,
+                        fw.as_ref(),
+                        &env.pve_dir,
+                        have.as_deref(),
+                    )
+                    .drift(),
                 );
             }
             Ok(out)

@@ -150,6 +150,39 @@ pub fn lookup(root: &Path, guest_addr: &str) -> R<Listener> {
     })
 }
 
+/// The entry for `name:port`, the name resolved as the node's DNS server answers it: an
+/// `address=/<name>/<ip>` line of the simulated host's dnsmasq files
+/// (`host/etc/dnsmasq.d/*.conf`). An address, or a name nothing answers for, is a refusal.
+pub fn lookup_name(root: &Path, name_port: &str) -> R<Listener> {
+    lookup(root, name_port).or_else(|refused| {
+        let (name, port) = name_port.rsplit_once(':').ok_or(refused.clone())?;
+        let ip = resolve_name(root, name).ok_or(refused)?;
+        lookup(root, &format!("{ip}:{port}"))
+    })
+}
+
+/// What the simulated host's dnsmasq answers for `name`.
+pub fn resolve_name(root: &Path, name: &str) -> Option<String> {
+    let dir = root.join("host/etc/dnsmasq.d");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    files.sort();
+    files.iter().find_map(|f| {
+        std::fs::read_to_string(f).ok()?.lines().find_map(|l| {
+            let rest = l.trim().strip_prefix("address=/")?;
+            let (names, ip) = rest.rsplit_once('/')?;
+            names
+                .split('/')
+                .any(|n| n.eq_ignore_ascii_case(name))
+                .then(|| ip.to_string())
+        })
+    })
+}
+
 /// Removes `guest_addr` from the map (nothing listens there any more).
 pub fn unregister(root: &Path, guest_addr: &str) -> R<()> {
     let _lock = lock(root)?;
@@ -221,5 +254,31 @@ mod tests {
         assert!(register(d.path(), "x:1", "10.0.0.1:1".parse().unwrap(), "x", None).is_err());
         unregister(d.path(), "10.0.0.111:9443").unwrap();
         assert!(resolve(d.path(), "10.0.0.111:9443").is_err());
+    }
+
+    #[test]
+    fn names_resolve_through_the_hosts_dnsmasq_files() {
+        let d = tempfile::tempdir().unwrap();
+        register_dir(
+            d.path(),
+            "10.0.0.102:9001",
+            d.path(),
+            "portainer-agent",
+            Some(1002),
+        )
+        .unwrap();
+        assert!(lookup_name(d.path(), "agent.example:9001").is_err());
+        let conf = d.path().join("host/etc/dnsmasq.d");
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(
+            conf.join("phoenix.conf"),
+            "local=/example/\naddress=/agent.example/10.0.0.102\n",
+        )
+        .unwrap();
+        assert_eq!(
+            lookup_name(d.path(), "agent.example:9001").unwrap().service,
+            "portainer-agent"
+        );
+        assert!(lookup_name(d.path(), "agent.example:9002").is_err());
     }
 }

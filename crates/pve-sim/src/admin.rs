@@ -17,7 +17,7 @@ const USAGE: &str = "usage: pve-sim <verb> [args]   (state folder: $PVE_SIM_ROOT
   dump [--no-timestamps]                           whole node state as JSON
   log [--json]                                     the invocation log
   link <dir>                                       create pct/qm/pvesm/pveam symlinks to this binary in <dir>
-  portainer <addr> --steppath DIR --name NAME [--guest VMID]
+  portainer <addr> (--steppath DIR --name NAME | --cert F --key F | --self-signed) [--guest VMID]
                                                    run a VM's Portainer server (stand-in) at <addr> until SIGTERM
   pct|qm|pvesm|pveam <args>                        run a tool (same as through its symlink)";
 
@@ -256,6 +256,12 @@ fn clear_dir(p: &Path) {
 pub fn reset(root: &Path) -> R<()> {
     if !root.join("etc/pve").is_dir() {
         return Err(fail(format!("{} is not initialised", root.display())));
+    }
+    // The guests' stand-in servers go with the guests.
+    if let Ok(node) = Node::open(root.to_path_buf()) {
+        for id in crate::guestos::services::guests(root) {
+            let _ = crate::guestos::services::stop_all(&node, id);
+        }
     }
     for d in [
         "etc/pve/lxc",

@@ -3,7 +3,8 @@
 //! shrink is refused). Pure functions of the desired state, the conf, and what the node showed,
 //! so the planner is tested without processes and `phoenix status` computes drift with it.
 
-use phoenix_config::Vm;
+use phoenix_config::model::Firewall;
+use phoenix_config::{Config, Vm};
 use phoenix_guest::{Action, NodeOp, Step, Target};
 use phoenix_report::Change;
 use pve::api::Method;
@@ -235,17 +236,54 @@ pub fn step(t: &Target, d: &Desired, conf: &Conf, snippets: Option<SnippetsSeen>
     step
 }
 
-/// The VM's firewall file: written whole from the config's `firewall` block when `have`
-/// (what the node has at its path) differs.
-pub fn firewall(vm: &Vm, pve_dir: &std::path::Path, have: Option<&[u8]>) -> Step {
-    let mut step = Step::new("firewall");
+/// The firewall the VM's `.fw` holds: its `firewall` block, with the `production` rules of
+/// each stack of its `docker_stacks` after its own (`phoenix_stacks::Stacks::vm_rules`: a VM
+/// running stacks opens exactly what they declare). `None` without a `firewall` block. The
+/// stacks are read beside the hypervisor config (`stacks/`, `etc/phoenix_stacks_config.json`)
+/// only when the VM names some; an unknown stack is an error.
+pub fn effective_firewall(cfg: &Config, vm: &Vm) -> Result<Option<Firewall>, String> {
     let Some(fw) = &vm.firewall else {
+        return Ok(None);
+    };
+    if vm.docker_stacks.is_empty() {
+        return Ok(Some(fw.clone()));
+    }
+    let stacks = phoenix_stacks::Stacks::load_beside(&cfg.paths.hypervisor).map_err(|d| {
+        let lines: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+        format!("the stacks of docker_stacks: {}", lines.join("; "))
+    })?;
+    let rules = stacks
+        .vm_rules(&fw.rules, &vm.docker_stacks)
+        .map_err(|e| format!("docker_stacks: {e}"))?;
+    Ok(Some(Firewall {
+        rules,
+        ..fw.clone()
+    }))
+}
+
+/// The VM's firewall file: written whole from `fw` ([`effective_firewall`]) when `have`
+/// (what the node has at its path) differs.
+pub fn firewall(
+    vm: &Vm,
+    fw: Option<&Firewall>,
+    pve_dir: &std::path::Path,
+    have: Option<&[u8]>,
+) -> Step {
+    let mut step = Step::new("firewall");
+    let Some(fw) = fw else {
         return step;
     };
     let text = phoenix_guest::firewall::render(fw);
     if have == Some(text.as_bytes()) {
         return step;
     }
+    let own = vm.firewall.as_ref().map_or(0, |f| f.rules.len());
+    let stacks = fw.rules.len() - own.min(fw.rules.len());
+    let what = if stacks == 0 {
+        format!("{own} rule(s) of the config")
+    } else {
+        format!("{own} rule(s) of the config, {stacks} of its stacks")
+    };
     step.push(
         Action::node(
             "firewall",
@@ -259,7 +297,7 @@ pub fn firewall(vm: &Vm, pve_dir: &std::path::Path, have: Option<&[u8]>) -> Step
         .changes(vec![Change::new(
             "firewall",
             have.map(|_| "other rules"),
-            Some(&format!("{} rule(s) of the config", fw.rules.len())),
+            Some(&what),
         )]),
     );
     step

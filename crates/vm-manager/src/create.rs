@@ -269,13 +269,20 @@ fn configure(vj: &VmJob, conf: Conf) -> GuestResult<Conf> {
     } else {
         conf
     };
-    if vj.vm().firewall.is_some() {
+    let fw =
+        configure::effective_firewall(job.config(), vj.vm()).map_err(|e| job.err("firewall", e))?;
+    if fw.is_some() {
         let path = phoenix_guest::firewall::path(job.pve_dir(), vj.vm().id.0);
         let have = job
             .transport
             .node_read(&path)
             .map_err(|e| job.err("firewall", e.0))?;
-        job.apply(configure::firewall(vj.vm(), job.pve_dir(), have.as_deref()))?;
+        job.apply(configure::firewall(
+            vj.vm(),
+            fw.as_ref(),
+            job.pve_dir(),
+            have.as_deref(),
+        ))?;
     }
     job.apply(configure::disk(&job.target(), vj.vm(), &conf))?;
     Ok(conf)

@@ -167,3 +167,56 @@ fn templates_keep_their_disk() {
     conf.set("template", "1");
     assert!(configure::disk(&t(), d.vm, &conf).is_noop());
 }
+
+/// The 2025-11-04 deployment: VM 1001 runs the `portainer_service` stack, whose firewall rules
+/// join the VM's own in `1001.fw` (after them, commented with the stack); a file holding only
+/// the VM's own rules is drift.
+#[test]
+fn a_vms_stacks_open_their_firewall_rules() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/upstream-2025-11-04/etc/phoenix_hypervisor_config.json");
+    let cfg = Config::load(&p).expect("fixture loads");
+    let vm = cfg.vm(GuestId(1001)).expect("1001");
+    let fw = configure::effective_firewall(&cfg, vm)
+        .unwrap()
+        .expect("a firewall");
+    let pve = PathBuf::from("/etc/pve");
+    let step = configure::firewall(vm, Some(&fw), &pve, None);
+    let Op::Node(NodeOp::Write { path, data, .. }) = &step.actions[0].op else {
+        panic!("{step:?}")
+    };
+    assert_eq!(path, &PathBuf::from("/etc/pve/firewall/1001.fw"));
+    let text = String::from_utf8(data.clone()).unwrap();
+    let rules: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "[RULES]")
+        .skip(1)
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "OUT ACCEPT -dest 10.0.0.153 -p tcp -dport 443 # Allow VM to access the Nginx gateway",
+            "OUT ACCEPT -dest 10.0.0.102 -p tcp -dport 9001 # Allow Portainer server to access agent",
+            "IN ACCEPT -source 10.0.0.12 -p tcp -dport 9443 # stack portainer_service: Allow Traefik to access Portainer",
+            "IN ACCEPT -source 10.0.0.13 -p tcp -dport 9443 # stack portainer_service: Allow Proxmox host to access Portainer API",
+            "IN ACCEPT -source 10.0.0.13 -p tcp -dport 9000 # stack portainer_service: Allow Proxmox host to access Portainer for initial setup",
+        ]
+    );
+    assert_eq!(
+        shown(&step),
+        ["firewall: (none) -> 2 rule(s) of the config, 3 of its stacks"]
+    );
+    // Converged: the same text plans nothing; the VM's own rules alone are drift.
+    assert!(
+        configure::firewall(vm, Some(&fw), &pve, Some(text.as_bytes()))
+            .actions
+            .is_empty()
+    );
+    let own = phoenix_guest::firewall::render(vm.firewall.as_ref().unwrap());
+    assert_eq!(
+        configure::firewall(vm, Some(&fw), &pve, Some(own.as_bytes()))
+            .actions
+            .len(),
+        1
+    );
+}

@@ -7,7 +7,7 @@
 //! | `certs` | the certificate manifest: each certificate (re)issued from the internal CA when missing, expiring, misnamed or not the CA's ([`phoenix_ca::plan`]); mode and owner; its post-renewal command |
 //! | `dns` | `/etc/dnsmasq.d/phoenix.conf` on the host (`dnsmasq --test`, `systemctl restart dnsmasq`), then `/etc/resolv.conf` pointed at it while it runs |
 //! | `gateway` | the Nginx site in the gateway container (`nginx -t`, reload), Traefik's static and dynamic files in the Traefik container |
-//! | `portainer` | the administrator (initialised once), one agent environment per `portainer_role: agent` VM |
+//! | `portainer` | Portainer's server (its stack, `docker compose` in the primary VM) and agents (a container in each agent VM) running ([`deploy`]), then the administrator (initialised once), one agent environment per `portainer_role: agent` VM |
 //! | `stacks` | `portainer`, then every stack of the agents' `docker_stacks` created or updated |
 //! | `all` | `certs`, `dns`, `gateway`, `stacks`, in that order |
 //!
@@ -17,6 +17,7 @@
 //! reload fails ([`phoenix_gateway::apply`]), so a failure leaves nothing half applied.
 
 mod certs;
+pub mod deploy;
 mod dns;
 mod files;
 mod gateway;

@@ -47,6 +47,8 @@ impl Sync<'_> {
 
     /// `portainer` (`with_stacks` false) or `stacks`.
     pub(super) fn portainer(&mut self, with_stacks: bool) -> Result<(), Stop> {
+        // Portainer itself first: its API answers only once the server runs.
+        let started = self.deploy_portainer()?;
         if self.layer.agents.is_empty() {
             self.r.emit(
                 Event::new(EventKind::Skipped, None)
@@ -96,7 +98,17 @@ impl Sync<'_> {
         if self.dry() {
             return self.portainer_plan_only(&mut c, &user, &password, &desired);
         }
-        match c.ensure_admin(&user, &password)? {
+        let admin = match c.ensure_admin(&user, &password) {
+            // Not started by this run and not answering: Portainer's security time-out (no
+            // administrator within 5 minutes of its start) is the likely cause; a restart
+            // gives it 5 more minutes, and the administrator is made right away.
+            Err(portainer::Error::Transport { why, .. }) if !started => {
+                self.restart_portainer(&why)?;
+                c.ensure_admin(&user, &password)?
+            }
+            other => other?,
+        };
+        match admin {
             portainer::AdminInit::Created => {
                 self.changed += 1;
                 self.r.emit(

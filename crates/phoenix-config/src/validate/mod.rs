@@ -23,7 +23,6 @@ use crate::model::common::{HealthCheck, TestSpec, TestSuites};
 use crate::model::firewall::{Direction, Firewall, FirewallRule, FwAction, LogLevel};
 use crate::model::firewall::{FwAddress, PortList};
 use crate::names;
-use crate::not_applied::NotApplied;
 use crate::raw;
 use crate::types::{FeatureName, InterfaceName, RelPath, SuiteName};
 
@@ -36,11 +35,6 @@ pub(crate) struct Report<'a> {
 impl Report<'_> {
     pub fn error(&mut self, at: impl Into<String>, msg: impl Into<String>) {
         self.out.push(Diagnostic::error(self.file, at, msg));
-    }
-
-    /// A key loaded but not applied yet (see [`crate::not_applied`]).
-    pub fn not_applied(&mut self, key: &NotApplied, at: impl FnOnce() -> String) {
-        self.out.push(key.warning(self.file, &at()));
     }
 
     /// `at` is only formatted when there is something to report: building a JSON path for

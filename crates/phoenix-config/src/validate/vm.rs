@@ -13,7 +13,6 @@ use crate::model::vm::{
     DEFAULT_MEMORY_MB, DEFAULT_NFS_VOLUME_OPTIONS, DEFAULT_SCSIHW, DEFAULT_UBUNTU_RELEASE,
 };
 use crate::names;
-use crate::not_applied;
 use crate::raw::vm::{self as raw, VmFile};
 use crate::types::{
     AbsPath, FileName, Hostname, InterfaceName, IpConfig, SnapshotName, StorageId, UnixUser,
@@ -480,9 +479,6 @@ fn portainer(r: &mut Report, at: &str, v: &raw::Vm) -> Option<VmPortainer> {
         )
     });
     let role = v.portainer_role.as_ref()?;
-    r.not_applied(&not_applied::VM_PORTAINER_ROLE, || {
-        format!("{at}.portainer_role")
-    });
     let role = r.value(
         || format!("{at}.portainer_role"),
         VmPortainerRole::parse(role),

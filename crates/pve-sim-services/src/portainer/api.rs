@@ -315,7 +315,7 @@ fn endpoint_create(shared: &Shared, st: &mut State, req: &Request) -> Reply {
         };
         // Portainer pings the agent before saving the environment.
         if let Some(root) = &shared.config.sim_root {
-            if let Err(why) = crate::net::lookup(root, addr) {
+            if let Err(why) = crate::net::lookup_name(root, addr) {
                 return error(500, "Unable to get environment type", &why);
             }
         }

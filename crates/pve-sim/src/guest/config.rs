@@ -293,6 +293,7 @@ pub(super) fn destroy(node: &Node, call: &Call) -> R<i32> {
     let p = node.conf_path(kind, id);
     fs::remove_file(&p).map_err(|e| io_fail(&p, e))?;
     let _ = fs::remove_file(node.run_path(id));
+    let _ = crate::guestos::services::stop_all(node, id);
     let _ = fs::remove_file(node.pve_dir().join(format!("firewall/{id}.fw")));
     let _ = fs::remove_dir_all(node.guest_dir(id));
     Ok(0)

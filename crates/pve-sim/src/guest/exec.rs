@@ -87,7 +87,12 @@ pub(super) fn outcome(
         tool,
         binds,
     };
-    Ok((sb.run(cmd, &[], io)?, 0))
+    let out = sb.run(cmd, &[], io)?;
+    // What the guest's containers serve may have changed (a container started or stopped).
+    if let Err(e) = crate::guestos::services::reconcile(node, id) {
+        eprintln!("pve-sim: guest {id}: {}", e.msg);
+    }
+    Ok((out, 0))
 }
 
 pub(super) fn pct_exec(node: &Node, call: &Call) -> R<i32> {

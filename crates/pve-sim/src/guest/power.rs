@@ -24,12 +24,19 @@ pub(super) fn start_guest(node: &Node, kind: Kind, id: u32, conf: &Conf) -> R<()
             pid: Some(10_000 + id % 50_000),
         },
     )?;
-    crate::guestos::boot::boot(node, kind, id, conf)
+    crate::guestos::boot::boot(node, kind, id, conf)?;
+    // Containers that came back with the engine serve again; a stand-in that cannot start is
+    // the guest's problem, not the start's.
+    if let Err(e) = crate::guestos::services::reconcile(node, id) {
+        eprintln!("pve-sim: guest {id}: {}", e.msg);
+    }
+    Ok(())
 }
 
 /// The guest is off: nothing in it listens on the simulated network any more.
 pub(super) fn power_off(node: &Node, id: u32) -> R<()> {
     node.set_run_state(id, &RunState::default())?;
+    let _ = crate::guestos::services::stop_all(node, id);
     let _ = pve_sim_services::net::unregister_guest(&node.root, id);
     Ok(())
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{systemd, Ctx, GuestFs};
 use crate::host::Out;
 
-const STATE: &str = "/var/lib/docker/pve-sim.json";
+pub(super) const STATE: &str = "/var/lib/docker/pve-sim.json";
 const NO_DAEMON: &str =
     "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
 
@@ -36,6 +36,21 @@ pub struct Container {
     pub network: String,
     #[serde(default)]
     pub cmd: Vec<String>,
+    /// `key=value` (`--label`; Compose adds `com.docker.compose.*`).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// How often the container was started (a restart is a new process inside it).
+    #[serde(default)]
+    pub starts: u64,
+}
+
+impl Container {
+    /// The value of label `key`.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find_map(|l| l.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -58,16 +73,16 @@ impl Engine {
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default()
     }
-    fn save(&self, fs: &GuestFs) -> Result<(), String> {
+    pub(super) fn save(&self, fs: &GuestFs) -> Result<(), String> {
         let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
         fs.write(STATE, text.as_bytes()).map_err(|e| e.msg)
     }
-    fn find(&self, name: &str) -> Option<usize> {
+    pub(super) fn find(&self, name: &str) -> Option<usize> {
         self.containers.iter().position(|c| {
             c.name == name || c.id == name || (name.len() >= 12 && c.id.starts_with(name))
         })
     }
-    fn has_network(&self, n: &str) -> bool {
+    pub(super) fn has_network(&self, n: &str) -> bool {
         matches!(n, "bridge" | "host" | "none" | "") || self.networks.iter().any(|x| x == n)
     }
 }
@@ -82,7 +97,7 @@ pub fn normalise(image: &str) -> String {
     }
 }
 
-fn valid_image(image: &str) -> bool {
+pub(super) fn valid_image(image: &str) -> bool {
     !image.is_empty()
         && image
             .chars()
@@ -106,6 +121,7 @@ pub fn on_unit_started(fs: &GuestFs, unit: &str) {
             && matches!(c.restart.as_str(), "always" | "unless-stopped")
         {
             c.running = true;
+            c.starts += 1;
             any = true;
         }
     }
@@ -127,28 +143,47 @@ pub fn on_boot(fs: &GuestFs) {
 
 /// Running containers' published ports: (host port, image).
 pub fn published(fs: &GuestFs) -> Vec<(u16, String)> {
+    running(fs)
+        .iter()
+        .flat_map(|c| {
+            port_pairs(c)
+                .into_iter()
+                .map(|(host, _)| (host, c.image.clone()))
+        })
+        .collect()
+}
+
+/// The containers running now (none while the engine is down).
+pub fn running(fs: &GuestFs) -> Vec<Container> {
     if !systemd::is_active(fs, "docker.service") {
         return Vec::new();
     }
-    let e = Engine::load(fs);
-    let mut out = Vec::new();
-    for c in e.containers.iter().filter(|c| c.running) {
-        for p in &c.ports {
-            let parts: Vec<&str> = p.split(':').collect();
-            let host = match parts.len() {
-                1 => parts[0],
-                2 => parts[0],
-                _ => parts[parts.len() - 2],
-            };
-            if let Ok(port) = host.split('/').next().unwrap_or("").parse::<u16>() {
-                out.push((port, c.image.clone()));
-            }
-        }
-    }
-    out
+    Engine::load(fs)
+        .containers
+        .into_iter()
+        .filter(|c| c.running)
+        .collect()
 }
 
-fn hex_id(n: u64, name: &str) -> String {
+/// A container's published ports: (host port, container port); `-p 9001` alone publishes the
+/// container port on the same host port here (Docker would pick a free one).
+pub fn port_pairs(c: &Container) -> Vec<(u16, u16)> {
+    let num = |s: &str| s.split('/').next().unwrap_or("").parse::<u16>().ok();
+    c.ports
+        .iter()
+        .filter_map(|p| {
+            let parts: Vec<&str> = p.split(':').collect();
+            let inner = num(parts.last()?)?;
+            let host = match parts.len() {
+                1 => inner,
+                n => num(parts[n - 2])?,
+            };
+            Some((host, inner))
+        })
+        .collect()
+}
+
+pub(super) fn hex_id(n: u64, name: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ n;
     let mut s = String::new();
     for round in 0..4u64 {
@@ -383,6 +418,8 @@ fn run(fs: &GuestFs, e: &mut Engine, args: &[String]) -> Out {
         env: many(&["e", "env"]),
         network,
         cmd: r.cmd.clone(),
+        labels: many(&["label", "l"]),
+        starts: u64::from(r.detach),
     };
     let mut stdout = String::new();
     if r.detach {
@@ -425,6 +462,21 @@ pub fn docker(ctx: &mut Ctx, argv: &[String]) -> Out {
     }
     let mut e = Engine::load(&fs);
     let rest = &argv[1..];
+    if cmd == "compose" {
+        if !super::apt::Db::load(&fs).installed("docker-compose-plugin") {
+            return Out::err(
+                1,
+                "docker: 'compose' is not a docker command.\nSee 'docker --help'",
+            );
+        }
+        let out = super::compose::compose(&fs, &mut e, rest);
+        if out.mutating {
+            if let Err(m) = e.save(&fs) {
+                return Out::err(1, m);
+            }
+        }
+        return out;
+    }
     let (sub, rest) = match cmd {
         "container" | "image" | "network" | "volume" => match rest.first() {
             Some(s) => (format!("{cmd} {s}"), &rest[1..]),
@@ -512,7 +564,11 @@ pub fn docker(ctx: &mut Ctx, argv: &[String]) -> Out {
                     continue;
                 };
                 match verb {
-                    "start" | "restart" => { e.containers[i].running = true; e.containers[i].stopped_by_user = false; }
+                    "start" | "restart" => {
+                        if verb == "restart" || !e.containers[i].running { e.containers[i].starts += 1; }
+                        e.containers[i].running = true;
+                        e.containers[i].stopped_by_user = false;
+                    }
                     "stop" | "kill" => { e.containers[i].running = false; e.containers[i].stopped_by_user = true; }
                     _ => {
                         if e.containers[i].running && !force {
@@ -570,6 +626,20 @@ pub fn docker(ctx: &mut Ctx, argv: &[String]) -> Out {
             list.retain(|x| !names.contains(&x));
             Out::changed(names.iter().map(|n| format!("{n}\n")).collect::<String>())
         }
+        "port" | "container port" => match names.first().and_then(|n| e.find(n)) {
+            Some(i) => {
+                let want = names.get(1).and_then(|p| p.split('/').next()?.parse::<u16>().ok());
+                let pairs: Vec<(u16, u16)> = port_pairs(&e.containers[i]).into_iter().filter(|(_, c)| want.is_none_or(|w| w == *c)).collect();
+                if pairs.is_empty() && want.is_some() {
+                    Out::err(1, format!("Error: No public port '{}/tcp' published for {}", want.unwrap_or(0), names[0]))
+                } else if want.is_some() {
+                    Out::ok(pairs.iter().map(|(h, _)| format!("0.0.0.0:{h}\n")).collect::<String>())
+                } else {
+                    Out::ok(pairs.iter().map(|(h, c)| format!("{c}/tcp -> 0.0.0.0:{h}\n")).collect::<String>())
+                }
+            }
+            None => Out::err(1, format!("Error: No such container: {}", names.first().map(|s| s.as_str()).unwrap_or(""))),
+        },
         "logs" | "container logs" => match names.first().and_then(|n| e.find(n)) {
             Some(_) => Out::ok(""),
             None => Out::err(1, format!("Error response from daemon: No such container: {}", names.first().map(|s| s.as_str()).unwrap_or(""))),
