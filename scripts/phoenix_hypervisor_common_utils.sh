@@ -430,6 +430,27 @@ ensure_package_in_container() {
     run_pct_exec "$ctid" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 }
 
+# ensure_unit_in_container <ctid> <unit file> <text>: the unit file written when it differs (then
+# systemctl daemon-reload); PHOENIX_CHANGED=1 when written.
+ensure_unit_in_container() {
+    local ctid="$1" file="$2" text="$3"
+    PHOENIX_CHANGED=0
+    ensure_file_in_container "$ctid" "$file" 0644 "$text"
+    if [[ "$PHOENIX_CHANGED" == 1 ]]; then
+        run_pct_exec "$ctid" systemctl daemon-reload
+    fi
+}
+
+# ensure_unit_enabled_in_container <ctid> <unit>: systemctl enable (not start), only when needed.
+ensure_unit_enabled_in_container() {
+    local ctid="$1" unit="$2"
+    if pct_check "$ctid" 'systemctl is-enabled --quiet "$1"' "$unit"; then
+        log_info "${unit} is enabled"
+        return 0
+    fi
+    run_pct_exec "$ctid" systemctl enable "$unit"
+}
+
 # ensure_service_enabled_in_container <ctid> <unit>: systemctl enable --now, only when needed.
 ensure_service_enabled_in_container() {
     local ctid="$1" unit="$2"

@@ -52,11 +52,7 @@ RestartSec=5
 [Install]
 WantedBy=multi-user.target
 "
-PHOENIX_CHANGED=0
-ensure_file_in_container "$CTID" "$UNIT_FILE" 0644 "$unit"
-if [[ "$PHOENIX_CHANGED" == 1 ]]; then
-    run_pct_exec "$CTID" systemctl daemon-reload
-fi
+ensure_unit_in_container "$CTID" "$UNIT_FILE" "$unit"
 # setting <value> <what>: one line of letters, digits, blanks and . _ @ * -.
 setting() {
     [[ "$1" =~ ^[A-Za-z0-9\ ._@*-]+$ ]] || log_fatal "$2 '$1' is missing or holds characters a CA setting cannot have"
@@ -75,9 +71,5 @@ ADDRESS=:${CA_PORT}
 IP=${ip}
 "
 
-if pct_check "$CTID" 'systemctl is-enabled --quiet "$1"' step-ca.service; then
-    log_info "step-ca.service is enabled"
-else
-    run_pct_exec "$CTID" systemctl enable step-ca.service
-fi
+ensure_unit_enabled_in_container "$CTID" step-ca.service
 log_info "step_ca feature complete"

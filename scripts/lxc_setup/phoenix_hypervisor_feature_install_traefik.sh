@@ -56,14 +56,6 @@ RestartSec=5
 [Install]
 WantedBy=multi-user.target
 "
-PHOENIX_CHANGED=0
-ensure_file_in_container "$CTID" "$UNIT_FILE" 0644 "$unit"
-if [[ "$PHOENIX_CHANGED" == 1 ]]; then
-    run_pct_exec "$CTID" systemctl daemon-reload
-fi
-if pct_check "$CTID" 'systemctl is-enabled --quiet "$1"' traefik.service; then
-    log_info "traefik.service is enabled"
-else
-    run_pct_exec "$CTID" systemctl enable traefik.service
-fi
+ensure_unit_in_container "$CTID" "$UNIT_FILE" "$unit"
+ensure_unit_enabled_in_container "$CTID" traefik.service
 log_info "traefik feature complete"

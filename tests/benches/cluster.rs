@@ -20,8 +20,9 @@
 //! dependencies); the work over the jobs; per node, its long calls over its `max_jobs`; per
 //! clone source, its clones one after another. No schedule beats the largest of them.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -141,37 +142,16 @@ fn write_config(dir: &Path, guests: &[Guest], node_jobs: usize) -> PathBuf {
         "orchestration": { "storage_concurrency": 8 },
         "cluster": { "nodes": nodes }
     });
-    std::fs::write(
-        dir.join("lxc.json"),
-        json!({ "lxc_configs": cts }).to_string(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("vm.json"), json!({ "vms": [] }).to_string()).unwrap();
-    std::fs::write(dir.join("hv.json"), hv.to_string()).unwrap();
-    let setup = dir.join("scripts/lxc_setup");
-    std::fs::create_dir_all(&setup).unwrap();
-    let script = setup.join("phoenix_hypervisor_feature_install_bench.sh");
-    std::fs::write(
-        &script,
-        "#!/bin/bash\nset -e\npct exec \"$1\" -- sh -c 'bench-feature'\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir.join("hv.json")
+    common::write_files(dir, cts, &hv)
 }
 
 fn critical_path(guests: &[Guest], lat: &Latency) -> f64 {
-    let mut finish: BTreeMap<u64, f64> = BTreeMap::new();
-    for g in guests {
-        let ready = g
-            .clone_from
-            .iter()
-            .chain(&g.deps)
-            .map(|n| finish[n])
-            .fold(0.0, f64::max);
-        finish.insert(g.id, ready + lat.of(g));
-    }
-    finish.values().copied().fold(0.0, f64::max)
+    common::critical_path(
+        guests,
+        |g| g.id,
+        |g| g.clone_from.iter().chain(&g.deps).copied().collect(),
+        |g| lat.of(g),
+    )
 }
 
 fn env_num(name: &str, default: f64) -> f64 {

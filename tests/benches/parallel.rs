@@ -20,8 +20,9 @@
 //! 2. Dispatcher overhead: `phoenix start` of `BENCH_STUB_GUESTS` (200) guests with a manager
 //!    that does nothing (`/bin/true` via `PHOENIX_MANAGER_DIR`), minus the same for one guest.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -149,38 +150,16 @@ fn write_config(dir: &Path, guests: &[Guest], storage_concurrency: usize) -> Pat
             "proxmox_storage_type": "zfspool", "proxmox_content_type": "rootdir" } ] },
         "orchestration": { "storage_concurrency": storage_concurrency }
     });
-    std::fs::write(
-        dir.join("lxc.json"),
-        json!({ "lxc_configs": cts }).to_string(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("vm.json"), json!({ "vms": [] }).to_string()).unwrap();
-    std::fs::write(dir.join("hv.json"), hv.to_string()).unwrap();
-    let setup = dir.join("scripts/lxc_setup");
-    std::fs::create_dir_all(&setup).unwrap();
-    let script = setup.join("phoenix_hypervisor_feature_install_bench.sh");
-    std::fs::write(
-        &script,
-        "#!/bin/bash\nset -e\npct exec \"$1\" -- sh -c 'bench-feature'\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir.join("hv.json")
+    common::write_files(dir, cts, &hv)
 }
 
-/// Longest chain of per-guest durations through the needs.
 fn critical_path(guests: &[Guest], lat: &Latency) -> f64 {
-    let mut finish: BTreeMap<u64, f64> = BTreeMap::new();
-    for g in guests {
-        let ready = g
-            .clone_from
-            .iter()
-            .chain(&g.deps)
-            .map(|n| finish[n])
-            .fold(0.0, f64::max);
-        finish.insert(g.id, ready + lat.of(g));
-    }
-    finish.values().copied().fold(0.0, f64::max)
+    common::critical_path(
+        guests,
+        |g| g.id,
+        |g| g.clone_from.iter().chain(&g.deps).copied().collect(),
+        |g| lat.of(g),
+    )
 }
 
 /// Guests by the longest chain of guests from them to the end of the graph (the executor's

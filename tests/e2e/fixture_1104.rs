@@ -126,7 +126,7 @@ fn the_unmodified_files_set_up_the_host_and_bring_up_the_service_layer() {
     let mutating: Vec<String> = sim.invocations()[calls..]
         .iter()
         .filter(|c| c["mutating"] == true)
-        .filter(|c| !is_read(c))
+        .filter(|c| !phoenix_tests::is_guest_read(c))
         .map(|c| c.to_string())
         .collect();
     assert!(
@@ -134,29 +134,6 @@ fn the_unmodified_files_set_up_the_host_and_bring_up_the_service_layer() {
         "a second LetsGo must not change anything:\n{}",
         mutating.join("\n")
     );
-}
-
-/// A read inside a guest (the sync's probes).
-fn is_read(c: &Value) -> bool {
-    let argv: Vec<&str> = c["argv"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap_or(""))
-        .collect();
-    if c["tool"] == "pct" && argv[0] == "exec" {
-        return ["true", "test", "cat"].contains(&argv[3]);
-    }
-    if c["tool"] == "qm" && argv.starts_with(&["guest", "exec"]) {
-        let Some(i) = argv.iter().position(|a| *a == "--") else {
-            return false;
-        };
-        let cmd = &argv[i + 1..];
-        return cmd.first() == Some(&"sha256sum")
-            || (cmd.first() == Some(&"docker")
-                && cmd.iter().any(|w| ["inspect", "port", "ps"].contains(w)));
-    }
-    false
 }
 
 /// What the service layer's guests hold after `LetsGo`: the CA initialised and answering in the

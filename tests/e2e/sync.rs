@@ -86,7 +86,7 @@ impl Node {
             .invocations()
             .iter()
             .filter(|c| c["mutating"] == true)
-            .filter(|c| !is_read(c))
+            .filter(|c| !phoenix_tests::is_guest_read(c))
             .map(|c| format!("{} {}", c["tool"], c["argv"]))
             .collect()
     }
@@ -118,29 +118,6 @@ impl Node {
         let map: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
         map[addr].clone()
     }
-}
-
-/// A read inside a guest (the sync's probes).
-fn is_read(c: &Value) -> bool {
-    let argv: Vec<&str> = c["argv"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap_or(""))
-        .collect();
-    if c["tool"] == "pct" && argv[0] == "exec" {
-        return ["true", "test", "cat"].contains(&argv[3]);
-    }
-    if c["tool"] == "qm" && argv.starts_with(&["guest", "exec"]) {
-        let cmd = match argv.iter().position(|a| *a == "--") {
-            Some(i) => &argv[i + 1..],
-            None => return false,
-        };
-        return cmd.first() == Some(&"sha256sum")
-            || (cmd.first() == Some(&"docker")
-                && cmd.iter().any(|w| ["inspect", "port", "ps"].contains(w)));
-    }
-    false
 }
 
 /// A container of the gateway, created and started with the simulator's `pct`.

@@ -260,3 +260,28 @@ pub fn cloud_init_problems(dir: &Path) -> Vec<String> {
     }
     problems
 }
+
+/// Whether a logged tool call only reads inside a guest: the sync's probes (`pct exec` of
+/// `true`, `test`, `cat`; `qm guest exec` of `sha256sum` or `docker ... inspect|port|ps`). The
+/// simulator logs every `pct exec`/`qm guest exec` as mutating, since it cannot know.
+pub fn is_guest_read(c: &Value) -> bool {
+    let argv: Vec<&str> = c["argv"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x.as_str().unwrap_or("")).collect())
+        .unwrap_or_default();
+    if c["tool"] == "pct" && argv.first() == Some(&"exec") {
+        return argv
+            .get(3)
+            .is_some_and(|w| ["true", "test", "cat"].contains(w));
+    }
+    if c["tool"] == "qm" && argv.starts_with(&["guest", "exec"]) {
+        let Some(i) = argv.iter().position(|a| *a == "--") else {
+            return false;
+        };
+        let cmd = &argv[i + 1..];
+        return cmd.first() == Some(&"sha256sum")
+            || (cmd.first() == Some(&"docker")
+                && cmd.iter().any(|w| ["inspect", "port", "ps"].contains(w)));
+    }
+    false
+}

@@ -1,0 +1,47 @@
+//! What the simulator benchmarks share: the generated deployment's files and the critical path
+//! of its graph.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+/// Writes the containers (`lxc.json`), no VMs (`vm.json`), the hypervisor config (`hv.json`)
+/// and the one feature script every container runs (`bench`: one `pct exec`, whose simulated
+/// latency stands for a feature's work) into `dir`; returns the hypervisor config's path.
+pub fn write_files(dir: &Path, cts: serde_json::Map<String, Value>, hv: &Value) -> PathBuf {
+    std::fs::write(
+        dir.join("lxc.json"),
+        json!({ "lxc_configs": cts }).to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("vm.json"), json!({ "vms": [] }).to_string()).unwrap();
+    std::fs::write(dir.join("hv.json"), hv.to_string()).unwrap();
+    let setup = dir.join("scripts/lxc_setup");
+    std::fs::create_dir_all(&setup).unwrap();
+    let script = setup.join("phoenix_hypervisor_feature_install_bench.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/bash\nset -e\npct exec \"$1\" -- sh -c 'bench-feature'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir.join("hv.json")
+}
+
+/// The longest chain of durations through what each guest needs (its clone source and
+/// dependencies), guests given in an order where needs come first.
+pub fn critical_path<G>(
+    guests: &[G],
+    id: impl Fn(&G) -> u64,
+    needs: impl Fn(&G) -> Vec<u64>,
+    duration: impl Fn(&G) -> f64,
+) -> f64 {
+    let mut finish: BTreeMap<u64, f64> = BTreeMap::new();
+    for g in guests {
+        let ready = needs(g).iter().map(|n| finish[n]).fold(0.0, f64::max);
+        finish.insert(id(g), ready + duration(g));
+    }
+    finish.values().copied().fold(0.0, f64::max)
+}
