@@ -22,6 +22,8 @@
 
 mod common;
 
+use common::Lcg;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,18 +33,6 @@ use phoenix_tests::{bin, clean_env};
 use serde_json::{json, Value};
 
 const NODES: [&str; 3] = ["pve1", "pve2", "pve3"];
-
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % n.max(1)
-    }
-}
 
 #[derive(Clone)]
 struct Guest {

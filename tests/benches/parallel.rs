@@ -22,6 +22,8 @@
 
 mod common;
 
+use common::Lcg;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,18 +31,6 @@ use std::time::{Duration, Instant};
 
 use phoenix_tests::{bin, clean_env};
 use serde_json::{json, Value};
-
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % n.max(1)
-    }
-}
 
 #[derive(Clone)]
 struct Guest {

@@ -7,6 +7,20 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+/// A small deterministic generator (Knuth's MMIX LCG): the same graph on every run.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+}
+
 /// Writes the containers (`lxc.json`), no VMs (`vm.json`), the hypervisor config (`hv.json`)
 /// and the one feature script every container runs (`bench`: one `pct exec`, whose simulated
 /// latency stands for a feature's work) into `dir`; returns the hypervisor config's path.
