@@ -103,22 +103,8 @@ impl Latency {
 fn write_config(dir: &Path, guests: &[Guest], node_jobs: usize) -> PathBuf {
     let mut cts = serde_json::Map::new();
     for g in guests {
-        let mut c = json!({
-            "name": format!("ct{}", g.id), "storage_pool": "quickOS-lxc-disks",
-            "storage_size_gb": 8, "memory_mb": 1024, "cores": 1, "node": NODES[g.node],
-            "template_snapshot_name": "ready", "features": ["bench"],
-            "network_config": { "name": "eth0", "bridge": "vmbr0", "ip": "dhcp" },
-            "start_at_boot": true, "boot_order": 1
-        });
-        match g.clone_from {
-            Some(s) => c["clone_from_ctid"] = json!(s.to_string()),
-            None => {
-                c["template"] = json!("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst")
-            }
-        }
-        if !g.deps.is_empty() {
-            c["dependencies"] = json!(g.deps);
-        }
+        let mut c = common::container(g.id, g.clone_from, &g.deps);
+        c["node"] = json!(NODES[g.node]);
         cts.insert(g.id.to_string(), c);
     }
     let nodes: Vec<Value> = NODES

@@ -38,6 +38,16 @@ fn compile(sim: &Sim) -> std::process::Output {
         .expect("pve-firewall")
 }
 
+/// `LetsGo` of the config at `cfg`, without the boot delays.
+fn lets_go(sim: &Sim, cfg: &Path) -> std::process::Output {
+    sim.run(&[
+        "LetsGo",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--no-boot-delay",
+    ])
+}
+
 fn setup(sim: &Sim, cfg: &Path) -> String {
     let o = sim.run(&["setup", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "setup failed:\n{}", stderr(&o));
@@ -83,12 +93,7 @@ fn the_unmodified_files_set_up_the_host_and_bring_up_the_service_layer() {
     assert!(out.contains("host     ok=13 changed=0 failed=0"), "{out}");
     assert_eq!(read(&sim.dir().join("etc/pve/firewall/cluster.fw")), before);
 
-    let o = sim.run(&[
-        "LetsGo",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--no-boot-delay",
-    ]);
+    let o = lets_go(&sim, &cfg);
     let err = stderr(&o);
     // Every guest converges, the service layer included (CA, gateway, trust); `sync all` then
     // issues the certificates, writes the DNS and the gateway's configs, brings Portainer up on
@@ -111,12 +116,7 @@ fn the_unmodified_files_set_up_the_host_and_bring_up_the_service_layer() {
 
     // A second run: every guest and the layer's files as they are, no mutating call.
     let calls = sim.invocations().len();
-    let o = sim.run(&[
-        "LetsGo",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--no-boot-delay",
-    ]);
+    let o = lets_go(&sim, &cfg);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(err.contains("sync: already in the desired state"), "{err}");
@@ -261,12 +261,7 @@ fn without_the_service_layer_everything_converges_and_a_rerun_changes_nothing() 
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(fws(), 1, "only cluster.fw");
     assert!(!sim.dir().join("etc/pve/qemu-server/9000.conf").exists());
-    let o = sim.run(&[
-        "LetsGo",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--no-boot-delay",
-    ]);
+    let o = lets_go(&sim, &cfg);
     let err = stderr(&o);
     assert!(o.status.success(), "LetsGo failed:\n{err}");
     assert!(
@@ -364,12 +359,7 @@ fn without_the_service_layer_everything_converges_and_a_rerun_changes_nothing() 
     let calls = sim.invocations().len();
     let before = sim.dump();
     let owners = owner(&data.join("101/logs"));
-    let o = sim.run(&[
-        "LetsGo",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--no-boot-delay",
-    ]);
+    let o = lets_go(&sim, &cfg);
     assert!(o.status.success(), "{}", stderr(&o));
     let mutating: Vec<String> = sim.invocations()[calls..]
         .iter()

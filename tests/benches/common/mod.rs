@@ -21,6 +21,26 @@ impl Lcg {
     }
 }
 
+/// One generated container: from the OS template, or a full clone of `clone_from`; the one
+/// `bench` feature; started at boot.
+pub fn container(id: u64, clone_from: Option<u64>, deps: &[u64]) -> Value {
+    let mut c = json!({
+        "name": format!("ct{id}"), "storage_pool": "quickOS-lxc-disks",
+        "storage_size_gb": 8, "memory_mb": 1024, "cores": 1,
+        "template_snapshot_name": "ready", "features": ["bench"],
+        "network_config": { "name": "eth0", "bridge": "vmbr0", "ip": "dhcp" },
+        "start_at_boot": true, "boot_order": 1
+    });
+    match clone_from {
+        Some(s) => c["clone_from_ctid"] = json!(s.to_string()),
+        None => c["template"] = json!("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"),
+    }
+    if !deps.is_empty() {
+        c["dependencies"] = json!(deps);
+    }
+    c
+}
+
 /// Writes the containers (`lxc.json`), no VMs (`vm.json`), the hypervisor config (`hv.json`)
 /// and the one feature script every container runs (`bench`: one `pct exec`, whose simulated
 /// latency stands for a feature's work) into `dir`; returns the hypervisor config's path.

@@ -32,14 +32,12 @@ pub fn step(ctx: &Ctx, tool: &str, a: &[String]) -> Out {
         sim_root: &state,
         guest: Some(ctx.vmid),
     };
-    if tool == "step-ca" {
-        return services_out(pve_sim_services::step::step_ca(a, &env), true);
-    }
-    let writes = matches!(
-        a.get(..2).map(|x| [x[0].as_str(), x[1].as_str()]),
-        Some(["ca", "certificate" | "init" | "bootstrap"])
-    );
-    services_out(pve_sim_services::step::step(a, &env), writes)
+    let out = if tool == "step-ca" {
+        pve_sim_services::step::step_ca(a, &env)
+    } else {
+        pve_sim_services::step::step(a, &env)
+    };
+    services_out(out, crate::host::services::step_writes(tool, a))
 }
 
 /// Where guest `id`'s path `p` is for this process: through a container's bind mounts (the

@@ -18,7 +18,7 @@ pub mod download;
 mod fwfile;
 mod ifupdown;
 mod security;
-mod services;
+pub mod services;
 pub mod state;
 mod system;
 

@@ -60,14 +60,20 @@ pub fn step(h: &mut Host, tool: &str, a: &[String]) -> Out {
     } else {
         pve_sim_services::step::step(a, &env)
     };
-    let writes = matches!(
-        a.get(..2).map(|x| [x[0].as_str(), x[1].as_str()]),
-        Some(["ca", "certificate" | "init" | "bootstrap"])
-    ) || tool == "step-ca";
     Out {
         code: out.code,
         stdout: out.stdout,
         stderr: out.stderr,
-        mutating: writes && out.code == 0,
+        mutating: step_writes(tool, a) && out.code == 0,
     }
+}
+
+/// Whether a `step`/`step-ca` call changes state (a CA made, a certificate or root written, a
+/// CA started), on the host or in a guest.
+pub fn step_writes(tool: &str, a: &[String]) -> bool {
+    tool == "step-ca"
+        || matches!(
+            a.get(..2).map(|x| [x[0].as_str(), x[1].as_str()]),
+            Some(["ca", "certificate" | "init" | "bootstrap"])
+        )
 }
