@@ -59,6 +59,7 @@ pub use graph::{Cycle, Graph};
 pub use id::GuestId;
 pub use model::{Hypervisor, Lxc, Vm};
 pub use types::{FeatureName, Hostname, IpConfig, SnapshotName, StorageId};
+pub use validate::node_setup::{merge_patch, SETUP_KEYS};
 
 /// Container or VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -163,6 +164,8 @@ pub struct Config {
     graph: Graph,
     /// Every guest in dependency order (`graph.toposort()`, computed once by validation).
     order: Vec<GuestId>,
+    /// Per node with `cluster.nodes[].setup`: the hypervisor file merged for its set-up.
+    node_setups: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// The answer of [`Config::resolve_target_type`].
@@ -199,8 +202,8 @@ impl Config {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let hv = read(path)
-            .and_then(|text| load::parse_str::<raw::HypervisorFile>(path, &text))
+        let hv_text = read(path).map_err(|d| ConfigError::Unreadable(vec![d]))?;
+        let hv = load::parse_str::<raw::HypervisorFile>(path, &hv_text)
             .map_err(|d| ConfigError::Unreadable(vec![d]))?;
         let paths = ConfigPaths {
             hypervisor: path.to_path_buf(),
@@ -307,6 +310,13 @@ impl Config {
             &vms.vms,
             &mut diags,
         );
+        let node_setups = validate::node_setup::check(
+            &paths.hypervisor,
+            &hv_text,
+            hypervisor.cluster.as_ref(),
+            &hv_checks,
+            &mut diags,
+        );
         diags.extend(hv_checks);
         if diags.iter().any(|d| d.severity == Severity::Error) {
             return Err(ConfigError::Invalid(diags));
@@ -321,7 +331,32 @@ impl Config {
             guests: index.guests,
             graph: index.graph,
             order: index.order,
+            node_setups,
         })
+    }
+
+    /// The hypervisor file as node `node` is set up with it: the file with the node's
+    /// `cluster.nodes[].setup` merged over it (RFC 7396); `None` when the node has no `setup`
+    /// (the file itself applies).
+    pub fn node_setup_json(&self, node: &str) -> Option<&serde_json::Value> {
+        self.node_setups.get(node)
+    }
+
+    /// This config as node `node`'s set-up sees it: the hypervisor model of
+    /// [`Config::node_setup_json`], read from `file` (where that JSON was written for the
+    /// set-up scripts). Relative `core_paths` still resolve against the original folder. A node
+    /// without `setup` gets the config unchanged.
+    pub fn for_node(&self, node: &str, file: &Path) -> Config {
+        let mut c = self.clone();
+        if let Some(h) = self
+            .node_setups
+            .get(node)
+            .and_then(|doc| validate::node_setup::build(file, doc))
+        {
+            c.hypervisor = h;
+            c.paths.hypervisor = file.to_path_buf();
+        }
+        c
     }
 
     /// Every guest, by ascending ID.

@@ -132,3 +132,79 @@ fn the_block_itself_is_checked() {
         "node 'pve4' is not in cluster.nodes",
     );
 }
+
+/// A cluster whose second node overrides `network` (its own address) and `timezone`.
+fn with_setup(setup: Value) -> Set {
+    with_cluster(
+        json!({"nodes": [{"name": "pve1"}, {"name": "pve2", "setup": setup}, {"name": "pve3"}]}),
+        lxc_file(json!({})),
+        vm_file(vec![]),
+    )
+}
+
+#[test]
+fn a_nodes_setup_is_merged_over_the_top_level_for_that_node_only() {
+    let set = with_setup(json!({
+        "network": {"interfaces": {"address": "10.0.0.12/24"}},
+        "timezone": "Europe/Berlin",
+        "sysctl": null
+    }));
+    let mut hv: Value = serde_json::from_str(&std::fs::read_to_string(set.hv()).unwrap()).unwrap();
+    hv["network"] = json!({"interfaces": {"name": "vmbr0", "address": "10.0.0.13/24", "gateway": "10.0.0.1", "dns_nameservers": "10.0.0.1"}});
+    hv["sysctl"] = json!({"vm.swappiness": "10"});
+    write(&set.hv(), &hv.to_string());
+    let cfg = set.load().expect("valid");
+    assert!(cfg.node_setup_json("pve1").is_none());
+    let pve2 = cfg.node_setup_json("pve2").expect("merged");
+    assert_eq!(pve2["network"]["interfaces"]["address"], "10.0.0.12/24");
+    assert_eq!(pve2["network"]["interfaces"]["gateway"], "10.0.0.1");
+    assert_eq!(pve2["timezone"], "Europe/Berlin");
+    assert!(pve2.get("sysctl").is_none(), "null removes a key");
+    let node = cfg.for_node("pve2", std::path::Path::new("/tmp/x.json"));
+    let addr = node
+        .hypervisor
+        .network
+        .as_ref()
+        .and_then(|n| n.interfaces.as_ref());
+    assert_eq!(addr.map(|i| i.address.as_str()), Some("10.0.0.12/24"));
+    assert_eq!(
+        cfg.for_node("pve1", std::path::Path::new("/tmp/x.json"))
+            .paths
+            .hypervisor,
+        set.hv()
+    );
+}
+
+#[test]
+fn a_nodes_setup_may_set_only_set_up_keys_and_must_validate_merged() {
+    let errs = with_setup(json!({"cluster": {}, "core_paths": {}, "timezone": "UTC"})).errors();
+    for key in ["cluster", "core_paths"] {
+        assert!(
+            errs.iter().any(|e| e.contains("hv.json")
+                && e.contains(&format!("cluster.nodes[1].setup.{key}"))
+                && e.contains("not a set-up value")),
+            "{key}: {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    let errs = with_setup(json!({"network": {"interfaces": {"name": "vmbr0", "address": "10.0.0.12", "gateway": "10.0.0.1", "dns_nameservers": "10.0.0.1"}}})).errors();
+    assert!(
+        errs.iter().any(
+            |e| e.contains("cluster.nodes[1].setup.network.interfaces.address")
+                && e.contains("not an address with prefix")
+        ),
+        "{errs:#?}"
+    );
+    let errs = with_setup(json!({"setup_sequence": ["zfs", "no such"]})).errors();
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("cluster.nodes[1].setup.setup_sequence[1]")),
+        "{errs:#?}"
+    );
+    let errs = with_setup(json!({"zfs": {"pools": "x"}})).errors();
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("cluster.nodes[1].setup.zfs")),
+        "{errs:#?}"
+    );
+}

@@ -41,6 +41,12 @@ pub struct ClusterNode {
     /// limit beyond `--jobs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_jobs: Option<usize>,
+    /// Set-up values that differ on this node (its own `network` address, `zfs` disks,
+    /// `nvidia_driver`, ...): hypervisor-config keys merged over the top-level ones (JSON merge
+    /// patch, RFC 7396: an object merges key by key, `null` removes, anything else replaces)
+    /// for this node's `setup` only. Only set-up keys (`SETUP_KEYS`) are allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Where a storage is, as its `storage.cfg` entry says.

@@ -13,6 +13,7 @@ pub(crate) mod cluster;
 pub(crate) mod cross;
 pub(crate) mod hypervisor;
 pub(crate) mod lxc;
+pub(crate) mod node_setup;
 pub(crate) mod vm;
 
 use std::fmt::Display;
