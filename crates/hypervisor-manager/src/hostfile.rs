@@ -36,7 +36,7 @@ pub fn command(program: &str, args: &[&str]) -> NodeCommand {
 
 /// The node-local work of the run, or the reported failure's exit code.
 pub fn node<'a>(ctx: &'a Context, r: &Reporter, step: &str) -> Result<Box<dyn NodeWork + 'a>, i32> {
-    phoenix_guest::connect::node_work(&ctx.runner, &ctx.env, &ctx.config).map_err(|e| {
+    crate::node::work(ctx).map_err(|e| {
         crate::fail(r, format!("{step}: {e}"));
         exit::FAILURE
     })

@@ -4,6 +4,7 @@
 //!   set-up steps (`scripts/hypervisor_setup/hypervisor_feature_<step>.sh`) in order, stopping at
 //!   the first failure, and records a completed set-up in `core_paths.hypervisor_marker`
 //!   (see [`setup`]).
+//!   `--node NAME` sets up that node of `cluster.nodes` (see [`node`]).
 //! - `hypervisor-manager test [--suite NAME]` runs `tests/hypervisor_test_runner.sh` with the
 //!   host test suites of the config (see [`host_tests`]).
 //! - `hypervisor-manager sync [all|certs|dns|gateway|portainer|stacks]` puts the service layer
@@ -16,6 +17,7 @@ mod firewall;
 mod host_tests;
 mod hostfile;
 mod network;
+mod node;
 mod script;
 mod setup;
 mod sync;
@@ -30,7 +32,7 @@ fn main() {
 }
 
 fn run() -> i32 {
-    let ctx = match manager::start(
+    let mut ctx = match manager::start(
         "hypervisor-manager",
         "Phoenix manager for the Proxmox host itself: set-up steps and host tests",
         VERBS,
@@ -48,7 +50,10 @@ fn run() -> i32 {
         },
     );
     let code = match ctx.inv.verb {
-        "setup" => setup::run(&ctx, &reporter),
+        "setup" => match node::enter(&mut ctx, &reporter) {
+            Ok(_node_config) => setup::run(&ctx, &reporter),
+            Err(code) => code,
+        },
         "test" => host_tests::run(&ctx, &reporter),
         "sync" => sync::run(&ctx, &reporter),
         other => {

@@ -77,7 +77,7 @@ fn on_node(
     args: &[String],
     extra: &[(&str, String)],
 ) -> Result<Ended, String> {
-    let node = phoenix_guest::connect::node_work(&ctx.runner, &ctx.env, &ctx.config)?;
+    let node = crate::node::work(ctx)?;
     let mut argv = vec![script.display().to_string()];
     argv.extend(args.iter().cloned());
     let out = node

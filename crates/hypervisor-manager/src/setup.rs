@@ -14,7 +14,9 @@
 //!
 //! The scripts are idempotent: a re-run re-checks every step and changes nothing on a configured
 //! host. After a complete run (not a dry run) the marker file `core_paths.hypervisor_marker`
-//! (under `PHOENIX_HOST_ROOT`) records the steps; it is rewritten only when they differ.
+//! (under `PHOENIX_HOST_ROOT`, on the node under the `api` transport) records the steps; it is
+//! rewritten only when they differ. With `--node NAME` all of this is that node's
+//! (`crate::node`), and the scripts also see `PHOENIX_NODE=NAME`.
 
 use std::path::{Path, PathBuf};
 
@@ -77,7 +79,7 @@ pub fn run(ctx: &Context, r: &Reporter) -> i32 {
         ));
         return exit::SUCCESS;
     }
-    if let Err(e) = write_marker(&marker, &steps) {
+    if let Err(e) = write_marker(ctx, &marker, &steps) {
         crate::fail(
             r,
             format!(
@@ -153,6 +155,9 @@ fn run_steps(
             Event::new(EventKind::Begin, None).message(format!("setup step {}/{n}: {step}", i + 1)),
         );
         let mut extra = vec![("PHOENIX_SETUP_STEP", step.to_string())];
+        if let Some(n) = &ctx.inv.node {
+            extra.push(("PHOENIX_NODE", n.clone()));
+        }
         if ctx.inv.wipe_disks {
             extra.push(("PHOENIX_WIPE_DISKS", "1".to_string()));
         }
@@ -246,13 +251,21 @@ pub fn marker_content(steps: &[FeatureName]) -> String {
     )
 }
 
-/// Writes the marker atomically when absent or different.
-fn write_marker(path: &Path, steps: &[FeatureName]) -> std::io::Result<()> {
+/// Writes the marker atomically when absent or different, on the node the steps ran on
+/// (through the `api` transport's node-local work: over SSH, the node's file system).
+fn write_marker(ctx: &Context, path: &Path, steps: &[FeatureName]) -> Result<(), String> {
     let content = marker_content(steps);
+    if ctx.env.transport == phoenix_host::TransportKind::Api {
+        let node = crate::node::work(ctx)?;
+        if node.read(path).map_err(|e| e.0)?.as_deref() == Some(content.as_bytes()) {
+            return Ok(());
+        }
+        return node.write(path, content.as_bytes(), false).map_err(|e| e.0);
+    }
     if std::fs::read_to_string(path).is_ok_and(|c| c == content) {
         return Ok(());
     }
-    phoenix_host::fs::write_atomic(path, content.as_bytes())
+    phoenix_host::fs::write_atomic(path, content.as_bytes()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ pub fn step(job: &Job, lxc: &Lxc) -> GuestResult<Step> {
         .iter()
         .filter(|m| m.owner_uid.is_some() || m.owner_gid.is_some())
     {
-        let path: PathBuf = job.ctx.env.host_path(std::path::Path::new(&*m.host_path));
+        let path: PathBuf = job.host_path(std::path::Path::new(&*m.host_path));
         let out = job
             .transport
             .node_run(&cmd(

@@ -65,7 +65,7 @@ pub fn step(job: &Job, lxc: &Lxc) -> GuestResult<Step> {
         return Ok(step);
     }
     for (kind, file) in [(IdKind::Uid, "/etc/subuid"), (IdKind::Gid, "/etc/subgid")] {
-        let path = job.ctx.env.host_path(std::path::Path::new(file));
+        let path = job.host_path(std::path::Path::new(file));
         let have = job
             .transport
             .node_read(&path)

@@ -179,6 +179,20 @@ impl<'a> Job<'a> {
         self.node.borrow().clone()
     }
 
+    /// A host path of the guest's node as seen from here: `PHOENIX_HOST_ROOT` on one host or
+    /// over SSH; on a simulated cluster, that node's host folder
+    /// (`phoenix_host::sim::node_host_root`), so a container on pve2 uses pve2's host.
+    pub fn host_path(&self, p: &std::path::Path) -> std::path::PathBuf {
+        let env = &self.ctx.env;
+        match &env.sim {
+            Some(sim) if self.ctx.config.hypervisor.cluster.is_some() => {
+                phoenix_host::sim::node_host_root(sim, &self.node())
+                    .join(p.strip_prefix("/").unwrap_or(p))
+            }
+            _ => env.host_path(p),
+        }
+    }
+
     /// After a migration: the guest is addressed on `node`, and what was read about it is
     /// read again.
     pub(crate) fn moved_to(&self, node: &str) {

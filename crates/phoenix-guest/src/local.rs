@@ -53,6 +53,10 @@ pub struct LocalTransport<'a> {
     pub vars: Vec<(String, std::ffi::OsString)>,
     /// How often a VM guest process is polled.
     pub agent_poll: Duration,
+    /// The simulated node's folder (`--sim`): work selected for a node of a simulated cluster
+    /// gets that node's host folder as `PHOENIX_HOST_ROOT` (see [`NodeWork::select`]).
+    sim: Option<PathBuf>,
+    host_root: std::cell::RefCell<Option<PathBuf>>,
 }
 
 impl<'a> LocalTransport<'a> {
@@ -66,6 +70,8 @@ impl<'a> LocalTransport<'a> {
             pve_dir: env.pve_dir.clone(),
             vars: env.vars(Some(cfg)),
             agent_poll: Duration::from_secs(2),
+            sim: env.sim.clone(),
+            host_root: std::cell::RefCell::new(None),
         }
     }
 
@@ -474,6 +480,9 @@ impl NodeWork for LocalTransport<'_> {
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
+        if let Some(h) = &*self.host_root.borrow() {
+            cmd.env("PHOENIX_HOST_ROOT", h);
+        }
         for (k, v) in &c.env {
             cmd.env(k, v);
         }
@@ -518,6 +527,14 @@ impl NodeWork for LocalTransport<'_> {
 
     fn place(&self) -> String {
         "this node".into()
+    }
+
+    /// On a simulated cluster, work for `node` runs as that node: its host folder.
+    fn select(&self, node: &str) {
+        if let Some(sim) = &self.sim {
+            self.host_root
+                .replace(Some(phoenix_host::sim::node_host_root(sim, node)));
+        }
     }
 }
 

@@ -30,6 +30,9 @@ struct ManagerCli {
     /// setup: allow ZFS to use disks that hold data
     #[arg(long)]
     wipe_disks: bool,
+    /// setup: set up this node of `cluster.nodes` (its ssh_host; its merged `setup` values)
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
     /// sync stacks: only this stack (with --to)
     #[arg(long, value_name = "NAME", requires = "to")]
     stack: Option<String>,
@@ -62,6 +65,8 @@ pub struct Invocation {
     /// `delete --unmanaged`: a guest no config file defines.
     pub unmanaged: bool,
     pub wipe_disks: bool,
+    /// `setup --node NAME`: the cluster node to set up.
+    pub node: Option<String>,
     /// The argument of a verb in [`VERBS_WITH_ARGUMENT`] of a manager that takes no target
     /// (`hypervisor-manager sync dns`).
     pub argument: Option<String>,
@@ -137,6 +142,9 @@ pub fn parse_from(
     if cli.unmanaged && verb != "delete" {
         return Err(fail("--unmanaged applies to 'delete' only".into()));
     }
+    if cli.node.is_some() && verb != "setup" {
+        return Err(fail("--node applies to 'setup' only".into()));
+    }
     let id = if takes_target {
         let t = cli
             .target
@@ -170,6 +178,7 @@ pub fn parse_from(
         force: cli.force,
         unmanaged: cli.unmanaged,
         wipe_disks: cli.wipe_disks,
+        node: cli.node,
         argument,
         only_stack: cli.stack.zip(cli.to),
     })

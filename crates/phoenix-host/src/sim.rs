@@ -45,6 +45,27 @@ pub fn cluster_nodes(
     }
 }
 
+/// The simulated host folder of node `node` (`PHOENIX_HOST_ROOT` of work done as that node):
+/// `DIR/host` for the first member of the cluster (and for a one-node folder), else
+/// `DIR/nodes/<node>/host`, as `pve-sim` maps it (its state beside it, `host-state`).
+pub fn node_host_root(dir: &Path, node: &str) -> PathBuf {
+    match first_member(dir) {
+        Some(first) if first != node => dir.join("nodes").join(node).join("host"),
+        _ => dir.join("host"),
+    }
+}
+
+/// The first node of `DIR/etc/pve/.members` (pmxcfs's `nodelist`, by `id`).
+fn first_member(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("etc/pve/.members")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("nodelist")?
+        .as_object()?
+        .iter()
+        .min_by_key(|(_, e)| e.get("id").and_then(|i| i.as_u64()).unwrap_or(0))
+        .map(|(n, _)| n.clone())
+}
+
 /// Initialises the node in `dir` when needed (a cluster of `nodes` when there are any) and
 /// points `env` at it.
 pub fn enter(mut env: HostEnv, dir: &Path, nodes: &[String]) -> Result<HostEnv, SimError> {

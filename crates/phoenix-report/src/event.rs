@@ -125,6 +125,9 @@ pub struct Event {
     /// The guest; absent for host steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest: Option<GuestTag>,
+    /// The cluster node a host step ran on (`setup --node pve2`); absent for one host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// The step (`configure`, `start`, `feature docker`); errors name it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
@@ -147,12 +150,19 @@ impl Event {
         Event {
             event,
             guest,
+            node: None,
             step: None,
             action: None,
             message: None,
             changes: Vec::new(),
             elapsed_ms: None,
         }
+    }
+
+    /// The node of a host event.
+    pub fn node(mut self, node: impl Into<String>) -> Event {
+        self.node = Some(node.into());
+        self
     }
 
     pub fn step(mut self, step: impl Into<String>) -> Event {

@@ -27,13 +27,50 @@ impl Tally {
 }
 
 /// Tallies by guest (`None`: the host), the host first, then by guest id: parallel runs finish
-/// in any order, and the recap reads the same every time.
+/// in any order, and the recap reads the same every time. Host events of a cluster node
+/// (`setup` per node) have one row per node, by name, after the host's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recap {
     pub rows: Vec<(Option<GuestTag>, Tally)>,
+    pub nodes: Vec<(String, Tally)>,
 }
 
 impl Recap {
+    fn node_row(&mut self, n: &str) -> &mut Tally {
+        let i = match self.nodes.binary_search_by(|(k, _)| k.as_str().cmp(n)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.nodes.insert(i, (n.to_string(), Tally::default()));
+                i
+            }
+        };
+        &mut self.nodes[i].1
+    }
+
+    /// A node's row (for a host step of that node that reported nothing itself).
+    pub fn count_silent_node(&mut self, node: &str, ok: bool) {
+        let t = self.node_row(node);
+        if ok {
+            t.ok += 1;
+        } else {
+            t.failed += 1;
+        }
+    }
+
+    /// The tally of node `n`'s host steps.
+    pub fn node(&self, n: &str) -> Tally {
+        self.nodes
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, t)| *t)
+            .unwrap_or_default()
+    }
+
+    /// Whether there is nothing to show.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.nodes.is_empty()
+    }
+
     fn row(&mut self, g: Option<GuestTag>) -> &mut Tally {
         let i = match self.rows.binary_search_by(|(k, _)| k.cmp(&g)) {
             Ok(i) => i,
@@ -47,7 +84,10 @@ impl Recap {
 
     /// Counts one event.
     pub fn count(&mut self, e: &Event) {
-        let t = self.row(e.guest);
+        let t = match (&e.guest, &e.node) {
+            (None, Some(n)) => self.node_row(n),
+            _ => self.row(e.guest),
+        };
         match e.event {
             EventKind::Unchanged => t.ok += 1,
             EventKind::Changed => t.changed += 1,
@@ -82,6 +122,9 @@ impl Recap {
         for (_, r) in &self.rows {
             t.add(r);
         }
+        for (_, r) in &self.nodes {
+            t.add(r);
+        }
         t
     }
 
@@ -99,6 +142,22 @@ impl Recap {
                 v
             })
             .collect();
-        serde_json::json!({"event": "recap", "guests": rows, "totals": self.totals()})
+        let mut out =
+            serde_json::json!({"event": "recap", "guests": rows, "totals": self.totals()});
+        if !self.nodes.is_empty() {
+            let nodes: Vec<serde_json::Value> = self
+                .nodes
+                .iter()
+                .map(|(n, t)| {
+                    let mut v = serde_json::to_value(t).unwrap_or_default();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("node".into(), n.as_str().into());
+                    }
+                    v
+                })
+                .collect();
+            out["nodes"] = nodes.into();
+        }
+        out
     }
 }

@@ -14,9 +14,10 @@ pub struct Verbosity {
 }
 
 fn who(e: &Event) -> String {
-    match &e.guest {
-        Some(g) => format!("{} {}", g.kind.short(), g.id),
-        None => "host".to_string(),
+    match (&e.guest, &e.node) {
+        (Some(g), _) => format!("{} {}", g.kind.short(), g.id),
+        (None, Some(n)) => format!("host {n}"),
+        (None, None) => "host".to_string(),
     }
 }
 
@@ -85,6 +86,9 @@ pub fn event_lines(e: &Event, v: Verbosity) -> Vec<String> {
         EventKind::Failed => out.push(match (&e.guest, &e.step) {
             (Some(g), Some(s)) => format!("Error: {g}: {s}: {}", msg.unwrap_or("failed")),
             (Some(g), None) => format!("Error: {g}: {}", msg.unwrap_or("failed")),
+            (None, _) if e.node.is_some() => {
+                format!("Error: {}: {}", who(e), msg.unwrap_or("failed"))
+            }
             (None, _) => format!("Error: {}", msg.unwrap_or("failed")),
         }),
         EventKind::Skipped => out.push(format!("info: {}", msg.unwrap_or("skipped"))),
@@ -112,15 +116,24 @@ fn tally_line(label: &str, t: &Tally) -> String {
 
 /// `Recap:`, one line per guest in the order they first appeared, and the totals.
 pub fn recap_lines(r: &Recap) -> Vec<String> {
-    if r.rows.is_empty() {
+    if r.is_empty() {
         return Vec::new();
     }
     let mut out = vec!["Recap:".to_string()];
-    for (g, t) in &r.rows {
+    let (host, guests) = r
+        .rows
+        .split_at(r.rows.iter().take_while(|(g, _)| g.is_none()).count());
+    for (_, t) in host {
+        out.push(format!("  {}", tally_line("host", t)));
+    }
+    for (n, t) in &r.nodes {
+        out.push(format!("  {}", tally_line(&format!("host {n}"), t)));
+    }
+    for (g, t) in guests {
         let label = g.map(|g| g.id.to_string()).unwrap_or_else(|| "host".into());
         out.push(format!("  {}", tally_line(&label, t)));
     }
-    if r.rows.len() > 1 {
+    if r.rows.len() + r.nodes.len() > 1 {
         out.push(format!("  {}", tally_line("total", &r.totals())));
     }
     out

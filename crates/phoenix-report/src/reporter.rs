@@ -39,6 +39,8 @@ pub struct Reporter {
     forward: Option<Mutex<File>>,
     recap: Mutex<Recap>,
     progress: Option<Arc<Mutex<Progress>>>,
+    /// The cluster node this process's host events belong to (`setup --node`).
+    node: std::sync::OnceLock<String>,
 }
 
 fn stderr_is_terminal() -> bool {
@@ -58,6 +60,7 @@ impl Reporter {
             forward: None,
             recap: Mutex::default(),
             progress,
+            node: std::sync::OnceLock::new(),
         }
     }
 
@@ -84,6 +87,7 @@ impl Reporter {
             forward: Some(Mutex::new(file)),
             recap: Mutex::default(),
             progress: None,
+            node: std::sync::OnceLock::new(),
         }
     }
 
@@ -100,8 +104,16 @@ impl Reporter {
         self.verbosity
     }
 
+    /// From now on, host events (no guest) are node `n`'s (set once: `setup --node`).
+    pub fn set_node(&self, n: &str) {
+        let _ = self.node.set(n.to_string());
+    }
+
     /// Reports one event.
-    pub fn emit(&self, e: Event) {
+    pub fn emit(&self, mut e: Event) {
+        if let (None, None, Some(n)) = (&e.guest, &e.node, self.node.get()) {
+            e.node = Some(n.clone());
+        }
         if let Ok(mut r) = self.recap.lock() {
             r.count(&e);
         }
@@ -145,6 +157,13 @@ impl Reporter {
         }
     }
 
+    /// A host call of node `n` that sent no events: count it by its exit status.
+    pub fn count_silent_node(&self, n: &str, ok: bool) {
+        if let Ok(mut r) = self.recap.lock() {
+            r.count_silent_node(n, ok);
+        }
+    }
+
     pub fn recap(&self) -> Recap {
         self.recap.lock().map(|r| r.clone()).unwrap_or_default()
     }
@@ -153,7 +172,7 @@ impl Reporter {
     /// nothing, the dispatcher does.
     pub fn finish(&self) {
         let recap = self.recap();
-        if recap.rows.is_empty() {
+        if recap.is_empty() {
             return;
         }
         match self.mode {

@@ -27,8 +27,8 @@ pub const VERBS: &[(&str, &str)] = &[
 /// Each verb's own help (`phoenix help <verb>`, `phoenix <verb> --help`): usage, then what it
 /// does, the options that apply to it and where it is handled.
 pub const VERB_DETAILS: &[(&str, &str, &str)] = &[
-    ("setup", "phoenix setup [--wipe-disks] [--dry-run]",
-     "Runs the host set-up steps (setup_sequence, else the default) through hypervisor-manager.\n  --wipe-disks  let ZFS use disks that hold data\n  --dry-run     the set-up scripts print what they would change"),
+    ("setup", "phoenix setup [--node NAME]... [--wipe-disks] [--dry-run]",
+     "Runs the host set-up steps (setup_sequence, else the default) through hypervisor-manager.\nWith a cluster of several nodes: every node at once (one hypervisor-manager per node, each\nwith its cluster.nodes[].setup values merged over the config), each independent of the\nothers; one recap row per node; exit 1 when any node failed, the summary names them.\n  --node NAME   only this node (repeatable)\n  --wipe-disks  let ZFS use disks that hold data\n  --dry-run     the set-up scripts print what they would change"),
     ("create", "phoenix create <ID>... [--dry-run] [--jobs N]",
      "Creates the targets and whatever they need, dependencies first; existing dependencies are\nskipped, named targets are converged (configuration, disk, start, features).\n  --dry-run  show each guest's plan: the actions, their reasons and attribute diffs\n             (`memory: 999 -> 1024`); run nothing"),
     ("converge", "phoenix converge <ID>... [--dry-run]",
@@ -131,7 +131,7 @@ fn after_help() -> String {
     for (v, d) in VERBS {
         s.push_str(&format!("  {v:<12} {d}\n"));
     }
-    s.push_str("\nExamples:\n  phoenix --sim LetsGo                 bring a simulated node to the bundled config\n  phoenix create 950                   create 950 and whatever it needs\n  phoenix start 953 950 --dry-run      show the start order and commands\n  phoenix status --output json\n");
+    s.push_str("\nExamples:\n  phoenix --sim LetsGo                 bring a simulated node to the bundled config\n  phoenix create 950                   create 950 and whatever it needs\n  phoenix start 953 950 --dry-run      show the start order and commands\n  phoenix status --output json\n  phoenix setup --node pve2            set up one node of the cluster (default: every node)\n");
     s
 }
 
@@ -168,6 +168,9 @@ pub struct Cli {
     /// setup: allow ZFS to use disks that hold partitions, file systems or pools
     #[arg(long)]
     pub wipe_disks: bool,
+    /// setup: set up this node of cluster.nodes (repeatable) [default: every node, in parallel]
+    #[arg(long, value_name = "NAME")]
+    pub node: Vec<String>,
     /// graph: output format
     #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
     pub format: GraphFormat,

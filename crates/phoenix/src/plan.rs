@@ -32,6 +32,9 @@ pub struct Step {
     pub needs: Vec<usize>,
     /// Wait this long after the step succeeds before dependents start (boot delays).
     pub delay_after: Duration,
+    /// The cluster node a host step works on (`setup --node NAME`); such steps are
+    /// independent: one failing does not stop the others.
+    pub node: Option<String>,
 }
 
 impl Step {
@@ -44,6 +47,7 @@ impl Step {
             action,
             needs: Vec::new(),
             delay_after: Duration::ZERO,
+            node: None,
         }
     }
 
@@ -56,14 +60,17 @@ impl Step {
             action: Action::Barrier,
             needs,
             delay_after: Duration::ZERO,
+            node: None,
         }
     }
 
-    /// How the call reads in output: `lxc-manager create 950`.
+    /// How the call reads in output: `lxc-manager create 950`, `hypervisor-manager setup
+    /// --node pve2`.
     pub fn label(&self) -> String {
-        match self.id {
-            Some(id) => format!("{} {} {}", self.manager, self.verb, id),
-            None => format!("{} {}", self.manager, self.verb),
+        match (self.id, &self.node) {
+            (Some(id), _) => format!("{} {} {}", self.manager, self.verb, id),
+            (None, Some(n)) => format!("{} {} --node {n}", self.manager, self.verb),
+            (None, None) => format!("{} {}", self.manager, self.verb),
         }
     }
 }
@@ -80,6 +87,8 @@ pub struct PlanOptions {
     pub boot_delays: bool,
     pub suite: Option<String>,
     pub wipe_disks: bool,
+    /// `setup`: the cluster nodes to set up, one independent step each (empty: the host).
+    pub nodes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -387,6 +396,26 @@ pub fn each(
     Ok(plan)
 }
 
+/// `setup`: one `hypervisor-manager setup --node NAME` per node of `opts.nodes`, none needing
+/// another (they run in parallel, each independent of the others' outcome); without nodes,
+/// the one host step.
+pub fn setup(opts: &PlanOptions) -> Plan {
+    if opts.nodes.is_empty() {
+        return host("setup", opts);
+    }
+    let one = host("setup", opts).steps.remove(0);
+    let steps = opts
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut s = one.clone();
+            s.node = Some(n.clone());
+            s
+        })
+        .collect();
+    Plan { steps }
+}
+
 /// A host step: `hypervisor-manager setup` or `hypervisor-manager test`.
 pub fn host(verb: &'static str, opts: &PlanOptions) -> Plan {
     let mut step = Step {
@@ -397,6 +426,7 @@ pub fn host(verb: &'static str, opts: &PlanOptions) -> Plan {
         action: Action::Run,
         needs: Vec::new(),
         delay_after: Duration::ZERO,
+        node: None,
     };
     if verb == "setup" && opts.wipe_disks {
         step.extra.push("--wipe-disks".into());

@@ -2,7 +2,8 @@
 //! when everything it needs has finished. (What Proxmox serialises itself — clones of one
 //! source, allocations per storage — the managers wait for around that one call; see
 //! `phoenix_host::slots`.) On the first failure no new
-//! step starts and the running ones finish. SIGINT/SIGTERM do the same and are forwarded to the
+//! step starts and the running ones finish (but the set-up of one cluster node failing does
+//! not stop the other nodes': a step with a `node` is independent). SIGINT/SIGTERM do the same and are forwarded to the
 //! running managers (each in its own process group). The executor never decides what to print
 //! about the run as a whole: it returns a [`Report`] for the summary.
 
@@ -179,6 +180,16 @@ impl Executor<'_> {
                     report.unreachable.entry(node).or_default().push(id);
                     lost_step[i] = true;
                     lost_guests.insert(id);
+                } else if let (Outcome::Failed(code), Some(node)) = (&outcome, &plan.steps[i].node)
+                {
+                    // Nodes are set up independently: the others go on.
+                    self.reporter.line(&format!(
+                        "Error: host {node} {} failed with exit code {code}; other nodes go on",
+                        plan.steps[i].verb
+                    ));
+                    if report.first_failure.is_none() && report.signal.is_none() {
+                        report.first_failure = Some((i, *code));
+                    }
                 } else if let Outcome::Failed(code) = outcome {
                     if report.first_failure.is_none() && report.signal.is_none() {
                         report.first_failure = Some((i, code));
@@ -222,6 +233,9 @@ impl Executor<'_> {
             cmd.arg(id.to_string());
         }
         cmd.args(&step.extra);
+        if let Some(n) = &step.node {
+            cmd.arg("--node").arg(n);
+        }
         cmd.arg("--config").arg(absolute(&self.env.config));
         if self.env.dry_run {
             cmd.arg("--dry-run");
@@ -252,10 +266,12 @@ impl Executor<'_> {
         if prefix {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
-        let tag = step
-            .id
-            .map(|id| id.to_string())
-            .unwrap_or_else(|| "host".into());
+        let tag = match (step.id, &step.node) {
+            (Some(id), _) => id.to_string(),
+            (None, Some(n)) => format!("host {n}"),
+            (None, None) => "host".into(),
+        };
+        let node = step.node.clone();
         let delay = if self.env.dry_run {
             Duration::ZERO
         } else {
@@ -264,8 +280,9 @@ impl Executor<'_> {
         let signal = self.signal.clone();
         let label = step.label();
         let guest = guest_tag(step);
-        self.reporter
-            .emit(Event::new(EventKind::Begin, guest).message(label.clone()));
+        let mut begin = Event::new(EventKind::Begin, guest).message(label.clone());
+        begin.node = step.node.clone();
+        self.reporter.emit(begin);
         let events = match EventPipe::attach(&mut cmd) {
             Ok(p) => p,
             Err(e) => {
@@ -281,8 +298,10 @@ impl Executor<'_> {
             let (outcome, heard) = events.run(&reporter, &changed, || {
                 run_child(i, cmd, prefix, &tag, &children, &signal)
             });
-            if !heard {
-                reporter.count_silent_call(guest, outcome == Outcome::Done);
+            match (heard, &node) {
+                (true, _) => {}
+                (false, Some(n)) => reporter.count_silent_node(n, outcome == Outcome::Done),
+                (false, None) => reporter.count_silent_call(guest, outcome == Outcome::Done),
             }
             if outcome == Outcome::Done && !delay.is_zero() {
                 log::info!("{label}: waiting boot_delay {}s", delay.as_secs());
@@ -615,6 +634,7 @@ mod tests {
             action,
             needs,
             delay_after: Duration::ZERO,
+            node: None,
         }
     }
 

@@ -205,6 +205,11 @@ pub fn init_cluster(root: &Path, nodes: &[String]) -> R<()> {
             fs::create_dir_all(&p).map_err(|e| io_fail(&p, e))?;
         }
     }
+    // Every node but the first has its own host (the first keeps `host/`).
+    for n in nodes.iter().skip(1) {
+        let p = crate::state::node_host_dir(root, nodes, n);
+        fs::create_dir_all(&p).map_err(|e| io_fail(&p, e))?;
+    }
     for d in ["lxc", "qemu-server"] {
         let old = pve.join(d);
         for e in fs::read_dir(&old).into_iter().flatten().flatten() {

@@ -130,6 +130,24 @@ pub struct Node {
 /// The node name of a one-node state folder.
 pub const SINGLE_NODE: &str = "pve";
 
+/// The simulated host of node `name`: `<root>/host` for the first member of a cluster (and for
+/// a one-node folder), `<root>/nodes/<name>/host` for every other member, so each node's
+/// set-up acts on its own host. `host-state` (the host tools' state) sits beside it.
+pub fn node_host_dir(root: &Path, members: &[String], name: &str) -> PathBuf {
+    match members.first() {
+        Some(first) if first != name && members.iter().any(|m| m == name) => {
+            root.join("nodes").join(name).join("host")
+        }
+        _ => root.join("host"),
+    }
+}
+
+/// The simulated host of this process's node (`PVE_SIM_NODE`, as [`Node::open`] decides).
+pub fn process_host_dir(root: &Path) -> PathBuf {
+    let name = std::env::var("PVE_SIM_NODE").unwrap_or_default();
+    node_host_dir(root, &members(root), &name)
+}
+
 /// Cluster members listed in `etc/pve/.members` (pmxcfs's file: `nodelist` keyed by name,
 /// ordered by `id`).
 pub fn members(root: &Path) -> Vec<String> {
@@ -268,14 +286,35 @@ impl Node {
         self.root.join("lock")
     }
 
+    /// This node's simulated host folder (see [`node_host_dir`]).
+    pub fn host_dir(&self) -> PathBuf {
+        node_host_dir(&self.root, &self.members, &self.name)
+    }
+
     /// Map a path as Proxmox sees it to the physical path in the state folder: paths already
-    /// inside the root stay; other absolute paths go under `<root>/host`.
+    /// inside the root stay; other absolute paths go under this node's host folder, except a
+    /// path inside a shared storage (`shared 1` in `storage.cfg`), which is one folder for
+    /// every node: the first node's.
     pub fn rebase(&self, p: &str) -> PathBuf {
         let path = Path::new(p);
         if path.starts_with(&self.root) {
             return path.to_path_buf();
         }
-        self.root.join("host").join(p.trim_start_matches('/'))
+        let rel = p.trim_start_matches('/');
+        if self.is_cluster() && self.in_shared_storage(path) {
+            return self.root.join("host").join(rel);
+        }
+        self.host_dir().join(rel)
+    }
+
+    /// Whether `path` is inside the `path` of a storage marked `shared 1`.
+    fn in_shared_storage(&self, path: &Path) -> bool {
+        let Ok(text) = fs::read_to_string(self.pve_dir().join("storage.cfg")) else {
+            return false;
+        };
+        crate::storage::parse_cfg(&text).iter().any(|s| {
+            s.prop("shared") == Some("1") && s.prop("path").is_some_and(|sp| path.starts_with(sp))
+        })
     }
 
     /// Which kind of guest `id` is, if it exists.

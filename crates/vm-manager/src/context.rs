@@ -26,10 +26,11 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn new(env: &HostEnv, cfg: &Config) -> Paths {
+    /// `host_path` maps a host path of the VM's node (`Job::host_path`).
+    pub fn new(env: &HostEnv, cfg: &Config, host_path: impl Fn(&Path) -> PathBuf) -> Paths {
         let cp = &cfg.hypervisor.core_paths;
         let host =
-            |v: &Option<String>, dflt: &str| env.host_path(Path::new(v.as_deref().unwrap_or(dflt)));
+            |v: &Option<String>, dflt: &str| host_path(Path::new(v.as_deref().unwrap_or(dflt)));
         Paths {
             image_cache: host(&cp.image_cache_dir, DEFAULT_IMAGE_CACHE_DIR),
             cloud_init_dir: cp
@@ -54,7 +55,7 @@ pub struct VmJob<'j, 'a> {
 impl<'j, 'a> VmJob<'j, 'a> {
     pub fn new(job: &'j Job<'a>, vm: &'j Vm, force: bool) -> GuestResult<VmJob<'j, 'a>> {
         let d = Desired::of(vm).map_err(|e| job.err("config", e))?;
-        let paths = Paths::new(&job.ctx.env, job.config());
+        let paths = Paths::new(&job.ctx.env, job.config(), |p| job.host_path(p));
         let record = RefCell::new(RecordFile::load(&paths.records, vm.id.0));
         Ok(VmJob {
             job,

@@ -194,7 +194,7 @@ pub fn updated_exports(text: &str, e: &NfsExport, ip: Ipv4Addr) -> Option<String
 
 fn export_step(vj: &VmJob, e: &NfsExport, ip: Ipv4Addr) -> GuestResult<Step> {
     let job = vj.job;
-    let file = job.ctx.env.host_path(Path::new("/etc/exports"));
+    let file = job.host_path(Path::new("/etc/exports"));
     let text = job
         .transport
         .node_read(&file)
@@ -251,7 +251,7 @@ fn mount_in_guest(vj: &VmJob, m: &Mount) -> GuestResult<bool> {
     }
     let mut step = Step::new(STEP);
     if let Some(folder) = m.host_folder {
-        let host = vj.job.ctx.env.host_path(Path::new(&**folder));
+        let host = vj.job.host_path(Path::new(&**folder));
         step.push(Action::node(
             STEP,
             format!("the folder {folder} must exist on the NFS server"),

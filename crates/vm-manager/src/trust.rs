@@ -43,8 +43,7 @@ pub fn apply(vj: &VmJob) -> GuestResult<()> {
     else {
         return Ok(());
     };
-    let env = &job.ctx.env;
-    let src = env.host_path(&dir.join(EXPORTED_ROOT));
+    let src = job.host_path(&dir.join(EXPORTED_ROOT));
     let read = |p: &Path| job.transport.node_read(p).map_err(|e| job.err(STEP, e.0));
     let Some(root) = read(&src)? else {
         return Err(job.err(
@@ -55,7 +54,7 @@ pub fn apply(vj: &VmJob) -> GuestResult<()> {
             ),
         ));
     };
-    let dest = env.host_path(&Path::new(volume.path.as_str()).join(VM_ROOT));
+    let dest = job.host_path(&Path::new(volume.path.as_str()).join(VM_ROOT));
     if read(&dest)?.as_deref() == Some(root.as_slice()) {
         job.unchanged(STEP, None);
         return Ok(());

@@ -33,16 +33,17 @@ fn fstab_entry(fs: &GuestFs, target: &str) -> Option<(String, String, String)> {
 /// the host).
 fn exported(ctx: &Ctx, path: &str) -> Option<bool> {
     let path = path.trim_end_matches('/');
-    let exports: Vec<String> = std::fs::read_to_string(ctx.state.join("host/etc/exports"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .next()
-                .map(|e| e.trim_end_matches('/').to_string())
-        })
-        .collect();
+    let exports: Vec<String> =
+        std::fs::read_to_string(crate::state::process_host_dir(&ctx.state).join("etc/exports"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .next()
+                    .map(|e| e.trim_end_matches('/').to_string())
+            })
+            .collect();
     if exports.iter().any(|e| e == path) {
         return Some(true);
     }
@@ -54,7 +55,11 @@ fn exported(ctx: &Ctx, path: &str) -> Option<bool> {
         return None;
     }
     let rel = path.trim_start_matches('/');
-    Some(ctx.state.join("host").join(rel).is_dir())
+    Some(
+        crate::state::process_host_dir(&ctx.state)
+            .join(rel)
+            .is_dir(),
+    )
 }
 
 fn mount_one(ctx: &Ctx, source: &str, target: &str, fstype: &str) -> Out {

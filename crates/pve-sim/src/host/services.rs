@@ -31,7 +31,7 @@ pub fn dnsmasq(h: &mut Host, a: &[String]) -> Out {
         }
         i += 1;
     }
-    let root = h.root.join("host");
+    let root = h.host_root();
     if !root.join(conf.trim_start_matches('/')).is_file() && conf != "/etc/dnsmasq.conf" {
         return Out::err(
             3,

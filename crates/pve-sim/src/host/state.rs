@@ -245,17 +245,27 @@ impl HostState {
     }
 }
 
+/// `host-state` beside a host folder (`<root>/host-state`, `<root>/nodes/<n>/host-state`).
+fn state_dir(host: &Path) -> PathBuf {
+    host.with_file_name("host-state")
+}
+
 /// The state of one call: loaded under the lock, saved when changed.
 pub struct Host {
     pub root: PathBuf,
+    /// This call's node's host folder (`crate::state::node_host_dir`); its state beside it.
+    host: PathBuf,
     pub state: HostState,
     original: HostState,
     _lock: FileLock,
 }
 
 impl Host {
+    /// The host of this process's node (`PVE_SIM_NODE`): each node of a simulated cluster
+    /// has its own folder and state.
     pub fn open(root: &Path) -> R<Host> {
-        let dir = root.join("host-state");
+        let host = crate::state::process_host_dir(root);
+        let dir = state_dir(&host);
         fs::create_dir_all(&dir).map_err(|e| io_fail(&dir, e))?;
         let lock = flock(
             &dir.join(".lock"),
@@ -272,6 +282,7 @@ impl Host {
         };
         Ok(Host {
             root: root.to_path_buf(),
+            host,
             original: state.clone(),
             state,
             _lock: lock,
@@ -280,19 +291,17 @@ impl Host {
 
     /// Writes the state back when the call changed it.
     pub fn save(&self) -> R<()> {
-        if self.state == self.original && self.root.join("host-state/state.json").exists() {
+        let file = state_dir(&self.host).join("state.json");
+        if self.state == self.original && file.exists() {
             return Ok(());
         }
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| fail(e.to_string()))?;
-        atomic_write(
-            &self.root.join("host-state/state.json"),
-            format!("{text}\n").as_bytes(),
-        )
+        atomic_write(&file, format!("{text}\n").as_bytes())
     }
 
     /// `PHOENIX_HOST_ROOT` of the simulated node.
     pub fn host_root(&self) -> PathBuf {
-        self.root.join("host")
+        self.host.clone()
     }
 
     /// A host path inside the simulated host root (`/etc/exports` -> `<root>/host/etc/exports`).

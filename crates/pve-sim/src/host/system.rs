@@ -91,7 +91,11 @@ fn known(h: &Host, u: &str) -> bool {
     } else {
         format!("{u}.service")
     };
-    h.state.unit_known(u) || h.root.join("host/etc/systemd/system").join(file).is_file()
+    h.state.unit_known(u)
+        || h.host_root()
+            .join("etc/systemd/system")
+            .join(file)
+            .is_file()
 }
 
 /// `systemctl is-enabled|is-active [--quiet] UNIT`, `enable|disable [--now] UNIT...`,
