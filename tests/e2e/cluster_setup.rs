@@ -1,0 +1,253 @@
+//! Issue 16, set-up per node, on a simulated three-node cluster: the 2025-10-01 fixture with
+//! `node` keys and a per-node `setup` override (pve2's own address). An unknown `--node` is
+//! refused before anything runs (exit 2); a disk with data on pve2 makes pve2's set-up fail
+//! (the ZFS safety rule, per node) while pve1 and pve3 are set up (exit 1, the summary names
+//! pve2, one recap row per node); `--node pve2 --wipe-disks` sets up pve2 alone, with its
+//! override; a re-run of every node changes nothing; then `LetsGo` converges, with each
+//! container's bind mounts on its own node's host.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use phoenix_tests::{bin, repo, stderr, upstream_fixture, Sim};
+use serde_json::{json, Value};
+
+/// Where the fixture's guests go; the others stay on the default node, pve1.
+const PLACEMENT: &[(&str, &str)] = &[
+    ("910", "pve3"),
+    ("941", "pve3"),
+    ("950", "pve2"),
+    ("951", "pve2"),
+    ("952", "pve2"),
+    ("953", "pve3"),
+    ("954", "pve3"),
+    ("955", "pve3"),
+    ("956", "pve2"),
+    ("957", "pve2"),
+    ("960", "pve2"),
+];
+
+/// pve2's own address (the fixture's host has 10.0.0.13/24).
+const PVE2_ADDRESS: &str = "10.0.0.12/24";
+
+/// The host folder container 950 (on pve2) bind-mounts.
+const BIND_HOST: &str = "/srv/pve2-models";
+
+/// A copy of the fixture with a `cluster` block (pve2 overriding its address), `node` keys.
+fn cluster_config(dir: &Path) -> PathBuf {
+    let read = |f: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(upstream_fixture().join(f)).unwrap()).unwrap()
+    };
+    let mut hv = read("phoenix_hypervisor_config.json");
+    hv["cluster"] = json!({
+        "nodes": [
+            {"name": "pve1"},
+            {"name": "pve2", "setup": {"network": {"interfaces": {"address": PVE2_ADDRESS}}}},
+            {"name": "pve3"}
+        ]
+    });
+    let mut lxc = read("phoenix_lxc_configs.json");
+    for (id, node) in PLACEMENT {
+        lxc["lxc_configs"][*id]["node"] = json!(node);
+    }
+    // A host folder of pve2 bind-mounted into a container there.
+    lxc["lxc_configs"]["950"]["mount_points"] =
+        json!([{"host_path": BIND_HOST, "mount_point": "/models", "owner_uid": 1000}]);
+    let mut vm = read("phoenix_vm_configs.json");
+    for v in vm["vms"].as_array_mut().unwrap() {
+        if v["vmid"] == 8001 {
+            v["node"] = json!("pve3");
+        }
+    }
+    for (name, v) in [
+        ("phoenix_hypervisor_config.json", &hv),
+        ("phoenix_lxc_configs.json", &lxc),
+        ("phoenix_vm_configs.json", &vm),
+    ] {
+        std::fs::write(dir.join(name), serde_json::to_string_pretty(v).unwrap()).unwrap();
+    }
+    dir.join("phoenix_hypervisor_config.json")
+}
+
+struct Cluster {
+    sim: Sim,
+    cfg: PathBuf,
+}
+
+impl Cluster {
+    fn run(&self, args: &[&str]) -> Output {
+        self.sim
+            .phoenix(args)
+            .args(["--config", self.cfg.to_str().unwrap(), "--sim-nodes", "3"])
+            .env("PHOENIX_SCRIPTS_DIR", repo().join("scripts"))
+            .output()
+            .unwrap()
+    }
+    /// A node's simulated host folder.
+    fn host(&self, node: &str) -> PathBuf {
+        match node {
+            "pve1" => self.sim.dir().join("host"),
+            n => self.sim.dir().join("nodes").join(n).join("host"),
+        }
+    }
+    fn marker(&self, node: &str) -> PathBuf {
+        self.host(node)
+            .join("usr/local/phoenix_hypervisor/lib/.phoenix_hypervisor_initialized")
+    }
+    fn address(&self, node: &str) -> String {
+        std::fs::read_to_string(
+            self.host(node)
+                .join("etc/network/interfaces.d/50-vmbr0.cfg"),
+        )
+        .unwrap_or_default()
+    }
+}
+
+#[track_caller]
+fn ok(what: &str, o: &Output) {
+    assert!(o.status.success(), "{what} failed:\n{}", stderr(o));
+}
+
+/// The recap row of node `n` (`host pve2 ok=.. changed=.. failed=..`).
+fn recap_row(err: &str, n: &str) -> Option<String> {
+    let row = format!("host {n} ");
+    err.lines()
+        .find(|l| l.trim_start().starts_with(&row) && l.contains(" ok="))
+        .map(str::to_string)
+}
+
+#[test]
+fn setup_per_node_then_lets_go_converges() {
+    let sim = Sim::new();
+    let cfg = cluster_config(sim.tmp.path());
+    let c = Cluster { sim, cfg };
+
+    // An unknown node: one line, exit 2, nothing set up.
+    let o = c.run(&["setup", "--node", "pve9"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("Error: --node pve9: node 'pve9' is not in cluster.nodes (pve1, pve2, pve3)"),
+        "{err}"
+    );
+    assert!(!c.marker("pve1").exists());
+    // The manager refuses it too, and `--node` without a cluster block.
+    let o = std::process::Command::new(bin("hypervisor-manager"))
+        .args(["setup", "--node", "pve9", "--dry-run", "--config"])
+        .arg(&c.cfg)
+        .env("PHOENIX_SIM", c.sim.dir())
+        .env("PHOENIX_SCRIPTS_DIR", repo().join("scripts"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let plain = upstream_fixture().join("phoenix_hypervisor_config.json");
+    let o = std::process::Command::new(bin("hypervisor-manager"))
+        .args(["setup", "--node", "pve2", "--dry-run", "--config"])
+        .arg(&plain)
+        .env("PHOENIX_SIM", c.sim.tmp.path().join("plain"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("has no `cluster` block"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A disk of pve2 holds data: ZFS refuses it there (as on one host); the others go on.
+    let disk = "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_4TB_S7U8NJ0Y402334Y";
+    let mark = std::process::Command::new(c.sim.dir().join("bin/sgdisk"))
+        .args(["--new=1:0:0", disk])
+        .env("PVE_SIM_ROOT", c.sim.dir())
+        .env("PVE_SIM_NODE", "pve2")
+        .status()
+        .unwrap();
+    assert!(mark.success());
+    let o = c.run(&["setup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("refusing to create pool 'fastData'"), "{err}");
+    assert!(err.contains("failed: node pve2"), "{err}");
+    assert!(
+        err.contains("Summary: 3 nodes, 2 set up, 1 failed (pve2)"),
+        "{err}"
+    );
+    for n in ["pve1", "pve2", "pve3"] {
+        assert!(recap_row(&err, n).is_some(), "no recap row for {n}:\n{err}");
+    }
+    assert!(c.marker("pve1").is_file() && c.marker("pve3").is_file());
+    assert!(!c.marker("pve2").exists(), "pve2's set-up failed");
+    assert!(
+        c.address("pve1").contains("10.0.0.13/24"),
+        "{}",
+        c.address("pve1")
+    );
+    assert!(c.address("pve3").contains("10.0.0.13/24"));
+
+    // pve2 alone, its disks allowed: its own address.
+    let o = c.run(&["setup", "--node", "pve2", "--wipe-disks"]);
+    let err = stderr(&o);
+    ok("setup --node pve2", &o);
+    assert!(recap_row(&err, "pve2").is_some(), "{err}");
+    assert!(
+        recap_row(&err, "pve1").is_none() && recap_row(&err, "pve3").is_none(),
+        "{err}"
+    );
+    assert!(c.marker("pve2").is_file());
+    let pve2 = c.address("pve2");
+    assert!(
+        pve2.contains(PVE2_ADDRESS) && !pve2.contains("10.0.0.13/24"),
+        "{pve2}"
+    );
+
+    // Every node again: nothing changes anywhere.
+    let o = c.run(&["setup"]);
+    let err = stderr(&o);
+    ok("re-run", &o);
+    for n in ["pve1", "pve2", "pve3"] {
+        let row = recap_row(&err, n).unwrap_or_default();
+        assert!(
+            row.contains("changed=0 failed=0"),
+            "{n} changed: {row}\n{err}"
+        );
+    }
+    assert!(
+        err.contains("Summary: 3 nodes, 3 set up, 0 failed"),
+        "{err}"
+    );
+
+    // The guests on their nodes converge.
+    let cache = c.host("pve1").join("var/lib/vz/template/phoenix-images");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join("noble-server-cloudimg-amd64.img"), b"image").unwrap();
+    ok(
+        "LetsGo",
+        &c.run(&["LetsGo", "--no-boot-delay", "--jobs", "6"]),
+    );
+    let st = c.run(&["status", "--detailed-exitcode"]);
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+    // The container's bind mount is a folder of its own node's host (made by Phoenix with
+    // its owner, mounted from there by the node).
+    let dump = c.sim.dump();
+    let ct = dump["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["vmid"] == 950)
+        .unwrap();
+    assert_eq!(ct["node"], "pve2");
+    assert!(
+        ct["config"]["mp1"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(BIND_HOST)),
+        "{ct:#}"
+    );
+    let rel = BIND_HOST.trim_start_matches('/');
+    assert!(c.host("pve2").join(rel).is_dir());
+    assert!(!c.host("pve1").join(rel).exists() && !c.host("pve3").join(rel).exists());
+}
