@@ -199,3 +199,30 @@ fn forwarded_events_round_trip() {
     assert_eq!(back, e);
     assert!(line.starts_with(r#"{"event":"planned","guest":{"id":953,"type":"lxc"}"#));
 }
+
+#[test]
+fn host_events_of_cluster_nodes_have_one_recap_row_each() {
+    let mut r = Recap::default();
+    let ev = |k, n: &str| Event::new(k, None).node(n).step("setup zfs");
+    for e in [
+        ev(EventKind::Changed, "pve2"),
+        ev(EventKind::Unchanged, "pve1"),
+        ev(EventKind::Failed, "pve2"),
+        Event::new(EventKind::Unchanged, Some(CT953)),
+    ] {
+        r.count(&e);
+    }
+    assert_eq!(
+        recap_lines(&r),
+        vec![
+            "Recap:",
+            "  host pve1 ok=1 changed=0 failed=0 skipped=0",
+            "  host pve2 ok=0 changed=1 failed=1 skipped=0",
+            "  953      ok=1 changed=0 failed=0 skipped=0",
+            "  total    ok=2 changed=1 failed=1 skipped=0",
+        ]
+    );
+    assert_eq!(r.to_json()["nodes"][1]["node"], "pve2");
+    let failed = event_lines(&ev(EventKind::Failed, "pve2").message("boom"), Verbosity::default());
+    assert_eq!(failed, vec!["Error: host pve2: boom"]);
+}
