@@ -177,6 +177,13 @@ fn setup_per_node_then_lets_go_converges() {
     }
     assert!(c.marker("pve1").is_file() && c.marker("pve3").is_file());
     assert!(!c.marker("pve2").exists(), "pve2's set-up failed");
+    for n in ["pve1", "pve3"] {
+        let row = recap_row(&err, n).unwrap_or_default();
+        assert!(
+            row.contains("failed=0") && !row.contains("changed=0"),
+            "{n}: {row}"
+        );
+    }
     assert!(
         c.address("pve1").contains("10.0.0.13/24"),
         "{}",
@@ -201,6 +208,7 @@ fn setup_per_node_then_lets_go_converges() {
     );
 
     // Every node again: nothing changes anywhere.
+    let before = c.sim.invocations().len();
     let o = c.run(&["setup"]);
     let err = stderr(&o);
     ok("re-run", &o);
@@ -215,6 +223,12 @@ fn setup_per_node_then_lets_go_converges() {
         err.contains("Summary: 3 nodes, 3 set up, 0 failed"),
         "{err}"
     );
+    let changing: Vec<Value> = c.sim.invocations()[before..]
+        .iter()
+        .filter(|i| i["mutating"] == true)
+        .cloned()
+        .collect();
+    assert!(changing.is_empty(), "{changing:#?}");
 
     // The guests on their nodes converge.
     let cache = c.host("pve1").join("var/lib/vz/template/phoenix-images");

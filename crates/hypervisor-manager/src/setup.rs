@@ -194,13 +194,16 @@ fn run_steps(
 /// `scripts/phoenix_hypervisor_common_utils.sh`): one line per mutating command or written file.
 pub const CHANGES_FILE_VAR: &str = "PHOENIX_CHANGES_FILE";
 
-/// The list of a step's changes, read after it ran. Only where the script runs on this machine:
-/// over SSH (the `api` transport) the file would be on the node, so the step reports ok.
+/// The list of a step's changes, read after it ran. Only where the script runs on this machine
+/// (also the `api` transport's simulated node): over SSH the file would be on the node, so the
+/// step reports ok.
 struct ChangesFile(tempfile::NamedTempFile);
 
 impl ChangesFile {
     fn new(ctx: &Context) -> Option<ChangesFile> {
-        if ctx.env.transport == phoenix_host::TransportKind::Api || ctx.env.dry_run {
+        let over_ssh =
+            ctx.env.transport == phoenix_host::TransportKind::Api && ctx.env.sim.is_none();
+        if over_ssh || ctx.env.dry_run {
             return None;
         }
         tempfile::Builder::new()

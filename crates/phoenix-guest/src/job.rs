@@ -185,11 +185,9 @@ impl<'a> Job<'a> {
     pub fn host_path(&self, p: &std::path::Path) -> std::path::PathBuf {
         let env = &self.ctx.env;
         match &env.sim {
-            Some(sim) if self.ctx.config.hypervisor.cluster.is_some() => {
-                phoenix_host::sim::node_host_root(sim, &self.node())
-                    .join(p.strip_prefix("/").unwrap_or(p))
-            }
-            _ => env.host_path(p),
+            Some(sim) => phoenix_host::sim::node_host_root(sim, &self.node())
+                .join(p.strip_prefix("/").unwrap_or(p)),
+            None => env.host_path(p),
         }
     }
 

@@ -93,7 +93,13 @@ pub fn event_lines(e: &Event, v: Verbosity) -> Vec<String> {
         }),
         EventKind::Skipped => out.push(format!("info: {}", msg.unwrap_or("skipped"))),
         EventKind::Note => out.push(format!("{}: note: {}", who(e), msg.unwrap_or(""))),
-        EventKind::Begin => out.push(format!("==> {}", msg.unwrap_or(""))),
+        EventKind::Begin => out.push(match (&e.guest, &e.node) {
+            // A node's steps interleave with the other nodes': say whose.
+            (None, Some(n)) if !msg.unwrap_or("").contains(n.as_str()) => {
+                format!("==> {}: {}", who(e), msg.unwrap_or(""))
+            }
+            _ => format!("==> {}", msg.unwrap_or("")),
+        }),
         EventKind::Done => {
             if let Some(m) = msg {
                 out.push(format!("{}: {m}", who(e)));

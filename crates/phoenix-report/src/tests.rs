@@ -223,6 +223,9 @@ fn host_events_of_cluster_nodes_have_one_recap_row_each() {
         ]
     );
     assert_eq!(r.to_json()["nodes"][1]["node"], "pve2");
-    let failed = event_lines(&ev(EventKind::Failed, "pve2").message("boom"), Verbosity::default());
+    let failed = event_lines(
+        &ev(EventKind::Failed, "pve2").message("boom"),
+        Verbosity::default(),
+    );
     assert_eq!(failed, vec!["Error: host pve2: boom"]);
 }
