@@ -139,3 +139,37 @@ fn a_guest_moved_by_hand_and_a_node_down() {
     let dump = s.admin(&["dump"]).ok();
     assert!(dump.stdout.contains("\"node\": \"pve2\""));
 }
+
+#[test]
+fn each_node_has_its_own_host_and_a_shared_storage_is_one_folder() {
+    let s = cluster();
+    assert!(s.path("nodes/pve2/host").is_dir() && s.path("nodes/pve3/host").is_dir());
+    assert!(!s.exists("nodes/pve1"), "the first node keeps host/");
+    // Host tools keep each node's state beside its host.
+    let disk = "/dev/disk/by-id/nvme-PVE2_ONLY";
+    assert_eq!(
+        on(&s, "pve2", "sgdisk", &format!("--new=1:0:0 {disk}")).code,
+        0
+    );
+    assert!(s.read("nodes/pve2/host-state/state.json").contains(disk));
+    assert!(!s.read("host-state/state.json").contains(disk));
+    // Bind mounts come from the node's host, except inside a shared storage: one folder.
+    on(
+        &s,
+        "pve2",
+        "pvesm",
+        "add dir shared1 --path /mnt/pve/shared1 --content images --shared 1",
+    )
+    .ok();
+    on(
+        &s,
+        "pve2",
+        "pct",
+        &format!("create 300 fastData-shared-iso:vztmpl/{TEMPLATE} --rootfs quickOS-lxc-disks:4 --mp0 /srv/own,mp=/own --mp1 /mnt/pve/shared1/data,mp=/data"),
+    )
+    .ok();
+    assert!(s.path("nodes/pve2/host/srv/own").is_dir());
+    assert!(!s.exists("host/srv/own"));
+    assert!(s.path("host/mnt/pve/shared1/data").is_dir());
+    assert!(!s.exists("nodes/pve2/host/mnt/pve/shared1/data"));
+}
