@@ -5,7 +5,9 @@
 //! then `LetsGo` with pve2 taken down mid-run (the summary names the node and the guests not
 //! handled, exit 1), a clean re-run once it answers, a no-op re-run of reads only (at most
 //! 1 + 19 GETs), every logged request valid per apidata.js; then a guest moved by hand shows
-//! as drift and `converge` puts it back (after a dry run that changes nothing).
+//! as drift and `converge` puts it back (after a dry run that changes nothing); then that
+//! guest, made HA-managed, is stopped, started, moved back and deleted through the HA
+//! manager.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -237,4 +239,108 @@ fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_m
         "{}",
         String::from_utf8_lossy(&st.stdout)
     );
+
+    ha_managed_guest(&c);
+}
+
+/// 953 made HA-managed: a stop, a start and a migration only hand over to the HA manager
+/// (`hastop`, `hastart`, `hamigrate`), which acts later; Phoenix reads the state back before
+/// it reports the step done. A destroy uses `purge`, which removes the HA resource.
+fn ha_managed_guest(c: &Cluster) {
+    let pvesh = |args: &[&str]| {
+        let o = std::process::Command::new(bin("pve-sim"))
+            .arg("pvesh")
+            .args(args)
+            .env("PVE_SIM_ROOT", c.sim.dir())
+            .output()
+            .unwrap();
+        ok(&format!("pvesh {args:?}"), &o);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    pvesh(&["create", "/cluster/ha/resources", "--sid", "ct:953"]);
+    std::fs::write(c.sim.dir().join("faults.json"), r#"{"ha_delay_ms": 1500}"#).unwrap();
+    let state = || -> Value {
+        serde_json::from_str(&pvesh(&[
+            "get",
+            "/cluster/resources",
+            "--type",
+            "vm",
+            "--output-format",
+            "json",
+        ]))
+        .unwrap()
+    };
+    let ct953 = || {
+        state()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["vmid"] == 953)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(ct953()["hastate"], "started");
+    let tasks = || -> Vec<String> {
+        std::fs::read_dir(c.sim.dir().join("api/tasks"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+
+    ok("stop", &c.run(&["stop", "953"]));
+    assert_eq!(ct953()["status"], "stopped");
+    assert!(tasks().iter().any(|t| t.contains(":hastop:953:")));
+    ok("start", &c.run(&["start", "953"]));
+    assert_eq!(ct953()["status"], "running");
+    assert!(tasks().iter().any(|t| t.contains(":hastart:953:")));
+
+    let o = std::process::Command::new(bin("pve-sim"))
+        .args(["move", "953", "pve1"])
+        .env("PVE_SIM_ROOT", c.sim.dir())
+        .output()
+        .unwrap();
+    ok("pve-sim move", &o);
+    ok("converge", &c.run(&["converge", "953"]));
+    let g = ct953();
+    assert_eq!(
+        (g["node"].as_str(), g["status"].as_str()),
+        (Some("pve3"), Some("running")),
+        "{g}"
+    );
+    assert!(tasks().iter().any(|t| t.contains(":hamigrate:953:")));
+    let lrm = std::fs::read_to_string(c.sim.dir().join("invocations.jsonl")).unwrap();
+    let by_manager = lrm
+        .lines()
+        .filter(|l| l.contains("\"via\":\"ha-lrm\"") && l.contains("\"953\""))
+        .count();
+    assert_eq!(
+        by_manager, 3,
+        "stop, start, migrate by the HA manager:\n{lrm}"
+    );
+
+    // An HA manager that does not act in time: the task ended OK, the step still fails,
+    // naming the setting and the state the cluster shows.
+    let hv: Value = serde_json::from_str(&std::fs::read_to_string(&c.cfg).unwrap()).unwrap();
+    let mut slow = hv.clone();
+    slow["orchestration"]["settle_timeout_secs"] = json!(1);
+    std::fs::write(&c.cfg, slow.to_string()).unwrap();
+    std::fs::write(
+        c.sim.dir().join("faults.json"),
+        r#"{"ha_delay_ms": 600000}"#,
+    )
+    .unwrap();
+    let o = c.run(&["stop", "953"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the task ended, but the guest is not stopped after 1s (orchestration.settle_timeout_secs): status running; HA state request_stop"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&c.cfg, hv.to_string()).unwrap();
+    std::fs::write(c.sim.dir().join("faults.json"), r#"{"ha_delay_ms": 200}"#).unwrap();
+
+    ok("delete", &c.run(&["delete", "953", "--force"]));
+    assert!(!c.conf("pve3", "953").exists());
+    let res = std::fs::read_to_string(c.sim.dir().join("etc/pve/ha/resources.cfg")).unwrap();
+    assert!(!res.contains("953"), "{res}");
 }
