@@ -2,10 +2,13 @@
 //! keys (templates on pve1, clones spread over pve2 and pve3, the clone VM on pve3, a node
 //! without its template's storage: the VM template's disks are on a storage of pve1 only),
 //! `setup`
-//! then `LetsGo` with pve2 taken down mid-run (the summary names the node and the guests not
-//! handled, exit 1), a clean re-run once it answers, a no-op re-run of reads only (at most
+//! then `LetsGo` with pve2 taken down in the middle of one of its tasks (the summary names the
+//! node and the guests not handled, exit 1), a clean re-run once it answers (the task finished
+//! meanwhile and is not repeated), a no-op re-run of reads only (at most
 //! 1 + 19 GETs), every logged request valid per apidata.js; then a guest moved by hand shows
-//! as drift and `converge` puts it back (after a dry run that changes nothing).
+//! as drift and `converge` puts it back (after a dry run that changes nothing); then that
+//! guest, made HA-managed, is stopped, started, moved back and deleted through the HA
+//! manager.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -94,6 +97,26 @@ impl Cluster {
     }
 }
 
+/// The simulated API's task logs (`api/tasks/<UPID>`).
+fn task_files(c: &Cluster) -> Vec<String> {
+    std::fs::read_dir(c.sim.dir().join("api/tasks"))
+        .map(|d| {
+            d.filter_map(|e| Some(e.ok()?.file_name().to_str()?.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A task of `node` still running (its log not ended by `TASK ...`), if any.
+fn running_task(c: &Cluster, node: &str) -> Option<String> {
+    let dir = c.sim.dir().join("api/tasks");
+    task_files(c).into_iter().find(|t| {
+        t.starts_with(&format!("UPID:{node}:"))
+            && std::fs::read_to_string(dir.join(t))
+                .is_ok_and(|l| !l.lines().any(|x| x.starts_with("TASK ")))
+    })
+}
+
 #[track_caller]
 fn ok(what: &str, o: &Output) {
     assert!(o.status.success(), "{what} failed:\n{}", stderr(o));
@@ -118,7 +141,12 @@ fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_m
     std::fs::create_dir_all(&cache).unwrap();
     std::fs::write(cache.join("noble-server-cloudimg-amd64.img"), b"image").unwrap();
 
-    // pve2 stops answering once the run has reached it.
+    // pve2 stops answering in the middle of one of its tasks (clones take 1.5 s there).
+    std::fs::write(
+        c.sim.dir().join("faults.json"),
+        r#"{"latency_ms": {"pct clone": 1500}}"#,
+    )
+    .unwrap();
     let child = c
         .cmd(&["LetsGo", "--no-boot-delay", "--jobs", "6"])
         .stdout(std::process::Stdio::null())
@@ -126,20 +154,19 @@ fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_m
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while !c.requests().iter().any(|r| {
-        r["path"]
-            .as_str()
-            .is_some_and(|p| p.contains("/nodes/pve2/"))
-    }) {
+    let task = loop {
+        if let Some(t) = running_task(&c, "pve2") {
+            break t;
+        }
         assert!(
             t0.elapsed() < Duration::from_secs(120),
-            "pve2 never reached"
+            "no task ever ran on pve2"
         );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     std::fs::write(
         c.sim.dir().join("faults.json"),
-        r#"{"nodes_down": ["pve2"]}"#,
+        r#"{"nodes_down": ["pve2"], "latency_ms": {"pct clone": 1500}}"#,
     )
     .unwrap();
     let down = child.wait_with_output().unwrap();
@@ -163,6 +190,19 @@ fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_m
         "re-run",
         &c.run(&["LetsGo", "--no-boot-delay", "--jobs", "6"]),
     );
+    // The task pve2 was running when it went away finished there; the re-run read that
+    // from the cluster and did not do it again.
+    let (ty, id) = (
+        task.split(':').nth(5).unwrap(),
+        task.split(':').nth(6).unwrap(),
+    );
+    let log = std::fs::read_to_string(c.sim.dir().join("api/tasks").join(&task)).unwrap();
+    assert!(log.trim_end().ends_with("TASK OK"), "{task}: {log}");
+    let again: Vec<String> = task_files(&c)
+        .into_iter()
+        .filter(|t| t.split(':').nth(5) == Some(ty) && t.split(':').nth(6) == Some(id))
+        .collect();
+    assert_eq!(again, vec![task.clone()], "{ty} {id} was repeated");
     let before = c.requests().len();
     ok(
         "no-op",
@@ -237,4 +277,103 @@ fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_m
         "{}",
         String::from_utf8_lossy(&st.stdout)
     );
+
+    ha_managed_guest(&c);
+}
+
+/// 953 made HA-managed: a stop, a start and a migration only hand over to the HA manager
+/// (`hastop`, `hastart`, `hamigrate`), which acts later; Phoenix reads the state back before
+/// it reports the step done. A destroy uses `purge`, which removes the HA resource.
+fn ha_managed_guest(c: &Cluster) {
+    let pvesh = |args: &[&str]| {
+        let o = std::process::Command::new(bin("pve-sim"))
+            .arg("pvesh")
+            .args(args)
+            .env("PVE_SIM_ROOT", c.sim.dir())
+            .output()
+            .unwrap();
+        ok(&format!("pvesh {args:?}"), &o);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    pvesh(&["create", "/cluster/ha/resources", "--sid", "ct:953"]);
+    std::fs::write(c.sim.dir().join("faults.json"), r#"{"ha_delay_ms": 1500}"#).unwrap();
+    let state = || -> Value {
+        serde_json::from_str(&pvesh(&[
+            "get",
+            "/cluster/resources",
+            "--type",
+            "vm",
+            "--output-format",
+            "json",
+        ]))
+        .unwrap()
+    };
+    let ct953 = || {
+        state()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["vmid"] == 953)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(ct953()["hastate"], "started");
+    let tasks = || task_files(c);
+
+    ok("stop", &c.run(&["stop", "953"]));
+    assert_eq!(ct953()["status"], "stopped");
+    assert!(tasks().iter().any(|t| t.contains(":hastop:953:")));
+    ok("start", &c.run(&["start", "953"]));
+    assert_eq!(ct953()["status"], "running");
+    assert!(tasks().iter().any(|t| t.contains(":hastart:953:")));
+
+    let o = std::process::Command::new(bin("pve-sim"))
+        .args(["move", "953", "pve1"])
+        .env("PVE_SIM_ROOT", c.sim.dir())
+        .output()
+        .unwrap();
+    ok("pve-sim move", &o);
+    ok("converge", &c.run(&["converge", "953"]));
+    let g = ct953();
+    assert_eq!(
+        (g["node"].as_str(), g["status"].as_str()),
+        (Some("pve3"), Some("running")),
+        "{g}"
+    );
+    assert!(tasks().iter().any(|t| t.contains(":hamigrate:953:")));
+    let lrm = std::fs::read_to_string(c.sim.dir().join("invocations.jsonl")).unwrap();
+    let by_manager = lrm
+        .lines()
+        .filter(|l| l.contains("\"via\":\"ha-lrm\"") && l.contains("\"953\""))
+        .count();
+    assert_eq!(
+        by_manager, 3,
+        "stop, start, migrate by the HA manager:\n{lrm}"
+    );
+
+    // An HA manager that does not act in time: the task ended OK, the step still fails,
+    // naming the setting and the state the cluster shows.
+    let hv: Value = serde_json::from_str(&std::fs::read_to_string(&c.cfg).unwrap()).unwrap();
+    let mut slow = hv.clone();
+    slow["orchestration"]["settle_timeout_secs"] = json!(1);
+    std::fs::write(&c.cfg, slow.to_string()).unwrap();
+    std::fs::write(
+        c.sim.dir().join("faults.json"),
+        r#"{"ha_delay_ms": 600000}"#,
+    )
+    .unwrap();
+    let o = c.run(&["stop", "953"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the task ended, but the guest is not stopped after 1s (orchestration.settle_timeout_secs): status running; HA state request_stop"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&c.cfg, hv.to_string()).unwrap();
+    std::fs::write(c.sim.dir().join("faults.json"), r#"{"ha_delay_ms": 200}"#).unwrap();
+
+    ok("delete", &c.run(&["delete", "953", "--force"]));
+    assert!(!c.conf("pve3", "953").exists());
+    let res = std::fs::read_to_string(c.sim.dir().join("etc/pve/ha/resources.cfg")).unwrap();
+    assert!(!res.contains("953"), "{res}");
 }

@@ -40,6 +40,8 @@ pub mod orchestration {
     pub const START_RETRY_INTERVAL_SECS: u64 = 2;
     /// Seconds to wait for a guest whose config shows `lock:`.
     pub const GUEST_LOCK_WAIT_SECS: u64 = 600;
+    /// Seconds to wait for a stop, a migration, or an HA-managed guest's start to show.
+    pub const SETTLE_TIMEOUT_SECS: u64 = 120;
 }
 
 /// Where a container's OS template is, in the form the config gives it.
@@ -195,6 +197,16 @@ impl Orchestration {
         Duration::from_secs(
             self.start_retry_interval_secs
                 .unwrap_or(orchestration::START_RETRY_INTERVAL_SECS)
+                .max(1),
+        )
+    }
+
+    /// How long a stop, a migration, or the start of an HA-managed guest may take to show in
+    /// the guest's status after its task ended, at least a second.
+    pub fn settle_timeout(&self) -> Duration {
+        Duration::from_secs(
+            self.settle_timeout_secs
+                .unwrap_or(orchestration::SETTLE_TIMEOUT_SECS)
                 .max(1),
         )
     }

@@ -11,7 +11,7 @@ use pve::api::Method;
 
 use crate::error::{GuestError, GuestResult, TransportError};
 use crate::job::Job;
-use crate::plan::{Action, GuestOp, NodeOp, Op, Settle, Step};
+use crate::plan::{Action, Confirm, GuestOp, NodeOp, Op, Settle, Step, Target};
 use crate::transport::ExecOutput;
 
 /// What [`Job::apply`] did with a step.
@@ -173,6 +173,55 @@ impl Job<'_> {
                 }
                 None => Err(e),
             },
+        }?;
+        match &a.confirm {
+            Some(c) => self.confirm(&a.step, c),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the guest's status until it shows `c`, at most `orchestration.settle_timeout_secs`.
+    fn confirm(&self, step: &str, c: &Confirm) -> GuestResult<()> {
+        let timeout = self.config().hypervisor.orchestration.settle_timeout();
+        let end = Instant::now() + timeout;
+        let (target, what) = match c {
+            Confirm::Stopped => (self.target(), "stopped".to_string()),
+            Confirm::OnNode(n) => (
+                Target {
+                    guest: self.guest,
+                    node: n.clone(),
+                },
+                format!("on node '{n}'"),
+            ),
+        };
+        loop {
+            let last = match self
+                .transport
+                .request(&target.req(Method::Get, "/status/current"))
+            {
+                Ok(data) => {
+                    let status = data.get("status").and_then(|v| v.as_str()).unwrap_or("");
+                    match c {
+                        Confirm::Stopped if status == "stopped" => return Ok(()),
+                        Confirm::OnNode(_) => return Ok(()),
+                        Confirm::Stopped => format!("status {status}{}", ha_note(&data)),
+                    }
+                }
+                // A stop is read where the guest is: an error there is the answer. A guest
+                // being moved does not exist on its target until it arrives.
+                Err(e) if *c == Confirm::Stopped => return Err(self.err(step, e.0)),
+                Err(e) => e.0,
+            };
+            if Instant::now() >= end {
+                return Err(self.err(
+                    step,
+                    format!(
+                        "the task ended, but the guest is not {what} after {}s (orchestration.settle_timeout_secs): {last}",
+                        timeout.as_secs()
+                    ),
+                ));
+            }
+            std::thread::sleep(POLL.min(end.saturating_duration_since(Instant::now())));
         }
     }
 
@@ -343,7 +392,8 @@ impl Job<'_> {
     }
 
     fn wait_running(&self, step: &str, timeout: Duration) -> GuestResult<bool> {
-        let end = Instant::now() + timeout;
+        let begun = Instant::now();
+        let mut end = begun + timeout;
         loop {
             let data = self
                 .transport
@@ -352,10 +402,36 @@ impl Job<'_> {
             if data.get("status").and_then(|v| v.as_str()) == Some("running") {
                 return Ok(true);
             }
+            if ha_managed(&data) {
+                // The start was handed to the HA manager (`hastart`): it starts the guest
+                // when its turn comes, and retries on its own (`max_restart`).
+                end = end.max(begun + self.config().hypervisor.orchestration.settle_timeout());
+            }
             if Instant::now() >= end {
                 return Ok(false);
             }
             std::thread::sleep(POLL.min(end.saturating_duration_since(Instant::now())));
         }
+    }
+}
+
+/// Whether `status/current` marks the guest HA-managed (its `ha` object).
+fn ha_managed(status: &serde_json::Value) -> bool {
+    status
+        .get("ha")
+        .and_then(|h| h.get("managed"))
+        .and_then(|m| m.as_u64())
+        == Some(1)
+}
+
+/// `; HA state <s>` for an HA-managed guest's status.
+fn ha_note(status: &serde_json::Value) -> String {
+    match status
+        .get("ha")
+        .and_then(|h| h.get("state"))
+        .and_then(|s| s.as_str())
+    {
+        Some(s) if ha_managed(status) => format!("; HA state {s}"),
+        _ => String::new(),
     }
 }

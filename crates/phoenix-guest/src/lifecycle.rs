@@ -12,7 +12,7 @@ use pve::Conf;
 use crate::apply::Applied;
 use crate::error::GuestResult;
 use crate::job::Job;
-use crate::plan::{Action, NodeOp, Settle, Step};
+use crate::plan::{Action, Confirm, NodeOp, Settle, Step};
 use crate::record::RecordFile;
 
 /// The manager users run for this kind, for messages.
@@ -106,11 +106,14 @@ pub fn start(job: &Job, refuse: impl Fn(bool) -> Option<String>) -> GuestResult<
 pub fn stop(job: &Job) -> GuestResult<()> {
     require(job, "stop")?;
     let step = if job.state("stop")? == "running" {
-        Step::new("stop").with(Action::api(
-            "stop",
-            "running, should stop",
-            job.req(Method::Post, "/status/stop"),
-        ))
+        Step::new("stop").with(
+            Action::api(
+                "stop",
+                "running, should stop",
+                job.req(Method::Post, "/status/stop"),
+            )
+            .confirm(Confirm::Stopped),
+        )
     } else {
         Step::new("stop").unchanged("already stopped")
     };
@@ -166,11 +169,14 @@ pub fn delete(
     }
     let mut step = Step::new("delete");
     if x.stop_first && job.state("delete")? == "running" {
-        step.push(Action::api(
-            "delete",
-            "running; stopped before it is destroyed",
-            job.req(Method::Post, "/status/stop"),
-        ));
+        step.push(
+            Action::api(
+                "delete",
+                "running; stopped before it is destroyed",
+                job.req(Method::Post, "/status/stop"),
+            )
+            .confirm(Confirm::Stopped),
+        );
     }
     step.push(
         Action::api(

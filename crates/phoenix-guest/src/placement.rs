@@ -9,7 +9,7 @@ use pve::api::Method;
 
 use phoenix_report::{Change, Kind};
 
-use crate::plan::{Action, Step};
+use crate::plan::{Action, Confirm, Step};
 use crate::{Applied, GuestResult, Job};
 
 /// The node difference as a change line (`node: pve2 -> pve1`), when there is one.
@@ -52,7 +52,8 @@ pub fn step(job: &Job, state: &str) -> Step {
         format!("on node '{have}', configured on '{target}' (migration {how})"),
         req,
     )
-    .changes(vec![change]);
+    .changes(vec![change])
+    .confirm(Confirm::OnNode(target.clone()));
     a.long = true;
     step.actions.push(a);
     step

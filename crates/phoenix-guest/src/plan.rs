@@ -167,6 +167,17 @@ pub struct Settle {
     pub interval: Duration,
 }
 
+/// What the guest's status must show before the next step, read again after the task ended:
+/// for an HA-managed guest Proxmox's task (`hastop`, `hamigrate`) only hands the work over to
+/// the HA manager, which does it later; for any guest the cluster, not the task, is the truth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    /// `status/current` says `stopped`.
+    Stopped,
+    /// The guest answers on this node (`status/current` there).
+    OnNode(String),
+}
+
 /// One action and why it is needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {
@@ -181,6 +192,8 @@ pub struct Action {
     pub slots: Vec<Resource>,
     /// Poll until running, retrying (starts).
     pub settle: Option<Settle>,
+    /// Poll until the status shows it (stops, migrations).
+    pub confirm: Option<Confirm>,
     /// Run instead when `op` fails (a graceful shutdown falls back to a stop).
     pub fallback: Option<Op>,
     /// Runs even when an earlier action of its step failed (clean-up).
@@ -200,6 +213,7 @@ impl Action {
             op,
             slots: Vec::new(),
             settle: None,
+            confirm: None,
             fallback: None,
             finally: false,
             long: false,
@@ -241,6 +255,11 @@ impl Action {
 
     pub fn settle(mut self, s: Settle) -> Action {
         self.settle = Some(s);
+        self
+    }
+
+    pub fn confirm(mut self, c: Confirm) -> Action {
+        self.confirm = Some(c);
         self
     }
 

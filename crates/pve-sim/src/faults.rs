@@ -74,6 +74,9 @@ pub struct Faults {
     /// pveproxy answers when it cannot reach the node), its guests read as `unknown`.
     #[serde(default)]
     pub nodes_down: Vec<String>,
+    /// How long the simulated HA manager takes to act on a request (`ha.rs`; default
+    /// 1000 ms).
+    pub ha_delay_ms: Option<u64>,
 }
 
 impl Faults {

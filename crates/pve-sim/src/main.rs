@@ -12,6 +12,7 @@ mod api;
 mod faults;
 mod guest;
 mod guestos;
+mod ha;
 mod host;
 mod sandbox;
 mod standins;
@@ -181,6 +182,10 @@ fn execute(root: &Path, tool: &str, argv: &[String]) -> (i32, bool) {
     } else {
         node.pause(tool, &call.command)
     };
+    if matches!(tool, "pct" | "qm") {
+        // The simulated HA manager acts on what is due before the call (ha.rs).
+        ha::tick(root);
+    }
     let result = pre.and_then(|()| match tool {
         "pct" | "qm" => guest::run(&node, &call),
         "pvesm" => storage::pvesm(&node, &call),

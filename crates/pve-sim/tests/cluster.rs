@@ -173,3 +173,95 @@ fn each_node_has_its_own_host_and_a_shared_storage_is_one_folder() {
     assert!(s.path("host/mnt/pve/shared1/data").is_dir());
     assert!(!s.exists("nodes/pve2/host/mnt/pve/shared1/data"));
 }
+
+#[test]
+fn an_ha_managed_guest_is_started_stopped_and_moved_by_the_ha_manager() {
+    let s = cluster();
+    ct(&s, "900");
+    std::fs::write(s.path("faults.json"), r#"{"ha_delay_ms": 300}"#).unwrap();
+    s.run(
+        "pvesh",
+        &[
+            "create",
+            "/cluster/ha/resources",
+            "--sid",
+            "ct:900",
+            "--state",
+            "stopped",
+        ],
+    )
+    .ok();
+    let cfg = std::fs::read_to_string(s.path("etc/pve/ha/resources.cfg")).unwrap();
+    assert!(cfg.starts_with("ct: 900\n\tstate stopped\n"), "{cfg}");
+    s.run(
+        "pvesh",
+        &["create", "/cluster/ha/resources", "--sid", "900"],
+    )
+    .fails_with("resource ID 'ct:900' already defined");
+    let status = |s: &Sim| -> serde_json::Value {
+        let o = s
+            .run(
+                "pvesh",
+                &[
+                    "get",
+                    "/nodes/pve1/lxc/900/status/current",
+                    "--output-format",
+                    "json",
+                ],
+            )
+            .ok();
+        serde_json::from_str(&o.stdout).unwrap()
+    };
+    assert_eq!(status(&s)["ha"]["managed"], 1);
+
+    // The start only asks the HA manager; it acts once the request is due.
+    let o = s.pct("start 900").ok();
+    assert!(
+        o.stdout.contains("Requesting HA start for CT 900"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(status(&s)["status"], "stopped");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let st = status(&s);
+    assert_eq!(st["status"], "running", "{st}");
+    assert_eq!(st["ha"]["state"], "started", "{st}");
+    let cfg = std::fs::read_to_string(s.path("etc/pve/ha/resources.cfg")).unwrap();
+    assert!(cfg.contains("state started"), "{cfg}");
+    let log = std::fs::read_to_string(s.path("invocations.jsonl")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"via\":\"ha-lrm\"") && l.contains("\"start\"")),
+        "{log}"
+    );
+
+    // A migration likewise, then a stop.
+    s.pct("migrate 900 pve2 --restart 1")
+        .ok()
+        .stdout
+        .contains("Requesting HA migration for CT 900 to node pve2")
+        .then_some(())
+        .expect("HA migration requested");
+    assert!(s.path("etc/pve/nodes/pve1/lxc/900.conf").is_file());
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    on(&s, "pve3", "pct", "list").ok();
+    assert!(s.path("etc/pve/nodes/pve2/lxc/900.conf").is_file());
+    on(&s, "pve2", "pct", "stop 900")
+        .ok()
+        .stdout
+        .contains("Requesting HA stop for CT 900")
+        .then_some(())
+        .expect("HA stop requested");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert!(on(&s, "pve2", "pct", "status 900")
+        .ok()
+        .stdout
+        .contains("stopped"));
+
+    // Destroying needs purge, which removes the resource too.
+    on(&s, "pve2", "pct", "destroy 900")
+        .fails_with("unable to remove CT 900 - used in HA resources and purge parameter not set.");
+    on(&s, "pve2", "pct", "destroy 900 --purge 1").ok();
+    let cfg = std::fs::read_to_string(s.path("etc/pve/ha/resources.cfg")).unwrap();
+    assert!(!cfg.contains("900"), "{cfg}");
+}

@@ -314,6 +314,7 @@ fn make_template(vj: &VmJob) -> GuestResult<()> {
                     .param("timeout", s(SHUTDOWN_TIMEOUT_SECS)),
             )
             .fallback(Op::Api(job.req(Method::Post, "/status/stop")))
+            .confirm(phoenix_guest::plan::Confirm::Stopped)
             .long(),
         )
         .with(Action::api(

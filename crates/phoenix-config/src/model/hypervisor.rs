@@ -331,6 +331,11 @@ pub struct Orchestration {
     /// Seconds to wait for a guest whose config shows `lock:`. Default 600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest_lock_wait_secs: Option<u64>,
+    /// Seconds a stop or a migration may take to show in the guest's status after its task
+    /// ended, and an HA-managed guest's start (the HA manager acts after its task). Default
+    /// 120.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_timeout_secs: Option<u64>,
     /// How Phoenix reaches Proxmox. Default `local`; `--transport` and `PHOENIX_TRANSPORT`
     /// override it (docs/api.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]

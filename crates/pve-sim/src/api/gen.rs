@@ -23,6 +23,11 @@ const EXTRA: &[(&str, &str)] = &[
     ("POST", "/nodes/{node}/qemu/{vmid}/agent/ping"),
     ("POST", "/nodes/{node}/qemu/{vmid}/agent/file-write"),
     ("GET", "/nodes/{node}/qemu/{vmid}/agent/file-read"),
+    ("GET", "/cluster/ha/resources"),
+    ("POST", "/cluster/ha/resources"),
+    ("GET", "/cluster/ha/resources/{sid}"),
+    ("PUT", "/cluster/ha/resources/{sid}"),
+    ("DELETE", "/cluster/ha/resources/{sid}"),
 ];
 
 /// Highest index of indexed parameters whose description does not give it (Proxmox constants).

@@ -62,6 +62,8 @@ impl Reply {
 
 /// Handles `method path` (below `/api2/json`) with its query and body parameters.
 pub fn handle(ctx: &Ctx, method: &str, path: &str, params: &BTreeMap<String, P>) -> Reply {
+    // The simulated HA manager acts on what is due before the request is answered.
+    crate::ha::tick(&ctx.root);
     // The request is answered as the node its path names (any node answers for another, as
     // pveproxy proxies); `localhost` and paths without a node are the node reached.
     let addressed = path
@@ -233,6 +235,9 @@ fn handle_valid(
                 _ => {}
             }
         }
+    }
+    if tpl.starts_with("/cluster/ha/resources") {
+        return ha_resources(node, method, tpl, &params);
     }
     change(
         ctx,
@@ -555,7 +560,17 @@ fn change(
         return Reply::err(500, msg);
     }
     let task_id = vmid.map(|v| v.to_string()).unwrap_or_default();
-    let upid = tasks::new_upid(&node.name, &task_type(tool, &command), &task_id, &ctx.user);
+    let ha = match (kind, vmid) {
+        (Some(k), Some(id)) => crate::ha::managed(&node.root, k, id).is_some(),
+        _ => false,
+    };
+    let ty = match command.as_str() {
+        "start" if ha => "hastart".to_string(),
+        "stop" | "shutdown" if ha => "hastop".to_string(),
+        "migrate" if ha => "hamigrate".to_string(),
+        _ => task_type(tool, &command),
+    };
+    let upid = tasks::new_upid(&node.name, &ty, &task_id, &ctx.user);
     if let Err(e) = tasks::start(&ctx.root, &upid) {
         return Reply::err(500, format!("unable to create task log: {e}"));
     }
@@ -640,4 +655,88 @@ fn sync_data(path: &str, stdout: &str) -> Value {
         }
     }
     parsed.unwrap_or(Value::Null)
+}
+
+/// `/cluster/ha/resources[/{sid}]`: the HA resources (pve-ha-manager's `API2/HA/Resources.pm`),
+/// answered here: they are cluster configuration, with no pct/qm form.
+fn ha_resources(node: &Node, method: &str, tpl: &str, params: &BTreeMap<String, P>) -> Reply {
+    let s = |k: &str| params.get(k).and_then(P::as_str).map(str::to_string);
+    let root = &node.root;
+    let sid = match s("sid").map(|g| crate::ha::parse_sid(node, &g)) {
+        Some(Ok((k, id))) => Some(crate::ha::sid(k, id)),
+        Some(Err(m)) => return Reply::err(500, m),
+        None => None,
+    };
+    let opts = || -> BTreeMap<String, String> {
+        params
+            .iter()
+            .filter(|(k, _)| {
+                matches!(
+                    k.as_str(),
+                    "state" | "group" | "comment" | "max_restart" | "max_relocate" | "failback"
+                )
+            })
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect()
+    };
+    match (method, tpl, sid) {
+        ("GET", "/cluster/ha/resources", _) => {
+            Reply::ok(crate::ha::list(root, s("type").as_deref()))
+        }
+        ("GET", _, Some(sid)) => match crate::ha::read(root).get(&sid) {
+            Some(o) => Reply::ok(crate::ha::entry(root, &sid, o)),
+            None => Reply::err(500, format!("no such resource '{sid}'")),
+        },
+        ("POST", "/cluster/ha/resources", Some(sid)) => match crate::ha::add(node, &sid, opts()) {
+            Ok(()) => Reply::ok(Value::Null),
+            Err(m) => Reply::err(500, m),
+        },
+        ("PUT", _, Some(sid)) => ha_update(node, &sid, opts()),
+        ("DELETE", _, Some(sid)) => {
+            if !crate::ha::read(root).contains_key(&sid) {
+                return Reply::err(500, format!("resource '{sid}' is not HA managed"));
+            }
+            match crate::ha::remove(root, &sid) {
+                Ok(_) => Reply::ok(Value::Null),
+                Err(e) => Reply::err(500, e.msg),
+            }
+        }
+        _ => Reply::err(
+            501,
+            format!("Method '{method} {tpl}' is not simulated by pve-sim"),
+        ),
+    }
+}
+
+/// `PUT /cluster/ha/resources/{sid}`: new options; a new requested state is acted on.
+fn ha_update(node: &Node, sid: &str, opts: BTreeMap<String, String>) -> Reply {
+    let root = &node.root;
+    let mut res = crate::ha::read(root);
+    let Some(cur) = res.get_mut(sid) else {
+        return Reply::err(500, format!("no such resource '{sid}'"));
+    };
+    let new_state = opts.get("state").cloned();
+    cur.extend(opts);
+    if let Err(e) = crate::ha::write(root, &res) {
+        return Reply::err(500, e.msg);
+    }
+    let Ok((kind, id)) = crate::ha::parse_sid(node, sid) else {
+        return Reply::ok(Value::Null);
+    };
+    let on = node
+        .owner(id)
+        .map(|(n, _)| node.peer(&n))
+        .unwrap_or_else(|| node.peer(&node.name));
+    let running = on.is_running(id);
+    let req = match new_state.as_deref() {
+        Some("started" | "enabled") if !running => Some(crate::ha::Request::Start),
+        Some("stopped" | "disabled") if running => Some(crate::ha::Request::Stop),
+        _ => None,
+    };
+    if let Some(r) = req {
+        if let Err(e) = crate::ha::request(&on, kind, id, r) {
+            return Reply::err(500, e.msg);
+        }
+    }
+    Reply::ok(Value::Null)
 }

@@ -188,6 +188,9 @@ fn resource(node: &Node, kind: Kind, id: u32) -> Option<Value> {
     if let Some(t) = conf.get("tags") {
         v["tags"] = json!(t);
     }
+    if let Some(h) = crate::ha::hastate(&node.root, kind, id) {
+        v["hastate"] = json!(h);
+    }
     Some(v)
 }
 
@@ -271,6 +274,7 @@ pub fn guest_list(node: &Node, kind: Kind) -> Value {
                 if let Some(o) = v.as_object_mut() {
                     o.remove("id");
                     o.remove("node");
+                    o.remove("hastate");
                     o.insert("maxswap".into(), json!(0));
                 }
                 v
@@ -307,6 +311,8 @@ pub fn status_current(node: &Node, kind: Kind, id: u32) -> Result<Value, String>
         if o.get("template") == Some(&json!(0)) {
             o.remove("template");
         }
+        o.remove("hastate");
+        o.insert("ha".into(), crate::ha::service_status(&node.root, kind, id));
     }
     Ok(v)
 }

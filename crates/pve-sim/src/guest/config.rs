@@ -277,6 +277,13 @@ pub(super) fn destroy(node: &Node, call: &Call) -> R<i32> {
     let id = vmid(call)?;
     let (_g, conf) = locked(node, call, kind, id)?;
     check_lock(kind, id, &conf, call)?;
+    let ha = crate::ha::configured(&node.root, kind, id);
+    if ha && !call.flag("purge") {
+        return Err(fail(format!(
+            "unable to remove {} {id} - used in HA resources and purge parameter not set.",
+            kind.label()
+        )));
+    }
     if node.is_running(id) {
         if call.flag("force") && kind == Kind::Lxc {
             super::power::power_off(node, id)?;
@@ -296,6 +303,9 @@ pub(super) fn destroy(node: &Node, call: &Call) -> R<i32> {
     let _ = crate::guestos::services::stop_all(node, id);
     let _ = fs::remove_file(node.pve_dir().join(format!("firewall/{id}.fw")));
     let _ = fs::remove_dir_all(node.guest_dir(id));
+    if ha {
+        crate::ha::remove(&node.root, &crate::ha::sid(kind, id))?;
+    }
     Ok(0)
 }
 

@@ -40,6 +40,15 @@ pub(super) fn migrate(node: &Node, call: &Call) -> R<i32> {
             _ => {}
         }
     }
+    if !crate::ha::as_lrm() && crate::ha::managed(&node.root, kind, id).is_some() {
+        crate::ha::check_not_error(&node.root, kind, id)?;
+        println!(
+            "Requesting HA migration for {} {id} to node {target}",
+            kind.label()
+        );
+        crate::ha::request(node, kind, id, crate::ha::Request::Migrate(target))?;
+        return Ok(0);
+    }
     if node.is_down(&target) {
         return Err(fail(
             "Can't connect to destination address using public key",

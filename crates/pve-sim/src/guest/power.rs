@@ -47,6 +47,9 @@ pub(super) fn lifecycle(node: &Node, call: &Call) -> R<i32> {
     let (_g, conf) = locked(node, call, kind, id)?;
     let running = node.is_running(id);
     let label = kind.label();
+    if let Some(code) = ha_request(node, call, kind, id, running)? {
+        return Ok(code);
+    }
     match call.command.as_str() {
         "start" => {
             check_lock(kind, id, &conf, call)?;
@@ -75,4 +78,33 @@ pub(super) fn lifecycle(node: &Node, call: &Call) -> R<i32> {
         _ => unreachable_cmd(call)?,
     }
     Ok(0)
+}
+
+/// An HA-managed guest is started and stopped by the HA manager: the call only asks it
+/// (pve-container's and qemu-server's `hastart`/`hastop` workers), after the same running
+/// checks. `None`: not HA-managed, or this is the simulated LRM acting.
+fn ha_request(node: &Node, call: &Call, kind: Kind, id: u32, running: bool) -> R<Option<i32>> {
+    if crate::ha::as_lrm() || crate::ha::managed(&node.root, kind, id).is_none() {
+        return Ok(None);
+    }
+    let label = kind.label();
+    let req = match call.command.as_str() {
+        "start" if running => return Err(fail(format!("{label} {id} already running"))),
+        "start" => crate::ha::Request::Start,
+        // qemu-server hands a stop to the HA manager whatever the VM's state.
+        "stop" | "shutdown" if !running && (kind == Kind::Lxc || call.command == "shutdown") => {
+            return Err(fail(format!("{label} {id} not running")))
+        }
+        "stop" | "shutdown" => crate::ha::Request::Stop,
+        _ => return Ok(None),
+    };
+    crate::ha::check_not_error(&node.root, kind, id)?;
+    let verb = if req == crate::ha::Request::Start {
+        "start"
+    } else {
+        "stop"
+    };
+    println!("Requesting HA {verb} for {label} {id}");
+    crate::ha::request(node, kind, id, req)?;
+    Ok(Some(0))
 }
