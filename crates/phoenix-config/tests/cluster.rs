@@ -208,3 +208,17 @@ fn a_nodes_setup_may_set_only_set_up_keys_and_must_validate_merged() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn an_unknown_key_in_a_nodes_setup_is_a_warning_at_its_place() {
+    let set = with_setup(json!({"timezone": "UTC", "nfs": {"exportz": []}}));
+    let cfg = set.load().expect("valid");
+    assert!(
+        cfg.warnings
+            .iter()
+            .any(|w| w.location.starts_with("cluster.nodes[1].setup.nfs.")
+                && w.message.contains("unknown key `exportz`")),
+        "{:#?}",
+        cfg.warnings
+    );
+}

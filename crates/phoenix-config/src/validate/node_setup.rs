@@ -101,9 +101,10 @@ pub(crate) fn check(
                     location: format!("{at}.{}", d.location),
                     ..d
                 }
-            } else if top
-                .iter()
-                .any(|t| t.location == d.location && t.message == d.message)
+            } else if d.severity != Severity::Error
+                || top
+                    .iter()
+                    .any(|t| t.location == d.location && t.message == d.message)
             {
                 continue;
             } else {
@@ -119,23 +120,26 @@ pub(crate) fn check(
     merged
 }
 
-/// The errors of the merged file, checked as the top-level one is.
+/// The findings of the merged file, checked as the top-level one is: its errors, and the
+/// unknown keys of its parse (a typo in an override is reported like one at the top level).
 fn check_merged(path: &Path, doc: &Value) -> Vec<Diagnostic> {
     let text = doc.to_string();
     let mut found = Vec::new();
     match crate::load::parse_str::<crate::raw::HypervisorFile>(path, &text) {
         Ok(p) => {
+            found.extend(p.warnings);
+            let mut built = Vec::new();
             super::hypervisor::build(
                 &mut Report {
                     file: path,
-                    out: &mut found,
+                    out: &mut built,
                 },
                 p.value,
             );
+            found.extend(built.into_iter().filter(|d| d.severity == Severity::Error));
         }
         Err(d) => found.push(d),
     }
-    found.retain(|d| d.severity == Severity::Error);
     found
 }
 
