@@ -1,7 +1,9 @@
 //! Keys Phoenix loads and checks but does not act on yet: the one list of them.
 //!
 //! The old tool acted on these settings; Phoenix reads them into the model (so the files load
-//! unchanged and the values are checked), but nothing applies them to the host yet. Loading one
+//! unchanged and the values are checked), but nothing applies them to the host yet. Keys of
+//! Phoenix's own that are accepted before they act (a cluster node's `endpoint`) are listed
+//! the same way. Loading one
 //! is a warning that names the key, where it is and who will apply it, so nothing the old tool
 //! did is dropped in silence; `phoenix validate --strict` turns these warnings into errors.
 //!
@@ -51,6 +53,8 @@ macro_rules! table {
 table! {
     // Every key the old orchestrator's deployments hold is applied now; a key Phoenix loads
     // before it applies it is listed here.
+    NODE_ENDPOINT: Hypervisor, "cluster.nodes[*].endpoint",
+        "requests go to orchestration.api.endpoint, which proxies them to every node";
 }
 
 impl NotApplied {

@@ -222,3 +222,24 @@ fn an_unknown_key_in_a_nodes_setup_is_a_warning_at_its_place() {
         cfg.warnings
     );
 }
+
+#[test]
+fn a_node_endpoint_is_accepted_with_a_warning_that_it_is_not_used() {
+    let mut c = three_nodes();
+    c["nodes"][2]["endpoint"] = json!("https://pve3.example.net:8006");
+    let set = with_cluster(
+        c,
+        lxc_file(json!({"900": base_ct("base")})),
+        vm_file(vec![]),
+    );
+    let cfg = set.load().expect("valid");
+    let w: Vec<String> = cfg.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert!(
+        w[0].contains("cluster.nodes[2].endpoint")
+            && w[0].contains("`endpoint` is loaded but not applied yet")
+            && w[0].contains("orchestration.api.endpoint"),
+        "{}",
+        w[0]
+    );
+}

@@ -272,6 +272,16 @@ pub fn hastate(root: &Path, kind: Kind, id: u32) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A digest of `resources.cfg` (what `digest` guards against concurrent changes).
+fn digest(root: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let text = std::fs::read(resources_path(root)).unwrap_or_default();
+    Sha256::digest(&text)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// `GET /cluster/ha/resources` (and one resource with `sid`).
 pub fn list(root: &Path, ty: Option<&str>) -> Value {
     Value::Array(
@@ -295,8 +305,7 @@ pub fn entry(root: &Path, sid: &str, opts: &BTreeMap<String, String>) -> Value {
     if v.get("state").is_none() {
         v["state"] = json!("started");
     }
-    let digest = format!("{:x}", read(root).len());
-    v["digest"] = json!(digest);
+    v["digest"] = json!(digest(root));
     v
 }
 

@@ -122,6 +122,11 @@ fn block(r: &mut Report, c: &Cluster) {
         if n.max_jobs == Some(0) {
             r.error(format!("cluster.nodes[{i}].max_jobs"), "must be at least 1");
         }
+        if n.endpoint.is_some() {
+            let w = crate::not_applied::NODE_ENDPOINT
+                .warning(r.file, &format!("cluster.nodes[{i}].endpoint"));
+            r.out.push(w);
+        }
     }
     if let Some(d) = &c.default_node {
         if c.node(d).is_none() {
