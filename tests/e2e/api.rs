@@ -2,12 +2,12 @@
 //! pinning, tasks, fault handling; every request the tests make checked against the full
 //! apidata.js by the independent validator.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use phoenix_tests::apischema::{check_log, Schema};
-use phoenix_tests::{bin, Sim};
+use phoenix_tests::{bin, sim_cmd, Sim};
 use pve::api::{Method, Request};
 use pve_client::{Client, Error, Fingerprint, Options, Secret, Token, TokenId, Trust};
 use serde_json::{json, Value};
@@ -22,20 +22,6 @@ struct Server {
     url: String,
     fingerprint: String,
     secret: String,
-}
-
-fn sim_cmd(root: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin("pve-sim"))
-        .args(args)
-        .env("PVE_SIM_ROOT", root)
-        .output()
-        .expect("run pve-sim");
-    assert!(
-        out.status.success(),
-        "pve-sim {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 impl Server {

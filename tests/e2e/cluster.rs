@@ -15,7 +15,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use phoenix_tests::apischema::{check_log, Schema};
-use phoenix_tests::{bin, repo, stderr, upstream_fixture, Sim};
+use phoenix_tests::{repo, sim_cmd, stderr, upstream_fixture, Sim};
 use serde_json::{json, Value};
 
 const GUESTS: usize = 19;
@@ -249,12 +249,7 @@ fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_m
         .starts_with("quickOS-vm-disks:"));
 
     // A guest moved by hand: drift, a dry run that changes nothing, then converge.
-    let o = std::process::Command::new(bin("pve-sim"))
-        .args(["move", "953", "pve1"])
-        .env("PVE_SIM_ROOT", c.sim.dir())
-        .output()
-        .unwrap();
-    ok("pve-sim move", &o);
+    sim_cmd(&c.sim.dir(), &["move", "953", "pve1"]);
     let st = c.run(&["status", "953", "--detailed-exitcode"]);
     assert_eq!(st.status.code(), Some(2), "{}", stderr(&st));
     assert!(String::from_utf8_lossy(&st.stdout).contains("node: pve1 -> pve3"));
@@ -286,14 +281,9 @@ fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_m
 /// it reports the step done. A destroy uses `purge`, which removes the HA resource.
 fn ha_managed_guest(c: &Cluster) {
     let pvesh = |args: &[&str]| {
-        let o = std::process::Command::new(bin("pve-sim"))
-            .arg("pvesh")
-            .args(args)
-            .env("PVE_SIM_ROOT", c.sim.dir())
-            .output()
-            .unwrap();
-        ok(&format!("pvesh {args:?}"), &o);
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        let mut all = vec!["pvesh"];
+        all.extend_from_slice(args);
+        sim_cmd(&c.sim.dir(), &all)
     };
     pvesh(&["create", "/cluster/ha/resources", "--sid", "ct:953"]);
     std::fs::write(c.sim.dir().join("faults.json"), r#"{"ha_delay_ms": 1500}"#).unwrap();
@@ -327,12 +317,7 @@ fn ha_managed_guest(c: &Cluster) {
     assert_eq!(ct953()["status"], "running");
     assert!(tasks().iter().any(|t| t.contains(":hastart:953:")));
 
-    let o = std::process::Command::new(bin("pve-sim"))
-        .args(["move", "953", "pve1"])
-        .env("PVE_SIM_ROOT", c.sim.dir())
-        .output()
-        .unwrap();
-    ok("pve-sim move", &o);
+    sim_cmd(&c.sim.dir(), &["move", "953", "pve1"]);
     ok("converge", &c.run(&["converge", "953"]));
     let g = ct953();
     assert_eq!(

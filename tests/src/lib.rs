@@ -134,6 +134,22 @@ impl Drop for Sim {
 }
 
 /// Removes variables that would point a test at the real host or at another test's node.
+/// `pve-sim <args>` on the state folder `root` (an admin command, or a stand-in such as
+/// `pvesh`); its stdout, trimmed. Panics with its stderr when it fails.
+pub fn sim_cmd(root: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin("pve-sim"))
+        .args(args)
+        .env("PVE_SIM_ROOT", root)
+        .output()
+        .expect("run pve-sim");
+    assert!(
+        out.status.success(),
+        "pve-sim {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 pub fn clean_env(c: &mut Command) {
     for v in [
         "PHOENIX_CONFIG",
