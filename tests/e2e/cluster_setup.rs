@@ -1,6 +1,6 @@
 //! Issue 16, set-up per node, on a simulated three-node cluster: the 2025-10-01 fixture with
 //! `node` keys and a per-node `setup` override (pve2's own address). An unknown `--node` is
-//! refused before anything runs (exit 2); a disk with data on pve2 makes pve2's set-up fail
+//! refused before anything runs (exit 1); a disk with data on pve2 makes pve2's set-up fail
 //! (the ZFS safety rule, per node) while pve1 and pve3 are set up (exit 1, the summary names
 //! pve2, one recap row per node); `--node pve2 --wipe-disks` sets up pve2 alone, with its
 //! override; a re-run of every node changes nothing; then `LetsGo` converges, with each
@@ -122,10 +122,10 @@ fn setup_per_node_then_lets_go_converges() {
     let cfg = cluster_config(sim.tmp.path());
     let c = Cluster { sim, cfg };
 
-    // An unknown node: one line, exit 2, nothing set up.
+    // An unknown node: one line, exit 1, nothing set up.
     let o = c.run(&["setup", "--node", "pve9"]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains("Error: --node pve9: node 'pve9' is not in cluster.nodes (pve1, pve2, pve3)"),
         "{err}"
@@ -139,7 +139,7 @@ fn setup_per_node_then_lets_go_converges() {
         .env("PHOENIX_SCRIPTS_DIR", repo().join("scripts"))
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let plain = upstream_fixture().join("phoenix_hypervisor_config.json");
     let o = std::process::Command::new(bin("hypervisor-manager"))
         .args(["setup", "--node", "pve2", "--dry-run", "--config"])
@@ -147,7 +147,7 @@ fn setup_per_node_then_lets_go_converges() {
         .env("PHOENIX_SIM", c.sim.tmp.path().join("plain"))
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("has no `cluster` block"),
         "{}",

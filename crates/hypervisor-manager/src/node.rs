@@ -1,6 +1,6 @@
 //! `setup --node NAME`: the set-up of one node of `cluster.nodes`.
 //!
-//! Checked before anything runs (one line, exit 2): the config has a `cluster` block and NAME
+//! Checked before anything runs (one line, exit 1): the config has a `cluster` block and NAME
 //! is one of its nodes. Then this process works as that node: the scripts read the node's
 //! config (`cluster.nodes[].setup` merged over the hypervisor file, written to a private
 //! temporary file handed as `PHOENIX_CONFIG`; the file itself when the node has no `setup`)
@@ -12,8 +12,9 @@ use phoenix_guest::node::NodeWork;
 use phoenix_host::manager::Context;
 use phoenix_report::Reporter;
 
-/// Exit code of a `--node` that names no node of the config (a usage error).
-pub const USAGE: i32 = 2;
+/// Exit code of a `--node` that names no node of the config: a usage error (1, as every
+/// usage error; docs/architecture.md).
+pub const USAGE: i32 = phoenix_host::exit::FAILURE;
 
 /// Keeps the node's config file for the run.
 pub struct NodeConfig {

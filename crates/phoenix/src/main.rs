@@ -160,8 +160,9 @@ fn real_main() -> i32 {
     }
 }
 
-/// Exit code of a `--node` that names no node of the config (a usage error).
-const NODE_USAGE: i32 = 2;
+/// Exit code of a `--node` that names no node of the config: a usage error (1, as every
+/// usage error; docs/architecture.md).
+const NODE_USAGE: i32 = exit::FAILURE;
 
 /// The nodes `setup` works on: the `--node` ones (each in `cluster.nodes`), else every node
 /// of a cluster of several; none for one host (the host step as before).
