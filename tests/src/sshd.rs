@@ -53,11 +53,31 @@ pub fn start_sshd() -> Option<Sshd> {
     keygen(&d.join("host_key"));
     keygen(&d.join("user_key"));
     std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A free port is only free until someone else binds it (another test's server may pick
+    // the same one): the server is ready when its own log says it listens; a server that could
+    // not bind exits, and another port is tried.
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if let Some(child) = spawn_sshd(d, port) {
+            return Some(Sshd { dir, child, port });
+        }
+    }
+    let logs: Vec<String> = std::fs::read_dir(d)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("sshd-"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    panic!("sshd did not start on any of 5 ports:\n{}", logs.join("\n"));
+}
+
+/// Starts sshd on `port`; `None` when it exited (the port was taken).
+fn spawn_sshd(d: &Path, port: u16) -> Option<Child> {
     let config = format!(
         "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
          AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
@@ -66,22 +86,30 @@ pub fn start_sshd() -> Option<Sshd> {
         d = d.display()
     );
     std::fs::write(d.join("sshd_config"), config).unwrap();
-    let child = Command::new(SSHD)
+    let log = d.join("sshd.log");
+    let _ = std::fs::remove_file(&log);
+    let mut child = Command::new(SSHD)
         .arg("-D")
         .arg("-E")
-        .arg(d.join("sshd.log"))
+        .arg(&log)
         .arg("-f")
         .arg(d.join("sshd_config"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start sshd");
+    let listening = format!("Server listening on 127.0.0.1 port {port}");
     let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        if std::fs::read_to_string(&log).is_ok_and(|l| l.contains(&listening)) {
+            return Some(child);
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            return None;
+        }
         assert!(t0.elapsed() < Duration::from_secs(10), "sshd did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Some(Sshd { dir, child, port })
 }
 
 pub fn user() -> String {
