@@ -10,79 +10,35 @@
 //! guest, made HA-managed, is stopped, started, moved back and deleted through the HA
 //! manager.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use phoenix_tests::apischema::{check_log, Schema};
-use phoenix_tests::{repo, sim_cmd, stderr, upstream_fixture, Sim};
+use phoenix_tests::cluster::{ok, Cluster, PLACEMENT};
+use phoenix_tests::{sim_cmd, stderr};
 use serde_json::{json, Value};
 
 const GUESTS: usize = 19;
 
-/// Where the fixture's guests go; the others stay on the default node, pve1.
-const PLACEMENT: &[(&str, &str)] = &[
-    ("910", "pve3"),
-    ("941", "pve3"),
-    ("950", "pve2"),
-    ("951", "pve2"),
-    ("952", "pve2"),
-    ("953", "pve3"),
-    ("954", "pve3"),
-    ("955", "pve3"),
-    ("956", "pve2"),
-    ("957", "pve2"),
-    ("960", "pve2"),
-];
-
-/// A copy of the fixture with a `cluster` block and `node` keys, in `dir`.
-fn cluster_config(dir: &Path) -> PathBuf {
-    let read = |f: &str| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(upstream_fixture().join(f)).unwrap()).unwrap()
-    };
-    let mut hv = read("phoenix_hypervisor_config.json");
-    hv["cluster"] = json!({
-        "nodes": [{"name": "pve1"}, {"name": "pve2"}, {"name": "pve3"}],
-        "storages": {"pve1-vm-templates": {"nodes": ["pve1"]}}
-    });
-    let mut lxc = read("phoenix_lxc_configs.json");
-    for (id, node) in PLACEMENT {
-        lxc["lxc_configs"][*id]["node"] = json!(node);
-    }
-    let mut vm = read("phoenix_vm_configs.json");
-    for v in vm["vms"].as_array_mut().unwrap() {
-        if v["vmid"] == 8000 {
-            v["storage_pool"] = json!("pve1-vm-templates");
+/// The fixture over three nodes, the VM template's disks on a storage of pve1 only.
+fn cluster() -> Cluster {
+    Cluster::new(|hv, _, vm| {
+        hv["cluster"]["storages"] = json!({"pve1-vm-templates": {"nodes": ["pve1"]}});
+        for v in vm["vms"].as_array_mut().unwrap() {
+            if v["vmid"] == 8000 {
+                v["storage_pool"] = json!("pve1-vm-templates");
+            }
         }
-        if v["vmid"] == 8001 {
-            v["node"] = json!("pve3");
-        }
-    }
-    for (name, v) in [
-        ("phoenix_hypervisor_config.json", &hv),
-        ("phoenix_lxc_configs.json", &lxc),
-        ("phoenix_vm_configs.json", &vm),
-    ] {
-        std::fs::write(dir.join(name), serde_json::to_string_pretty(v).unwrap()).unwrap();
-    }
-    dir.join("phoenix_hypervisor_config.json")
+    })
 }
 
-struct Cluster {
-    sim: Sim,
-    cfg: PathBuf,
+/// What this test reads of the cluster.
+trait Seen {
+    fn requests(&self) -> Vec<Value>;
+    fn conf(&self, node: &str, id: &str) -> PathBuf;
 }
 
-impl Cluster {
-    fn cmd(&self, args: &[&str]) -> std::process::Command {
-        let mut c = self.sim.phoenix(args);
-        c.args(["--config", self.cfg.to_str().unwrap(), "--sim-nodes", "3"])
-            .env("PHOENIX_SCRIPTS_DIR", repo().join("scripts"));
-        c
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
+impl Seen for Cluster {
     fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(self.sim.dir().join("api-requests.jsonl"))
             .unwrap_or_default()
@@ -117,16 +73,9 @@ fn running_task(c: &Cluster, node: &str) -> Option<String> {
     })
 }
 
-#[track_caller]
-fn ok(what: &str, o: &Output) {
-    assert!(o.status.success(), "{what} failed:\n{}", stderr(o));
-}
-
 #[test]
 fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_move() {
-    let sim = Sim::new();
-    let cfg = cluster_config(sim.tmp.path());
-    let c = Cluster { sim, cfg };
+    let c = cluster();
     // pct/qm (and pvesh's node-local work) reach one node only.
     let local = c.run(&["status", "--transport", "local"]);
     assert_eq!(local.status.code(), Some(1));
@@ -137,9 +86,7 @@ fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_m
         stderr(&local)
     );
     ok("setup", &c.run(&["setup"]));
-    let cache = c.sim.dir().join("host/var/lib/vz/template/phoenix-images");
-    std::fs::create_dir_all(&cache).unwrap();
-    std::fs::write(cache.join("noble-server-cloudimg-amd64.img"), b"image").unwrap();
+    c.cache_vm_image();
 
     // pve2 stops answering in the middle of one of its tasks (clones take 1.5 s there).
     std::fs::write(
@@ -265,13 +212,7 @@ fn the_fixture_spread_over_three_nodes_converges_survives_a_node_and_repairs_a_m
     assert!(c.conf("pve1", "953").is_file());
     ok("converge", &c.run(&["converge", "953"]));
     assert!(c.conf("pve3", "953").is_file() && !c.conf("pve1", "953").exists());
-    let st = c.run(&["status", "--detailed-exitcode"]);
-    assert_eq!(
-        st.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&st.stdout)
-    );
+    c.assert_in_sync();
 
     ha_managed_guest(&c);
 }

@@ -6,26 +6,11 @@
 //! override; a re-run of every node changes nothing; then `LetsGo` converges, with each
 //! container's bind mounts on its own node's host.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::PathBuf;
 
-use phoenix_tests::{bin, repo, stderr, upstream_fixture, Sim};
+use phoenix_tests::cluster::{ok, Cluster};
+use phoenix_tests::{bin, repo, stderr, upstream_fixture};
 use serde_json::{json, Value};
-
-/// Where the fixture's guests go; the others stay on the default node, pve1.
-const PLACEMENT: &[(&str, &str)] = &[
-    ("910", "pve3"),
-    ("941", "pve3"),
-    ("950", "pve2"),
-    ("951", "pve2"),
-    ("952", "pve2"),
-    ("953", "pve3"),
-    ("954", "pve3"),
-    ("955", "pve3"),
-    ("956", "pve2"),
-    ("957", "pve2"),
-    ("960", "pve2"),
-];
 
 /// pve2's own address (the fixture's host has 10.0.0.13/24).
 const PVE2_ADDRESS: &str = "10.0.0.12/24";
@@ -33,56 +18,25 @@ const PVE2_ADDRESS: &str = "10.0.0.12/24";
 /// The host folder container 950 (on pve2) bind-mounts.
 const BIND_HOST: &str = "/srv/pve2-models";
 
-/// A copy of the fixture with a `cluster` block (pve2 overriding its address), `node` keys.
-fn cluster_config(dir: &Path) -> PathBuf {
-    let read = |f: &str| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(upstream_fixture().join(f)).unwrap()).unwrap()
-    };
-    let mut hv = read("phoenix_hypervisor_config.json");
-    hv["cluster"] = json!({
-        "nodes": [
-            {"name": "pve1"},
-            {"name": "pve2", "setup": {"network": {"interfaces": {"address": PVE2_ADDRESS}}}},
-            {"name": "pve3"}
-        ]
-    });
-    let mut lxc = read("phoenix_lxc_configs.json");
-    for (id, node) in PLACEMENT {
-        lxc["lxc_configs"][*id]["node"] = json!(node);
-    }
-    // A host folder of pve2 bind-mounted into a container there.
-    lxc["lxc_configs"]["950"]["mount_points"] =
-        json!([{"host_path": BIND_HOST, "mount_point": "/models", "owner_uid": 1000}]);
-    let mut vm = read("phoenix_vm_configs.json");
-    for v in vm["vms"].as_array_mut().unwrap() {
-        if v["vmid"] == 8001 {
-            v["node"] = json!("pve3");
-        }
-    }
-    for (name, v) in [
-        ("phoenix_hypervisor_config.json", &hv),
-        ("phoenix_lxc_configs.json", &lxc),
-        ("phoenix_vm_configs.json", &vm),
-    ] {
-        std::fs::write(dir.join(name), serde_json::to_string_pretty(v).unwrap()).unwrap();
-    }
-    dir.join("phoenix_hypervisor_config.json")
+/// The fixture over three nodes, pve2 overriding its address, 950 bind-mounting a host folder.
+fn cluster() -> Cluster {
+    Cluster::new(|hv, lxc, _| {
+        hv["cluster"]["nodes"][1]["setup"] =
+            json!({"network": {"interfaces": {"address": PVE2_ADDRESS}}});
+        // A host folder of pve2 bind-mounted into a container there.
+        lxc["lxc_configs"]["950"]["mount_points"] =
+            json!([{"host_path": BIND_HOST, "mount_point": "/models", "owner_uid": 1000}]);
+    })
 }
 
-struct Cluster {
-    sim: Sim,
-    cfg: PathBuf,
+/// Where this test looks on each node.
+trait Hosts {
+    fn host(&self, node: &str) -> PathBuf;
+    fn marker(&self, node: &str) -> PathBuf;
+    fn address(&self, node: &str) -> String;
 }
 
-impl Cluster {
-    fn run(&self, args: &[&str]) -> Output {
-        self.sim
-            .phoenix(args)
-            .args(["--config", self.cfg.to_str().unwrap(), "--sim-nodes", "3"])
-            .env("PHOENIX_SCRIPTS_DIR", repo().join("scripts"))
-            .output()
-            .unwrap()
-    }
+impl Hosts for Cluster {
     /// A node's simulated host folder.
     fn host(&self, node: &str) -> PathBuf {
         match node {
@@ -103,11 +57,6 @@ impl Cluster {
     }
 }
 
-#[track_caller]
-fn ok(what: &str, o: &Output) {
-    assert!(o.status.success(), "{what} failed:\n{}", stderr(o));
-}
-
 /// The recap row of node `n` (`host pve2 ok=.. changed=.. failed=..`).
 fn recap_row(err: &str, n: &str) -> Option<String> {
     let row = format!("host {n} ");
@@ -118,9 +67,7 @@ fn recap_row(err: &str, n: &str) -> Option<String> {
 
 #[test]
 fn setup_per_node_then_lets_go_converges() {
-    let sim = Sim::new();
-    let cfg = cluster_config(sim.tmp.path());
-    let c = Cluster { sim, cfg };
+    let c = cluster();
 
     // An unknown node: one line, exit 1, nothing set up.
     let o = c.run(&["setup", "--node", "pve9"]);
@@ -231,20 +178,12 @@ fn setup_per_node_then_lets_go_converges() {
     assert!(changing.is_empty(), "{changing:#?}");
 
     // The guests on their nodes converge.
-    let cache = c.host("pve1").join("var/lib/vz/template/phoenix-images");
-    std::fs::create_dir_all(&cache).unwrap();
-    std::fs::write(cache.join("noble-server-cloudimg-amd64.img"), b"image").unwrap();
+    c.cache_vm_image();
     ok(
         "LetsGo",
         &c.run(&["LetsGo", "--no-boot-delay", "--jobs", "6"]),
     );
-    let st = c.run(&["status", "--detailed-exitcode"]);
-    assert_eq!(
-        st.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&st.stdout)
-    );
+    c.assert_in_sync();
     // The container's bind mount is a folder of its own node's host (made by Phoenix with
     // its owner, mounted from there by the node).
     let dump = c.sim.dump();

@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 pub mod apischema;
+pub mod cluster;
 pub mod sshd;
 
 /// The repository root.
